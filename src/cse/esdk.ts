@@ -1,0 +1,149 @@
+// Format 1: the AWS Encryption SDK message format, through the official @aws-crypto/client-node.
+// The object body is one ESDK message (no S3 metadata needed), exactly what the ABCI guide's Python
+// script (aws-encryption-sdk, raw RSA keyring, OAEP_SHA256_MGF1, REQUIRE_ENCRYPT_REQUIRE_DECRYPT) uploads.
+import { constants } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import {
+  buildClient, CommitmentPolicy, KeyringNode, KmsKeyringNode, RawAesKeyringNode, RawAesWrappingSuiteIdentifier,
+  RawRsaKeyringNode, type NodeDecryptionMaterial, type NodeEncryptionMaterial, type EncryptedDataKey,
+} from '@aws-crypto/client-node';
+import { deserializeFactory } from '@aws-crypto/serialize';
+import { NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
+import { CseError } from './errors.ts';
+import { keyFingerprint, type MasterKey } from './keys.ts';
+
+export const ESDK_DEFAULT_NAMESPACE = 'kura';
+const MAX_EDKS = 10;
+const esdk = buildClient({ commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: MAX_EDKS });
+
+/** OAEP hashes tried, in order, for a raw RSA key whose padding the message does not record. */
+const OAEP_HASHES = ['sha256', 'sha1', 'sha384', 'sha512'] as const;
+
+function namesOf(key: MasterKey): { keyNamespace: string; keyName: string } {
+  return { keyNamespace: key.keyNamespace ?? ESDK_DEFAULT_NAMESPACE, keyName: key.keyName ?? `${key.kind}-${keyFingerprint(key)}` };
+}
+
+/** The keyring that encrypts new messages with `key` (RSA: OAEP-SHA256-MGF1, as the ABCI guide). */
+export function encryptKeyring(key: MasterKey): KeyringNode {
+  switch (key.kind) {
+    case 'rsa':
+      return new RawRsaKeyringNode({ ...namesOf(key), rsaKey: { publicKey: key.publicKey!.export({ type: 'spki', format: 'pem' }) as string }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' });
+    case 'aes':
+      return new RawAesKeyringNode({ ...namesOf(key), unencryptedMasterKey: new Uint8Array(key.key), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING });
+    case 'kms':
+      return new KmsKeyringNode({ generatorKeyId: key.keyId, clientProvider: () => key.kms });
+  }
+}
+
+function describeEdk(edk: EncryptedDataKey): string {
+  if (edk.providerId === 'aws-kms') return `kms:${edk.providerInfo}`;
+  const raw = edk.rawInfo;
+  // Raw AES provider info = key name ‖ tag bits (4) ‖ IV length (4) ‖ IV (12).
+  const name = raw && raw.length > 20 && Buffer.from(raw.subarray(raw.length - 8, raw.length - 4)).readUInt32BE() === 12
+    ? Buffer.from(raw.subarray(0, raw.length - 20)).toString('utf8') : edk.providerInfo;
+  return `namespace ${JSON.stringify(edk.providerId)} name ${JSON.stringify(name)}`;
+}
+
+/**
+ * Decrypts with whichever supplied key fits a data key in the message. Keys given a namespace/name
+ * must match it exactly (as ESDK keyrings do); keys without one accept the namespace/name stored in
+ * the message, so `kura cp s3://b/k out --cse-key private.pem` just works.
+ */
+class SelectingKeyring extends KeyringNode {
+  constructor(private readonly keys: MasterKey[]) { super(); }
+
+  async _onEncrypt(_m: NodeEncryptionMaterial): Promise<NodeEncryptionMaterial> {
+    throw new CseError('BadArgument', 'decrypt-only keyring');
+  }
+
+  private candidates(edk: EncryptedDataKey): KeyringNode[] {
+    const out: KeyringNode[] = [];
+    for (const key of this.keys) {
+      if (key.kind === 'kms') {
+        if (edk.providerId !== 'aws-kms') continue;
+        const arn = key.keyId.startsWith('arn:');
+        out.push(new KmsKeyringNode(arn ? { keyIds: [key.keyId], clientProvider: () => key.kms } : { discovery: true, clientProvider: () => key.kms }));
+        continue;
+      }
+      if (edk.providerId === 'aws-kms') continue;
+      const pinned = key.keyNamespace !== undefined || key.keyName !== undefined;
+      if (key.kind === 'rsa') {
+        if (!key.privateKey) continue;
+        const keyNamespace = pinned ? namesOf(key).keyNamespace : edk.providerId;
+        const keyName = pinned ? namesOf(key).keyName : edk.providerInfo;
+        const privateKey = key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+        for (const oaepHash of OAEP_HASHES) {
+          out.push(new RawRsaKeyringNode({ keyNamespace, keyName, rsaKey: { privateKey }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }));
+        }
+      } else {
+        const raw = edk.rawInfo;
+        if (!raw || raw.length <= 20) continue;
+        const keyNamespace = pinned ? namesOf(key).keyNamespace : edk.providerId;
+        const keyName = pinned ? namesOf(key).keyName : Buffer.from(raw.subarray(0, raw.length - 20)).toString('utf8');
+        out.push(new RawAesKeyringNode({ keyNamespace, keyName, unencryptedMasterKey: new Uint8Array(key.key), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING }));
+      }
+    }
+    return out;
+  }
+
+  async _onDecrypt(material: NodeDecryptionMaterial, edks: EncryptedDataKey[]): Promise<NodeDecryptionMaterial> {
+    for (const edk of edks) {
+      for (const keyring of this.candidates(edk)) {
+        try {
+          await keyring.onDecrypt(material, [edk]);
+        } catch { /* this key does not fit; try the next */ }
+        if (material.hasValidKey()) return material;
+      }
+    }
+    throw new CseError('NoMatchingKey', `no supplied key can decrypt this ESDK message; it was encrypted for: ${edks.map(describeEdk).join('; ')}`);
+  }
+}
+
+export function decryptKeyring(keys: MasterKey[]): KeyringNode {
+  return new SelectingKeyring(keys);
+}
+
+/** Plaintext in, ESDK message out (suite 0x0578: committing key, ECDSA P-384 signature). */
+export function createEsdkEncryptStream(key: MasterKey, opts: { plaintextLength?: number; frameLength?: number } = {}): Duplex {
+  return esdk.encryptStream(encryptKeyring(key), { plaintextLength: opts.plaintextLength, frameLength: opts.frameLength });
+}
+
+/**
+ * ESDK message in, plaintext out. Plaintext frames are released before the footer signature is checked,
+ * so callers must treat output as final only after the stream ends without error (the client writes
+ * to a temporary file and renames).
+ */
+export function createEsdkDecryptStream(keys: MasterKey[]): Duplex {
+  const s = esdk.decryptStream(decryptKeyring(keys));
+  return s;
+}
+
+export const esdkEncrypt = (key: MasterKey, plaintext: Buffer) => esdk.encrypt(encryptKeyring(key), plaintext);
+export const esdkDecrypt = (keys: MasterKey[], message: Buffer) => esdk.decrypt(decryptKeyring(keys), message);
+
+const toUtf8 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
+const deserialize = deserializeFactory(toUtf8, NodeAlgorithmSuite);
+
+export interface EsdkHeaderInfo { version: number; suiteId: number; frameLength: number; encryptionContext: Record<string, string>; dataKeys: string[] }
+
+/** Parses an ESDK header from the first bytes of an object; undefined if it is not one (or the bytes are too few). */
+export function parseEsdkHeader(head: Uint8Array): EsdkHeaderInfo | undefined {
+  if (!looksLikeEsdk(head)) return undefined;
+  try {
+    const info = deserialize.deserializeMessageHeader(head, { maxEncryptedDataKeys: MAX_EDKS });
+    if (!info) return undefined;
+    const h = info.messageHeader;
+    return { version: h.version, suiteId: h.suiteId, frameLength: h.frameLength, encryptionContext: { ...h.encryptionContext }, dataKeys: h.encryptedDataKeys.map(describeEdk) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** ESDK v2 messages start 0x02 + a committing suite id; v1 messages 0x01 0x80 + suite id. */
+export function looksLikeEsdk(head: Uint8Array): boolean {
+  if (head.length < 3) return false;
+  const suite = (head[1] << 8) | head[2];
+  if (head[0] === 0x02) return suite === 0x0478 || suite === 0x0578;
+  if (head[0] === 0x01 && head[1] === 0x80) return [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378].includes((head[2] << 8) | head[3]);
+  return false;
+}
