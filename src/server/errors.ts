@@ -60,6 +60,8 @@ export const S3_ERRORS = {
   IllegalVersioningConfigurationException: { status: 400, message: 'The Versioning element must be specified' },
   InvalidBucketState: { status: 409, message: 'The request is not valid with the current state of the bucket.' },
   NotFound: { status: 404, message: 'Not Found' },
+  MalformedTrailerError: { status: 400, message: 'The request contained trailing data that was not well-formed or did not conform to our published schema.' },
+  InvalidPolicyDocument: { status: 400, message: 'The content of the form does not meet the conditions specified in the policy document.' },
 } as const satisfies Record<string, S3ErrorDef>;
 
 export type S3ErrorCode = keyof typeof S3_ERRORS;

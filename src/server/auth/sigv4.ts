@@ -1,0 +1,513 @@
+// AWS Signature Version 4 verification, server side, with S3's rules: header auth, presigned URLs,
+// payload modes (signed hash, unsigned, aws-chunked variants) and browser POST policies.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { S3Error } from '../errors.ts';
+
+export interface SignedRequest {
+  method: string;
+  rawPath: string;   // path exactly as received on the wire (percent-encoded), no query
+  rawQuery: string;  // query string as received, without '?', '' if none
+  headers: IncomingHttpHeaders;
+}
+
+export type PayloadMode = 'signed' | 'unsigned' | 'streaming-signed' | 'streaming-signed-trailer' | 'streaming-unsigned-trailer';
+
+export interface AuthResult {
+  accessKeyId: string;
+  service: string;        // from the credential scope: 's3' or 'kms'
+  region: string;
+  presigned: boolean;
+  payload: PayloadMode;
+  /** The hex SHA-256 the client declared for the body ('signed' mode only). */
+  contentSha256?: string;
+  /**
+   * True when the client did not send x-amz-content-sha256 (non-S3 services such as KMS sign the body hash):
+   * the signature is then checked by the payload decoder once the whole body is hashed.
+   */
+  signatureDeferred: boolean;
+}
+
+export type SecretLookup = (accessKeyId: string) => string | undefined;
+
+export const ALGORITHM = 'AWS4-HMAC-SHA256';
+export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
+export const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
+export const STREAMING_SIGNED_TRAILER = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER';
+export const STREAMING_UNSIGNED_TRAILER = 'STREAMING-UNSIGNED-PAYLOAD-TRAILER';
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+export const MAX_SKEW_MS = 15 * 60 * 1000;
+export const MAX_PRESIGN_EXPIRES = 604800;
+
+const PAYLOAD_MODES: Record<string, PayloadMode> = {
+  [UNSIGNED_PAYLOAD]: 'unsigned',
+  [STREAMING_SIGNED]: 'streaming-signed',
+  [STREAMING_SIGNED_TRAILER]: 'streaming-signed-trailer',
+  [STREAMING_UNSIGNED_TRAILER]: 'streaming-unsigned-trailer',
+};
+
+/** What the payload decoder needs to verify chunk / trailer / deferred signatures. Never logged. */
+export interface SigningState {
+  signingKey: Buffer;
+  amzDate: string;
+  scope: string;
+  seedSignature: string;
+  /** For deferred verification: the canonical request up to (not including) the payload hash. */
+  canonicalPrefix?: string;
+}
+
+// Kept off the enumerable surface of AuthResult so loggers and JSON.stringify never see the signing key.
+const SIGNING_STATE = Symbol('kura.sigv4.signingState');
+
+export function signingStateOf(auth: AuthResult): SigningState | undefined {
+  return (auth as unknown as Record<symbol, SigningState | undefined>)[SIGNING_STATE];
+}
+
+function attachState(auth: AuthResult, state: SigningState): AuthResult {
+  Object.defineProperty(auth, SIGNING_STATE, { value: state, enumerable: false });
+  return auth;
+}
+
+// ---------------------------------------------------------------------------------------------
+// primitives
+
+export function sha256Hex(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export function hmac(key: Buffer | string, data: string): Buffer {
+  return createHmac('sha256', key).update(data, 'utf8').digest();
+}
+
+export function deriveSigningKey(secret: string, date: string, region: string, service: string): Buffer {
+  const kDate = hmac('AWS4' + secret, date);
+  const kRegion = hmac(kDate, region);
+  const kService = hmac(kRegion, service);
+  return hmac(kService, 'aws4_request');
+}
+
+/** Constant-time comparison of two hex signatures (lengths may differ: then false, still constant work). */
+export function signaturesEqual(expectedHex: string, providedHex: string): boolean {
+  const a = Buffer.from(expectedHex, 'utf8');
+  const b = Buffer.from(providedHex, 'utf8');
+  if (a.length !== b.length) {
+    timingSafeEqual(a, a);
+    return false;
+  }
+  return timingSafeEqual(a, b);
+}
+
+/** AWS URI encoding: unreserved A-Za-z0-9-_.~ kept, every other UTF-8 byte as %XX (upper case). */
+export function awsUriEncode(s: string, keepSlash = false): string {
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    if (
+      (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) ||
+      byte === 0x2d || byte === 0x5f || byte === 0x2e || byte === 0x7e || (keepSlash && byte === 0x2f)
+    ) {
+      out += String.fromCharCode(byte);
+    } else {
+      out += '%' + (byte < 16 ? '0' : '') + byte.toString(16).toUpperCase();
+    }
+  }
+  return out;
+}
+
+// Percent-decoding that tolerates malformed escapes (kept literally) and yields UTF-8 text.
+function percentDecode(s: string): string {
+  if (!s.includes('%')) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25 && i + 2 < s.length + 0 && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
+      bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else if (c < 0x80) {
+      bytes.push(c);
+    } else {
+      bytes.push(...Buffer.from(s[i] ?? '', 'utf8'));
+    }
+  }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+/**
+ * S3's canonical URI: the path as sent, each segment decoded once and re-encoded with AWS rules
+ * (no double encoding, no '.'/'..' or '//' normalisation; an encoded '/' inside a segment stays %2F).
+ */
+export function canonicalUri(rawPath: string): string {
+  if (rawPath === '') return '/';
+  return rawPath.split('/').map((seg) => awsUriEncode(percentDecode(seg))).join('/');
+}
+
+/** Query parameters as sent, decoded ('+' is a space). Order preserved; a name without '=' has value ''. */
+export function parseQuery(rawQuery: string): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (!rawQuery) return out;
+  for (const part of rawQuery.split('&')) {
+    if (part === '') continue;
+    const eq = part.indexOf('=');
+    const name = eq < 0 ? part : part.slice(0, eq);
+    const value = eq < 0 ? '' : part.slice(eq + 1);
+    out.push([percentDecode(name.replace(/\+/g, ' ')), percentDecode(value.replace(/\+/g, ' '))]);
+  }
+  return out;
+}
+
+export function canonicalQuery(params: Array<[string, string]>, exclude?: string): string {
+  const enc: Array<[string, string]> = [];
+  for (const [n, v] of params) {
+    if (exclude !== undefined && n === exclude) continue;
+    enc.push([awsUriEncode(n), awsUriEncode(v)]);
+  }
+  enc.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return enc.map(([n, v]) => `${n}=${v}`).join('&');
+}
+
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const v = headers[name];
+  if (v === undefined) return undefined;
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
+function canonicalHeaderValue(v: string): string {
+  return v.trim().replace(/\s+/g, ' ');
+}
+
+function canonicalHeaders(headers: IncomingHttpHeaders, signed: string[]): string {
+  let out = '';
+  for (const name of signed) {
+    out += `${name}:${canonicalHeaderValue(headerValue(headers, name) ?? '')}\n`;
+  }
+  return out;
+}
+
+export function formatAmzDate(d: Date): string {
+  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+}
+
+const AMZ_DATE_RE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+
+export function parseAmzDate(s: string): Date | undefined {
+  const m = AMZ_DATE_RE.exec(s);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, se] = m.map(Number) as [number, number, number, number, number, number, number];
+  const t = Date.UTC(y, mo - 1, d, h, mi, se);
+  const date = new Date(t);
+  // Reject rolled-over values such as month 13 or day 32.
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || h > 23 || mi > 59 || se > 59) return undefined;
+  return date;
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors (AWS's codes and wording)
+
+const CREDENTIAL_FORMAT = 'expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".';
+
+function headerMalformed(why: string): S3Error {
+  return new S3Error('AuthorizationHeaderMalformed', `The authorization header is malformed; ${why}`);
+}
+
+function queryError(message: string): S3Error {
+  return new S3Error('AuthorizationQueryParametersError', message);
+}
+
+const UNSUPPORTED_MECHANISM = 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.';
+
+// ---------------------------------------------------------------------------------------------
+// authenticate
+
+interface ParsedCredential {
+  accessKeyId: string;
+  date: string;
+  region: string;
+  service: string;
+  scope: string;
+}
+
+function parseCredential(value: string, presigned: boolean): ParsedCredential {
+  const bad = (why: string) => (presigned ? queryError(`Error parsing the X-Amz-Credential parameter; ${why}`) : headerMalformed(why));
+  // The access key id itself never contains '/', so the last four components are the scope.
+  const parts = value.split('/');
+  if (parts.length < 5) throw bad(`the Credential is mal-formed; ${CREDENTIAL_FORMAT}`);
+  const terminal = parts[parts.length - 1]!;
+  const service = parts[parts.length - 2]!;
+  const region = parts[parts.length - 3]!;
+  const date = parts[parts.length - 4]!;
+  const accessKeyId = parts.slice(0, parts.length - 4).join('/');
+  if (!accessKeyId || !/^\d{8}$/.test(date) || !region || !service) {
+    throw bad(`the Credential is mal-formed; ${CREDENTIAL_FORMAT}`);
+  }
+  if (terminal !== 'aws4_request') throw bad(`incorrect terminal "${terminal}". This endpoint uses "aws4_request".`);
+  if (service !== 's3' && service !== 'kms') throw bad(`incorrect service "${service}". This endpoint uses "s3".`);
+  return { accessKeyId, date, region, service, scope: `${date}/${region}/${service}/aws4_request` };
+}
+
+function parseSignedHeaders(value: string, presigned: boolean): string[] {
+  const names = value.split(';');
+  if (names.some((n) => n === '' || n !== n.toLowerCase() || /\s/.test(n))) {
+    throw presigned
+      ? queryError('Error parsing the X-Amz-SignedHeaders parameter.')
+      : headerMalformed('the SignedHeaders are mal-formed.');
+  }
+  if (!names.includes('host')) {
+    throw presigned
+      ? queryError('Query-string authentication requires the host header to be signed.')
+      : headerMalformed('the host header must be signed.');
+  }
+  return names;
+}
+
+/** Headers starting with x-amz- that were sent but not signed: AWS refuses them. */
+function unsignedAmzHeaders(headers: IncomingHttpHeaders, signed: string[]): string[] {
+  const set = new Set(signed);
+  return Object.keys(headers).filter((h) => h.startsWith('x-amz-') && !set.has(h)).sort();
+}
+
+function payloadModeOf(hash: string): PayloadMode | undefined {
+  if (/^[0-9a-f]{64}$/.test(hash)) return 'signed';
+  return PAYLOAD_MODES[hash];
+}
+
+function invalidContentSha256(): S3Error {
+  return new S3Error(
+    'InvalidArgument',
+    'x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, ' +
+      'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, ' +
+      'STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.',
+    { ArgumentName: 'x-amz-content-sha256' },
+  );
+}
+
+function mismatch(accessKeyId: string, stringToSign: string, provided: string, canonicalRequest: string): S3Error {
+  return new S3Error('SignatureDoesNotMatch', undefined, {
+    AWSAccessKeyId: accessKeyId,
+    StringToSign: stringToSign,
+    SignatureProvided: provided,
+    CanonicalRequest: canonicalRequest,
+  });
+}
+
+export function stringToSign(amzDate: string, scope: string, canonicalRequest: string): string {
+  return `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+}
+
+/**
+ * Verifies a request's SigV4 signature (Authorization header or presigned query) and returns who signed it
+ * and how the body is to be read. Throws S3Error with AWS's code otherwise.
+ */
+export function authenticate(req: SignedRequest, lookup: SecretLookup, now: Date = new Date()): AuthResult {
+  const authz = headerValue(req.headers, 'authorization');
+  const params = parseQuery(req.rawQuery);
+  const q = new Map<string, string>();
+  for (const [n, v] of params) if (!q.has(n)) q.set(n, v);
+  const queryAuth = q.has('X-Amz-Algorithm') || q.has('X-Amz-Credential') || q.has('X-Amz-Signature');
+  const queryV2 = q.has('AWSAccessKeyId') || q.has('Signature');
+
+  if (authz !== undefined && (queryAuth || queryV2)) {
+    throw new S3Error(
+      'InvalidArgument',
+      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
+      { ArgumentName: 'Authorization', ArgumentValue: authz.slice(0, 32) },
+    );
+  }
+  if (queryAuth) return authenticatePresigned(req, params, q, lookup, now);
+  if (authz !== undefined) return authenticateHeader(req, authz, lookup, now);
+  if (queryV2) throw new S3Error('InvalidRequest', UNSUPPORTED_MECHANISM);
+  throw new S3Error('AccessDenied');
+}
+
+function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLookup, now: Date): AuthResult {
+  const sp = authz.indexOf(' ');
+  const algorithm = sp < 0 ? authz : authz.slice(0, sp);
+  if (algorithm !== ALGORITHM) {
+    if (algorithm === 'AWS' || algorithm === 'AWS4-ECDSA-P256-SHA256') throw new S3Error('InvalidRequest', UNSUPPORTED_MECHANISM);
+    throw new S3Error('InvalidArgument', 'Unsupported Authorization Type', {
+      ArgumentName: 'Authorization',
+      ArgumentValue: algorithm.slice(0, 64),
+    });
+  }
+  const fields = new Map<string, string>();
+  for (const item of authz.slice(sp + 1).split(',')) {
+    const s = item.trim();
+    if (!s) continue;
+    const eq = s.indexOf('=');
+    if (eq < 0) throw headerMalformed(`the authorization component "${s.slice(0, 64)}" is malformed.`);
+    fields.set(s.slice(0, eq).trim(), s.slice(eq + 1).trim());
+  }
+  const credential = fields.get('Credential');
+  const signedHeadersValue = fields.get('SignedHeaders');
+  const signature = fields.get('Signature');
+  if (credential === undefined || signedHeadersValue === undefined || signature === undefined) {
+    throw headerMalformed('the authorization header requires three components: Credential, SignedHeaders, and Signature.');
+  }
+  const cred = parseCredential(credential, false);
+  const signedHeaders = parseSignedHeaders(signedHeadersValue, false);
+
+  // x-amz-date wins over Date; the string to sign carries the ISO 8601 basic form either way.
+  const xAmzDate = headerValue(req.headers, 'x-amz-date');
+  const dateHeader = headerValue(req.headers, 'date');
+  let when: Date | undefined;
+  if (xAmzDate !== undefined) when = parseAmzDate(xAmzDate.trim());
+  else if (dateHeader !== undefined) {
+    const t = Date.parse(dateHeader);
+    if (!Number.isNaN(t)) when = new Date(t);
+  }
+  if (!when) throw new S3Error('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
+  const amzDate = formatAmzDate(when);
+  if (amzDate.slice(0, 8) !== cred.date) {
+    throw headerMalformed('Invalid credential date. Date is not the same as X-Amz-Date.');
+  }
+  checkSkew(when, now);
+
+  const secret = lookup(cred.accessKeyId);
+  if (secret === undefined) throw new S3Error('InvalidAccessKeyId', undefined, { AWSAccessKeyId: cred.accessKeyId });
+
+  const declared = headerValue(req.headers, 'x-amz-content-sha256')?.trim();
+  let payload: PayloadMode;
+  let signatureDeferred = false;
+  if (declared === undefined) {
+    // S3 insists on the header; other services (KMS) sign the body's real hash instead.
+    if (cred.service === 's3') {
+      throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
+    }
+    payload = 'signed';
+    signatureDeferred = true;
+  } else {
+    const mode = payloadModeOf(declared);
+    if (!mode) throw invalidContentSha256();
+    payload = mode;
+  }
+
+  const unsigned = unsignedAmzHeaders(req.headers, signedHeaders);
+  if (unsigned.length > 0) {
+    throw new S3Error('AccessDenied', 'There were headers present in the request which were not signed', {
+      HeadersNotSigned: unsigned.join(', '),
+    });
+  }
+
+  const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
+  const canonicalPrefix =
+    `${req.method}\n${canonicalUri(req.rawPath)}\n${canonicalQuery(parseQuery(req.rawQuery))}\n` +
+    `${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
+
+  const result: AuthResult = {
+    accessKeyId: cred.accessKeyId,
+    service: cred.service,
+    region: cred.region,
+    presigned: false,
+    payload,
+    signatureDeferred,
+  };
+  if (payload === 'signed' && declared !== undefined) result.contentSha256 = declared;
+  const state: SigningState = { signingKey, amzDate, scope: cred.scope, seedSignature: signature };
+  if (signatureDeferred) {
+    state.canonicalPrefix = canonicalPrefix;
+    return attachState(result, state);
+  }
+  verifySignature(cred.accessKeyId, signingKey, amzDate, cred.scope, canonicalPrefix + declared, signature);
+  return attachState(result, state);
+}
+
+/** Checks `signature` against the canonical request; throws SignatureDoesNotMatch. */
+export function verifySignature(
+  accessKeyId: string, signingKey: Buffer, amzDate: string, scope: string, canonicalRequest: string, signature: string,
+): void {
+  const sts = stringToSign(amzDate, scope, canonicalRequest);
+  const expected = hmac(signingKey, sts).toString('hex');
+  if (!signaturesEqual(expected, signature)) throw mismatch(accessKeyId, sts, signature, canonicalRequest);
+}
+
+function checkSkew(when: Date, now: Date): void {
+  if (Math.abs(now.getTime() - when.getTime()) > MAX_SKEW_MS) {
+    throw new S3Error('RequestTimeTooSkewed', undefined, {
+      RequestTime: formatAmzDate(when),
+      ServerTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      MaxAllowedSkewMilliseconds: String(MAX_SKEW_MS),
+    });
+  }
+}
+
+function authenticatePresigned(
+  req: SignedRequest, params: Array<[string, string]>, q: Map<string, string>, lookup: SecretLookup, now: Date,
+): AuthResult {
+  const algorithm = q.get('X-Amz-Algorithm');
+  const credential = q.get('X-Amz-Credential');
+  const amzDateValue = q.get('X-Amz-Date');
+  const expiresValue = q.get('X-Amz-Expires');
+  const signedHeadersValue = q.get('X-Amz-SignedHeaders');
+  const signature = q.get('X-Amz-Signature');
+  if (
+    algorithm === undefined || credential === undefined || amzDateValue === undefined ||
+    expiresValue === undefined || signedHeadersValue === undefined || signature === undefined
+  ) {
+    throw queryError(
+      'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.',
+    );
+  }
+  if (algorithm !== ALGORITHM) throw queryError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
+  const cred = parseCredential(credential, true);
+  const when = parseAmzDate(amzDateValue);
+  if (!when) throw queryError('X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
+  if (!/^-?\d+$/.test(expiresValue)) throw queryError('X-Amz-Expires should be a number');
+  const expires = Number(expiresValue);
+  if (expires < 0) throw queryError('X-Amz-Expires must be non-negative');
+  if (expires > MAX_PRESIGN_EXPIRES) {
+    throw queryError("X-Amz-Expires must be less than a week (in seconds) that's 7 days or 604800 seconds");
+  }
+  if (amzDateValue.slice(0, 8) !== cred.date) {
+    throw queryError('Invalid credential date. Date is not the same as X-Amz-Date.');
+  }
+  const signedHeaders = parseSignedHeaders(signedHeadersValue, true);
+
+  // A URL signed "in the future" (beyond the clock-skew allowance) is not valid yet.
+  if (when.getTime() - now.getTime() > MAX_SKEW_MS) throw new S3Error('AccessDenied', 'Request is not valid yet');
+  const expiresAt = when.getTime() + expires * 1000;
+  if (now.getTime() > expiresAt) {
+    throw new S3Error('AccessDenied', 'Request has expired', {
+      'X-Amz-Expires': expiresValue,
+      Expires: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      ServerTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
+  }
+
+  const secret = lookup(cred.accessKeyId);
+  if (secret === undefined) throw new S3Error('InvalidAccessKeyId', undefined, { AWSAccessKeyId: cred.accessKeyId });
+
+  // The payload hash is UNSIGNED-PAYLOAD unless the signer put one in the query (or signed the header).
+  let declared = q.get('X-Amz-Content-Sha256');
+  if (declared === undefined && signedHeaders.includes('x-amz-content-sha256')) {
+    declared = headerValue(req.headers, 'x-amz-content-sha256')?.trim();
+  }
+  declared ??= UNSIGNED_PAYLOAD;
+  const payload = payloadModeOf(declared);
+  if (!payload) throw invalidContentSha256();
+
+  const unsigned = unsignedAmzHeaders(req.headers, signedHeaders);
+  if (unsigned.length > 0) {
+    throw new S3Error('AccessDenied', 'There were headers present in the request which were not signed', {
+      HeadersNotSigned: unsigned.join(', '),
+    });
+  }
+
+  const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
+  const canonicalRequest =
+    `${req.method}\n${canonicalUri(req.rawPath)}\n${canonicalQuery(params, 'X-Amz-Signature')}\n` +
+    `${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
+  verifySignature(cred.accessKeyId, signingKey, amzDateValue, cred.scope, canonicalRequest, signature);
+
+  const result: AuthResult = {
+    accessKeyId: cred.accessKeyId,
+    service: cred.service,
+    region: cred.region,
+    presigned: true,
+    payload,
+    signatureDeferred: false,
+  };
+  if (payload === 'signed') result.contentSha256 = declared;
+  return attachState(result, { signingKey, amzDate: amzDateValue, scope: cred.scope, seedSignature: signature });
+}
+
+export { createPayloadDecoder } from './payload.ts';
+export type { PayloadDecoder } from './payload.ts';
+export { verifyPostPolicy } from './post-policy.ts';
