@@ -120,3 +120,38 @@ export function chunkAad(index: number, final: boolean, out: Buffer = Buffer.all
   out.writeUInt32BE(index % TWO_32, 6);
   return out;
 }
+
+export interface PartRangePlan extends RangePlan {
+  part: number;         // index into the parts array
+  partStoredStart: number; // where this part's stored bytes begin in the concatenation of all parts
+}
+
+/**
+ * A multipart object is a sequence of independent streams (one per part). Splits plaintext [start, end]
+ * (inclusive) of the whole object into one RangePlan per part it touches. Each plan's storedStart/storedEnd
+ * are relative to its part; add partStoredStart for offsets into the parts' concatenated stored bytes.
+ */
+export function planPartsRange(parts: ReadonlyArray<{ plainSize: number; chunkSize: number }>, start: number, end: number): PartRangePlan[] {
+  let total = 0;
+  for (const p of parts) {
+    checkSize(p.plainSize);
+    total += p.plainSize;
+  }
+  if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= total) {
+    throw badParams('range must satisfy 0 <= start <= end < total plaintext size');
+  }
+  const out: PartRangePlan[] = [];
+  let plainOff = 0;
+  let storedOff = 0;
+  for (let i = 0; i < parts.length && plainOff <= end; i++) {
+    const { plainSize, chunkSize } = parts[i]!;
+    const partEnd = plainOff + plainSize - 1;
+    if (plainSize > 0 && partEnd >= start) {
+      const plan = planRange(plainSize, chunkSize, Math.max(start, plainOff) - plainOff, Math.min(end, partEnd) - plainOff);
+      out.push({ part: i, partStoredStart: storedOff, ...plan });
+    }
+    plainOff += plainSize;
+    storedOff += ciphertextSize(plainSize, chunkSize);
+  }
+  return out;
+}

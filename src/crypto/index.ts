@@ -2,8 +2,8 @@
 // Format: docs/FORMAT.md.
 export {
   FORMAT_VERSION, DEFAULT_CHUNK_SIZE, KEY_SIZE, NONCE_SIZE, TAG_SIZE, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE,
-  newStreamParams, ciphertextSize, plaintextSize, chunkCount, planRange, chunkNonce, chunkAad,
-  type StreamParams, type RangePlan,
+  newStreamParams, ciphertextSize, plaintextSize, chunkCount, planRange, planPartsRange, chunkNonce, chunkAad,
+  type StreamParams, type RangePlan, type PartRangePlan,
 } from './format.ts';
 export { createEncryptor, createDecryptor, encryptBuffer, decryptBuffer, type DecryptOptions } from './stream.ts';
 export {
