@@ -42,6 +42,15 @@ describe('sealKey / unsealKey', () => {
     assert.throws(() => unsealKey(kek, Buffer.concat([sealed, Buffer.of(0)]), aad));
   });
 
+  test('seals values of any length (e.g. an ETag), empty included', () => {
+    for (const v of [Buffer.alloc(0), randomBytes(1), randomBytes(100)]) {
+      const sealed = sealKey(kek, v, aad);
+      assert.equal(sealed.length, SEALED_KEY_OVERHEAD + v.length);
+      assert.ok(unsealKey(kek, sealed, aad).equals(v));
+      assert.throws(() => unsealKey(kek, sealed, Buffer.from('x')));
+    }
+  });
+
   test('KEK must be 32 bytes', () => {
     assert.throws(() => sealKey(randomBytes(16), dek, aad));
     assert.throws(() => unsealKey(randomBytes(16), sealKey(kek, dek, aad), aad));

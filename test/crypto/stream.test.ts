@@ -182,3 +182,20 @@ describe('ranges', () => {
     assert.throws(() => createDecryptor({ ...p, nonce: Buffer.alloc(8) }, 100));
   });
 });
+
+describe('backpressure', () => {
+  test('a slow consumer gets every byte, in order', async () => {
+    const { Readable, Writable } = await import('node:stream');
+    const { pipeline } = await import('node:stream/promises');
+    const p = newStreamParams(1024);
+    const plain = randomBytes(300_000);
+    const got: Buffer[] = [];
+    let writes = 0;
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(c: Buffer, _e, cb) { got.push(Buffer.from(c)); if (++writes % 16 === 0) setTimeout(cb, 1); else setImmediate(cb); },
+    });
+    await pipeline(Readable.from(randomSlices(plain, 9, 50_000), { objectMode: false }), createEncryptor(p), createDecryptor(p, plain.length), slow);
+    assert.ok(Buffer.concat(got).equals(plain));
+  });
+});

@@ -156,3 +156,19 @@ describe('encryptor input size', () => {
     assert.equal((await run(createEncryptor(p, 1), [])).err?.code, 'KURA_CRYPTO_SIZE_MISMATCH');
   });
 });
+
+describe('release granularity', () => {
+  test('a tampered chunk releases nothing of itself; earlier chunks are released whole', async () => {
+    const { p, plain, stored } = fixture(5 * CS + 20);
+    for (const pos of [3 * stored1, 3 * stored1 + CS - 1, 3 * stored1 + CS + 5]) { // first byte, last ct byte, a tag byte
+      const bad = Buffer.from(stored);
+      bad[pos] ^= 0x01;
+      for (const pieces of [[bad], randomSlices(bad, pos, 7)]) {
+        const dec = await run(createDecryptor(p, plain.length), pieces);
+        assert.equal(dec.err?.code, 'KURA_CRYPTO_AUTH_FAILED');
+        assert.equal(dec.out.length, 3 * CS);
+        assert.ok(dec.out.equals(plain.subarray(0, 3 * CS)));
+      }
+    }
+  });
+});
