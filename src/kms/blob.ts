@@ -1,0 +1,88 @@
+// Kura KMS ciphertext blob (what Encrypt/GenerateDataKey return as CiphertextBlob):
+//
+//   magic 'KK' (2) | format version 0x01 (1) | key id (16, the UUID's bytes) | key version (uint32 BE)
+//   | IV (12, random) | AES-256-GCM ciphertext (n) | tag (16)
+//
+// The header names the key and the key version, so Decrypt needs no KeyId and old blobs still decrypt
+// after rotation. AAD = header ‖ canonical encryption context, so a blob only opens with the exact
+// context it was made with (and the header cannot be edited to point at another key version).
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+
+const MAGIC = Buffer.from('KK', 'latin1');
+export const BLOB_VERSION = 1;
+const HEADER_LEN = 2 + 1 + 16 + 4;
+const IV_LEN = 12;
+const TAG_LEN = 16;
+export const BLOB_OVERHEAD = HEADER_LEN + IV_LEN + TAG_LEN;
+
+export interface BlobHeader {
+  keyId: string;
+  keyVersion: number;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function uuidToBytes(id: string): Buffer {
+  if (!UUID_RE.test(id)) throw new Error('key id is not a lower-case UUID');
+  return Buffer.from(id.replace(/-/g, ''), 'hex');
+}
+
+function bytesToUuid(b: Buffer): string {
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+/**
+ * Canonical serialization of an encryption context: pairs sorted by key (UTF-8 byte order),
+ * each string length-prefixed, so no two different contexts serialize alike.
+ */
+export function canonicalContext(context: Record<string, string>): Buffer {
+  const entries = Object.entries(context).map(([k, v]) => [Buffer.from(k, 'utf8'), Buffer.from(v, 'utf8')] as const);
+  entries.sort((a, b) => Buffer.compare(a[0], b[0]));
+  const parts: Buffer[] = [u32(entries.length)];
+  for (const [k, v] of entries) parts.push(u32(k.length), k, u32(v.length), v);
+  return Buffer.concat(parts);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function header(h: BlobHeader): Buffer {
+  const b = Buffer.alloc(HEADER_LEN);
+  MAGIC.copy(b, 0);
+  b[2] = BLOB_VERSION;
+  uuidToBytes(h.keyId).copy(b, 3);
+  b.writeUInt32BE(h.keyVersion, 19);
+  return b;
+}
+
+/** Reads the header of a blob; undefined when it is not a Kura KMS blob. */
+export function parseBlobHeader(blob: Buffer): BlobHeader | undefined {
+  if (blob.length < BLOB_OVERHEAD) return undefined;
+  if (!blob.subarray(0, 2).equals(MAGIC) || blob[2] !== BLOB_VERSION) return undefined;
+  return { keyId: bytesToUuid(blob.subarray(3, 19)), keyVersion: blob.readUInt32BE(19) };
+}
+
+export function sealBlob(material: Buffer, h: BlobHeader, context: Record<string, string>, plaintext: Buffer): Buffer {
+  const head = header(h);
+  const iv = randomBytes(IV_LEN);
+  const cipher = createCipheriv('aes-256-gcm', material, iv);
+  cipher.setAAD(Buffer.concat([head, canonicalContext(context)]));
+  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
+  return Buffer.concat([head, iv, body, cipher.getAuthTag()]);
+}
+
+/** Throws when the blob does not authenticate (wrong context, tampering, wrong key). */
+export function openBlob(material: Buffer, blob: Buffer, context: Record<string, string>): Buffer {
+  const head = blob.subarray(0, HEADER_LEN);
+  const iv = blob.subarray(HEADER_LEN, HEADER_LEN + IV_LEN);
+  const body = blob.subarray(HEADER_LEN + IV_LEN, blob.length - TAG_LEN);
+  const tag = blob.subarray(blob.length - TAG_LEN);
+  const decipher = createDecipheriv('aes-256-gcm', material, iv);
+  decipher.setAAD(Buffer.concat([head, canonicalContext(context)]));
+  decipher.setAuthTag(tag);
+  return Buffer.concat([decipher.update(body), decipher.final()]);
+}

@@ -1,0 +1,3 @@
+// Public surface of the built-in KMS (see CONTRACTS.md, section KMS).
+export { KeyManagementService, type KmsOptions, type Caller } from './service.ts';
+export { KmsError } from './errors.ts';
