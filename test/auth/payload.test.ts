@@ -107,6 +107,48 @@ describe('aws-chunked, signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)', () => {
   });
 });
 
+describe('aws-chunked, signed with trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER)', () => {
+  // AWS's trailing-headers example (sigv4-streaming-trailers): same data, CRC32C trailer.
+  const headers = {
+    host: 's3.amazonaws.com',
+    'x-amz-date': '20130524T000000Z',
+    'x-amz-storage-class': 'REDUCED_REDUNDANCY',
+    'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER',
+    'content-encoding': 'aws-chunked',
+    'x-amz-decoded-content-length': '66560',
+    'x-amz-trailer': 'x-amz-checksum-crc32c',
+    authorization: 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer,Signature=106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e',
+  };
+  const req: SignedRequest = { method: 'PUT', rawPath: '/examplebucket/chunkObject.txt', rawQuery: '', headers };
+  function body(trailerValue = 'sOO8/Q==', trailerSig = 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435', end = '\r\n\r\n'): Buffer {
+    const { body: chunks, last } = signedChunks(key, '106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e', exampleData, 65536);
+    assert.equal(last, '2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992');
+    assert.ok(chunks.includes('10000;chunk-signature=b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2\r\n'));
+    assert.ok(chunks.includes('400;chunk-signature=1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7\r\n'));
+    // The final chunk is followed directly by the trailer lines, not by an empty line.
+    return Buffer.concat([chunks.subarray(0, chunks.length - 2), Buffer.from(`x-amz-checksum-crc32c:${trailerValue}\r\nx-amz-trailer-signature:${trailerSig}${end}`)]);
+  }
+
+  test('AWS example: chunk and trailer signatures', async () => {
+    const auth = authenticate(req, lookup, DATE);
+    assert.equal(auth.payload, 'streaming-signed-trailer');
+    for (const end of ['\r\n\r\n', '\r\n', '']) {
+      const r = await decode(auth, headers, body(undefined, undefined, end), end.length + 5);
+      assert.equal(r.code, undefined);
+      assert.ok(r.out!.equals(exampleData));
+      assert.deepEqual(r.trailers, { 'x-amz-checksum-crc32c': 'sOO8/Q==' });
+    }
+  });
+
+  test('tampered trailer or trailer signature', async () => {
+    const auth = authenticate(req, lookup, DATE);
+    assert.equal((await decode(auth, headers, body('AAAAAA=='))).code, 'SignatureDoesNotMatch');
+    assert.equal((await decode(auth, headers, body(undefined, 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e436'))).code, 'SignatureDoesNotMatch');
+    const noSig = Buffer.from(body().toString('latin1').replace(/x-amz-trailer-signature:[0-9a-f]+\r\n/, ''), 'latin1');
+    assert.equal((await decode(auth, headers, noSig)).code, 'MalformedTrailerError');
+  });
+});
+
 describe('aws-chunked, unsigned with trailer (SDK v3 default)', () => {
   async function sdkAuth(decodedLength: number): Promise<{ auth: AuthResult; headers: SignedRequest['headers'] }> {
     const req = await signHeader({

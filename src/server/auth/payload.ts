@@ -189,8 +189,9 @@ class ChunkedDecoder extends Transform {
     const raw = Buffer.concat(this.line, this.lineLength);
     this.line = [];
     this.lineLength = 0;
-    // Lines end in CRLF; a bare LF is tolerated.
-    let end = raw.length - 1;
+    // Lines end in CRLF; a bare LF is tolerated (and a missing one at the very end of the body).
+    let end = raw.length;
+    if (end > 0 && raw[end - 1] === LF) end--;
     if (end > 0 && raw[end - 1] === CR) end--;
     return raw.subarray(0, end).toString('latin1');
   }
@@ -305,9 +306,9 @@ class ChunkedDecoder extends Transform {
   private finish(): void {
     if (this.phase === 'trailer') {
       // The SDK ends an unsigned-trailer body right after "0\r\n" when it has no checksum to send,
-      // and some senders omit the blank line after the trailers.
-      if (this.lineLength > 0) throw incompleteBody('truncated trailer');
-      this.endTrailers();
+      // and some senders omit the blank line (or even the last CRLF) after the trailers.
+      if (this.lineLength > 0) this.trailerLine(this.takeLine());
+      if (this.phase === 'trailer') this.endTrailers();
     } else if (this.phase === 'data-crlf' && this.finalChunkSeen) {
       // "0;chunk-signature=…\r\n" without the closing CRLF: accepted.
       this.phase = 'done';
