@@ -1,19 +1,17 @@
 // Kura KMS ciphertext blob (what Encrypt/GenerateDataKey return as CiphertextBlob):
 //
 //   magic 'KK' (2) | format version 0x01 (1) | key id (16, the UUID's bytes) | key version (uint32 BE)
-//   | IV (12, random) | AES-256-GCM ciphertext (n) | tag (16)
+//   | sealKey(key version material, plaintext, AAD) (crypto core: AES-256-GCM, random 12-byte IV)
 //
 // The header names the key and the key version, so Decrypt needs no KeyId and old blobs still decrypt
 // after rotation. AAD = header ‖ canonical encryption context, so a blob only opens with the exact
 // context it was made with (and the header cannot be edited to point at another key version).
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { sealKey, unsealKey, SEALED_KEY_OVERHEAD } from '../crypto/index.ts';
 
 const MAGIC = Buffer.from('KK', 'latin1');
 export const BLOB_VERSION = 1;
 const HEADER_LEN = 2 + 1 + 16 + 4;
-const IV_LEN = 12;
-const TAG_LEN = 16;
-export const BLOB_OVERHEAD = HEADER_LEN + IV_LEN + TAG_LEN;
+export const BLOB_OVERHEAD = HEADER_LEN + SEALED_KEY_OVERHEAD;
 
 export interface BlobHeader {
   keyId: string;
@@ -68,21 +66,11 @@ export function parseBlobHeader(blob: Buffer): BlobHeader | undefined {
 
 export function sealBlob(material: Buffer, h: BlobHeader, context: Record<string, string>, plaintext: Buffer): Buffer {
   const head = header(h);
-  const iv = randomBytes(IV_LEN);
-  const cipher = createCipheriv('aes-256-gcm', material, iv);
-  cipher.setAAD(Buffer.concat([head, canonicalContext(context)]));
-  const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([head, iv, body, cipher.getAuthTag()]);
+  return Buffer.concat([head, sealKey(material, plaintext, Buffer.concat([head, canonicalContext(context)]))]);
 }
 
 /** Throws when the blob does not authenticate (wrong context, tampering, wrong key). */
 export function openBlob(material: Buffer, blob: Buffer, context: Record<string, string>): Buffer {
   const head = blob.subarray(0, HEADER_LEN);
-  const iv = blob.subarray(HEADER_LEN, HEADER_LEN + IV_LEN);
-  const body = blob.subarray(HEADER_LEN + IV_LEN, blob.length - TAG_LEN);
-  const tag = blob.subarray(blob.length - TAG_LEN);
-  const decipher = createDecipheriv('aes-256-gcm', material, iv);
-  decipher.setAAD(Buffer.concat([head, canonicalContext(context)]));
-  decipher.setAuthTag(tag);
-  return Buffer.concat([decipher.update(body), decipher.final()]);
+  return unsealKey(material, blob.subarray(HEADER_LEN), Buffer.concat([head, canonicalContext(context)]));
 }

@@ -1,13 +1,14 @@
 // Persistent key store of the built-in KMS.
 //
 // Layout under opts.dir (0700):  keys/<key-id>.json (one record per KMS key)  and  aliases.json.
-// Key material is never written in the clear: each version's 32 random bytes are sealed with
-// AES-256-GCM under a key-encryption key derived from the root key, with AAD binding the key id
-// and the version, so a sealed version cannot be moved to another key or version.
+// Key material is never written in the clear: each version's 32 random bytes are sealed (crypto core
+// sealKey, AES-256-GCM) under a key-encryption key derived from the root key, with AAD binding the key
+// id and the version, so a sealed version cannot be moved to another key or version.
 // Every file is written atomically (temp file, fsync, rename, fsync of the directory), mode 0600.
-import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { deriveKey, sealKey, unsealKey } from '../crypto/index.ts';
 
 export type KeyState = 'Enabled' | 'Disabled' | 'PendingDeletion';
 export type KeyManager = 'CUSTOMER' | 'AWS';
@@ -15,7 +16,7 @@ export type KeyManager = 'CUSTOMER' | 'AWS';
 export interface KeyVersion {
   version: number;
   created: string; // ISO date
-  sealed: string;  // base64: IV(12) ‖ ciphertext(32) ‖ tag(16)
+  sealed: string;  // base64 of sealKey(kek, material, aad)
 }
 
 export interface RotationRecord {
@@ -47,8 +48,6 @@ export interface AliasRecord {
   lastUpdatedDate: string;
 }
 
-const SEAL_IV = 12;
-const SEAL_TAG = 16;
 export const MATERIAL_LEN = 32;
 
 export class KeyStore {
@@ -60,7 +59,7 @@ export class KeyStore {
   private constructor(private readonly dir: string, rootKey: Buffer) {
     if (rootKey.length !== 32) throw new Error('KMS root key must be 32 bytes');
     // A dedicated key-encryption key: the root key itself may serve other purposes (SSE-S3).
-    this.kek = Buffer.from(hkdfSync('sha256', rootKey, Buffer.alloc(0), 'kura/kms/key-material-sealing/v1', 32));
+    this.kek = deriveKey(rootKey, 'KMS key store', 'key material sealing');
     this.keysDir = join(dir, 'keys');
   }
 
@@ -103,10 +102,7 @@ export class KeyStore {
   /** New random key material for `version` of `keyId`, returned sealed. */
   newVersion(keyId: string, version: number, now: Date): KeyVersion {
     const material = randomBytes(MATERIAL_LEN);
-    const iv = randomBytes(SEAL_IV);
-    const cipher = createCipheriv('aes-256-gcm', this.kek, iv);
-    cipher.setAAD(this.sealAad(keyId, version));
-    const sealed = Buffer.concat([iv, cipher.update(material), cipher.final(), cipher.getAuthTag()]);
+    const sealed = sealKey(this.kek, material, this.sealAad(keyId, version));
     material.fill(0);
     return { version, created: now.toISOString(), sealed: sealed.toString('base64') };
   }
@@ -115,11 +111,7 @@ export class KeyStore {
   material(rec: KeyRecord, version: number): Buffer {
     const v = rec.versions.find((x) => x.version === version);
     if (!v) throw new Error('no such key version');
-    const sealed = Buffer.from(v.sealed, 'base64');
-    const decipher = createDecipheriv('aes-256-gcm', this.kek, sealed.subarray(0, SEAL_IV));
-    decipher.setAAD(this.sealAad(rec.keyId, version));
-    decipher.setAuthTag(sealed.subarray(sealed.length - SEAL_TAG));
-    return Buffer.concat([decipher.update(sealed.subarray(SEAL_IV, sealed.length - SEAL_TAG)), decipher.final()]);
+    return unsealKey(this.kek, Buffer.from(v.sealed, 'base64'), this.sealAad(rec.keyId, version));
   }
 
   static newKeyId(): string {

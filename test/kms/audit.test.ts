@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KmsError } from '../../src/kms/index.ts';
+import { SEALED_KEY_OVERHEAD } from '../../src/crypto/index.ts';
 import { fixture, b64, CALLER, REGION, ACCOUNT } from './helpers.ts';
 
 async function allFiles(dir: string): Promise<string[]> {
@@ -87,10 +88,10 @@ test('no key material, data key or plaintext on disk or in the audit log (raw, h
       for (const blob of blobs) for (const form of forms(blob)) assert.ok(!data.includes(form), `${file} contains a ciphertext blob`);
     }
     // The key record holds sealed material only, and no field of it is the raw material
-    // (proved indirectly: each version's 'sealed' value is 60 bytes = IV + 32 + tag).
+    // (each version's 'sealed' value is a sealKey() result: overhead + 32 bytes).
     const rec = JSON.parse(await readFile(join(f.opts.dir, 'keys', `${k.KeyId}.json`), 'utf8'));
     assert.equal(rec.versions.length, 2);
-    for (const v of rec.versions) assert.equal(Buffer.from(v.sealed, 'base64').length, 60);
+    for (const v of rec.versions) assert.equal(Buffer.from(v.sealed, 'base64').length, SEALED_KEY_OVERHEAD + 32);
   } finally {
     await f.cleanup();
   }
