@@ -121,6 +121,17 @@ describe('signed with @smithy/signature-v4', () => {
     assert.equal(code(() => authenticate(withHeaders(req, { 'x-amz-acl': 'public-read' }), lookup, NOW)), 'AccessDenied');
   });
 
+  test('path signed as sent, or signed AWS-encoded but sent less encoded', async () => {
+    const raw = await signHeader({ ...base, path: "/bucket/a+b!c'(d)" }, DATE);
+    assert.equal(code(() => authenticate(raw, lookup, NOW)), 'OK');
+    const encoded = await signHeader({ ...base, path: '/bucket/a%2Bb%21c%27%28d%29' }, DATE);
+    assert.equal(code(() => authenticate({ ...encoded, rawPath: "/bucket/a+b!c'(d)" }, lookup, NOW)), 'OK');
+    assert.equal(code(() => authenticate({ ...encoded, rawPath: "/bucket/a+b!c'(e)" }, lookup, NOW)), 'SignatureDoesNotMatch');
+    // An encoded slash is a different path from a literal one.
+    const slash = await signHeader({ ...base, path: '/bucket/a%2Fb' }, DATE);
+    assert.equal(code(() => authenticate({ ...slash, rawPath: '/bucket/a/b' }, lookup, NOW)), 'SignatureDoesNotMatch');
+  });
+
   test('wire query using + for spaces verifies the same', async () => {
     const req = await signHeader(base, DATE);
     assert.ok(req.rawQuery.includes('a%20b%2Bc%2F%3D'));
@@ -169,6 +180,9 @@ describe('signed with @smithy/signature-v4', () => {
     assert.throws(() => authenticate(req, lookup, new Date(DATE.getTime() + 601_000)), (e: S3Error) =>
       e.code === 'AccessDenied' && e.message === 'Request has expired');
     assert.equal(code(() => authenticate(req, lookup, new Date(DATE.getTime() + 600_000))), 'OK');
+    assert.throws(() => authenticate(req, lookup, new Date(DATE.getTime() - 16 * 60_000)), (e: S3Error) =>
+      e.code === 'AccessDenied' && e.message === 'Request is not yet valid');
+    assert.equal(code(() => authenticate(req, lookup, new Date(DATE.getTime() - 14 * 60_000))), 'OK');
     assert.equal(code(() => authenticate({ ...req, rawQuery: req.rawQuery.replace('X-Amz-Expires=600', 'X-Amz-Expires=604801') }, lookup, NOW)), 'AuthorizationQueryParametersError');
     assert.equal(code(() => authenticate({ ...req, rawQuery: req.rawQuery.replace(/&X-Amz-Signature=[0-9a-f]+/, '') }, lookup, NOW)), 'AuthorizationQueryParametersError');
     assert.equal(code(() => authenticate(withHeaders(req, { authorization: 'AWS4-HMAC-SHA256 x' }), lookup, NOW)), 'InvalidArgument');

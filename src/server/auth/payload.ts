@@ -66,8 +66,9 @@ class PlainDecoder extends Transform {
     try {
       if (this.auth.signatureDeferred) {
         const st = this.state;
-        if (!st?.canonicalPrefix) throw new Error('deferred signature without signing state');
-        verifySignature(this.auth.accessKeyId, st.signingKey, st.amzDate, st.scope, st.canonicalPrefix + computed, st.seedSignature);
+        if (!st?.deferred) throw new Error('deferred signature without signing state');
+        const parts = { ...st.deferred, tail: st.deferred.tail + computed };
+        verifySignature(this.auth.accessKeyId, st.signingKey, st.amzDate, st.scope, parts, st.seedSignature);
       } else if (computed !== this.auth.contentSha256) {
         throw new S3Error('XAmzContentSHA256Mismatch', undefined, {
           ClientComputedContentSHA256: this.auth.contentSha256 ?? '',

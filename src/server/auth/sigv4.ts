@@ -52,8 +52,8 @@ export interface SigningState {
   amzDate: string;
   scope: string;
   seedSignature: string;
-  /** For deferred verification: the canonical request up to (not including) the payload hash. */
-  canonicalPrefix?: string;
+  /** For deferred verification: the canonical request without its payload hash. */
+  deferred?: CanonicalParts;
 }
 
 // Kept off the enumerable surface of AuthResult so loggers and JSON.stringify never see the signing key.
@@ -132,12 +132,31 @@ function percentDecode(s: string): string {
 }
 
 /**
- * S3's canonical URI: the path as sent, each segment decoded once and re-encoded with AWS rules
- * (no double encoding, no '.'/'..' or '//' normalisation; an encoded '/' inside a segment stays %2F).
+ * The path as sent, each segment decoded once and re-encoded with AWS rules (no double encoding, no
+ * '.'/'..' or '//' normalisation; an encoded '/' inside a segment stays %2F). For a client that encodes
+ * its path the AWS way this is the raw path itself.
  */
 export function canonicalUri(rawPath: string): string {
   if (rawPath === '') return '/';
   return rawPath.split('/').map((seg) => awsUriEncode(percentDecode(seg))).join('/');
+}
+
+/**
+ * The canonical URIs a signature may have been computed over: S3 takes the path exactly as sent; some
+ * signers encode the path the AWS way while sending it less encoded (or the reverse). Both forms decode to
+ * the same path, so accepting either binds the signature to the same resource.
+ */
+function canonicalUriCandidates(rawPath: string): string[] {
+  const raw = rawPath === '' ? '/' : rawPath;
+  const normalised = canonicalUri(rawPath);
+  return normalised === raw ? [raw] : [raw, normalised];
+}
+
+/** A canonical request split around its URI line: `${method}\n${uri}\n${tail}`. */
+export interface CanonicalParts {
+  method: string;
+  rawPath: string;
+  tail: string;
 }
 
 /** Query parameters as sent, decoded ('+' is a space). Order preserved; a name without '=' has value ''. */
@@ -387,9 +406,8 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
   }
 
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
-  const canonicalPrefix =
-    `${req.method}\n${canonicalUri(req.rawPath)}\n${canonicalQuery(parseQuery(req.rawQuery))}\n` +
-    `${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
+  const tailWithoutHash =
+    `${canonicalQuery(parseQuery(req.rawQuery))}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
 
   const result: AuthResult = {
     accessKeyId: cred.accessKeyId,
@@ -402,20 +420,26 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
   if (payload === 'signed' && declared !== undefined) result.contentSha256 = declared;
   const state: SigningState = { signingKey, amzDate, scope: cred.scope, seedSignature: signature };
   if (signatureDeferred) {
-    state.canonicalPrefix = canonicalPrefix;
+    state.deferred = { method: req.method, rawPath: req.rawPath, tail: tailWithoutHash };
     return attachState(result, state);
   }
-  verifySignature(cred.accessKeyId, signingKey, amzDate, cred.scope, canonicalPrefix + declared, signature);
+  const parts = { method: req.method, rawPath: req.rawPath, tail: tailWithoutHash + declared };
+  verifySignature(cred.accessKeyId, signingKey, amzDate, cred.scope, parts, signature);
   return attachState(result, state);
 }
 
 /** Checks `signature` against the canonical request; throws SignatureDoesNotMatch. */
 export function verifySignature(
-  accessKeyId: string, signingKey: Buffer, amzDate: string, scope: string, canonicalRequest: string, signature: string,
+  accessKeyId: string, signingKey: Buffer, amzDate: string, scope: string, parts: CanonicalParts, signature: string,
 ): void {
-  const sts = stringToSign(amzDate, scope, canonicalRequest);
-  const expected = hmac(signingKey, sts).toString('hex');
-  if (!signaturesEqual(expected, signature)) throw mismatch(accessKeyId, sts, signature, canonicalRequest);
+  let first: { sts: string; canonicalRequest: string } | undefined;
+  for (const uri of canonicalUriCandidates(parts.rawPath)) {
+    const canonicalRequest = `${parts.method}\n${uri}\n${parts.tail}`;
+    const sts = stringToSign(amzDate, scope, canonicalRequest);
+    if (signaturesEqual(hmac(signingKey, sts).toString('hex'), signature)) return;
+    first ??= { sts, canonicalRequest };
+  }
+  throw mismatch(accessKeyId, first!.sts, signature, first!.canonicalRequest);
 }
 
 function checkSkew(when: Date, now: Date): void {
@@ -460,9 +484,16 @@ function authenticatePresigned(
   }
   const signedHeaders = parseSignedHeaders(signedHeadersValue, true);
 
-  // A URL signed "in the future" (beyond the clock-skew allowance) is not valid yet.
-  if (when.getTime() - now.getTime() > MAX_SKEW_MS) throw new S3Error('AccessDenied', 'Request is not valid yet');
   const expiresAt = when.getTime() + expires * 1000;
+  // A URL signed "in the future" (beyond the clock-skew allowance) is not valid yet; AWS reports the
+  // signing time in epoch milliseconds here.
+  if (when.getTime() - now.getTime() > MAX_SKEW_MS) {
+    throw new S3Error('AccessDenied', 'Request is not yet valid', {
+      'X-Amz-Date': String(when.getTime()),
+      Expires: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      ServerTime: now.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    });
+  }
   if (now.getTime() > expiresAt) {
     throw new S3Error('AccessDenied', 'Request has expired', {
       'X-Amz-Expires': expiresValue,
@@ -491,10 +522,9 @@ function authenticatePresigned(
   }
 
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
-  const canonicalRequest =
-    `${req.method}\n${canonicalUri(req.rawPath)}\n${canonicalQuery(params, 'X-Amz-Signature')}\n` +
-    `${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
-  verifySignature(cred.accessKeyId, signingKey, amzDateValue, cred.scope, canonicalRequest, signature);
+  const tail =
+    `${canonicalQuery(params, 'X-Amz-Signature')}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
+  verifySignature(cred.accessKeyId, signingKey, amzDateValue, cred.scope, { method: req.method, rawPath: req.rawPath, tail }, signature);
 
   const result: AuthResult = {
     accessKeyId: cred.accessKeyId,
