@@ -113,7 +113,7 @@ export function parseDescription(json: string | undefined): MaterialDescription 
  * The keys that may decrypt an object with description `desc`, in the caller's order: exact matches first.
  * When none matches the error names the description the object needs.
  */
-export function keysFor<K extends MasterKey>(keys: K[], desc: MaterialDescription, accepts: (k: MasterKey) => k is K): K[] {
+export function keysFor<K extends MasterKey>(keys: MasterKey[], desc: MaterialDescription, accepts: (k: MasterKey) => k is K): K[] {
   const usable = keys.filter(accepts);
   const exact = usable.filter((k) => sameDescription(k.description, desc));
   if (exact.length) return exact;
