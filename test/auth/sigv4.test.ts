@@ -212,9 +212,12 @@ describe('canonical forms', () => {
     assert.equal(canonicalUri('/b/%7e%21!'), '/b/~%21%21');
     assert.equal(canonicalUri(''), '/');
     assert.equal(canonicalUri('/b/%E6%97%A5'), '/b/%E6%97%A5');
+    assert.equal(canonicalUri('/b/日+%ff'), '/b/%E6%97%A5%2B%FF');
   });
   test('query: decode then AWS-encode, sort by name then value', () => {
-    assert.equal(canonicalQuery(parseQuery('b=2&a=z&a=y&c&d=x+y%2b%7E')), 'a=y&a=z&b=2&c=&d=x%20y%2B~');
-    assert.equal(canonicalQuery(parseQuery('X-Amz-Signature=1&A=1'), 'X-Amz-Signature'), 'A=1');
+    assert.equal(canonicalQuery('b=2&a=z&a=y&c&d=x+y%2b%7E'), 'a=y&a=z&b=2&c=&d=x%20y%2B~');
+    assert.equal(canonicalQuery('X-Amz-Signature=1&A=1', 'X-Amz-Signature'), 'A=1');
+    assert.equal(canonicalQuery('k=%ff%FE%e6%97%a5%zz'), 'k=%FF%FE%E6%97%A5%25zz');
+    assert.deepEqual(parseQuery('a=%E6%97%A5+x&b'), [['a', '日 x'], ['b', '']]);
   });
 });

@@ -97,13 +97,13 @@ export function signaturesEqual(expectedHex: string, providedHex: string): boole
   return timingSafeEqual(a, b);
 }
 
-/** AWS URI encoding: unreserved A-Za-z0-9-_.~ kept, every other UTF-8 byte as %XX (upper case). */
-export function awsUriEncode(s: string, keepSlash = false): string {
+/** AWS URI encoding: unreserved A-Za-z0-9-_.~ kept, every other byte as %XX (upper case). */
+export function awsUriEncode(value: string | Buffer): string {
   let out = '';
-  for (const byte of Buffer.from(s, 'utf8')) {
+  for (const byte of typeof value === 'string' ? Buffer.from(value, 'utf8') : value) {
     if (
       (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) ||
-      byte === 0x2d || byte === 0x5f || byte === 0x2e || byte === 0x7e || (keepSlash && byte === 0x2f)
+      byte === 0x2d || byte === 0x5f || byte === 0x2e || byte === 0x7e
     ) {
       out += String.fromCharCode(byte);
     } else {
@@ -113,22 +113,38 @@ export function awsUriEncode(s: string, keepSlash = false): string {
   return out;
 }
 
-// Percent-decoding that tolerates malformed escapes (kept literally) and yields UTF-8 text.
-function percentDecode(s: string): string {
-  if (!s.includes('%')) return s;
+const HEX_PAIR = /^[0-9a-fA-F]{2}$/;
+
+// Percent-decoding to bytes (so that escapes of invalid UTF-8 survive re-encoding); a malformed escape
+// is kept literally, as S3 does not reject it at this stage.
+function percentDecodeBytes(s: string): Buffer {
+  if (!s.includes('%')) return Buffer.from(s, 'utf8');
+  const parts: Buffer[] = [];
+  let literalStart = 0;
   const bytes: number[] = [];
+  const flushLiteral = (to: number) => {
+    if (to > literalStart) parts.push(Buffer.from(s.slice(literalStart, to), 'utf8'));
+  };
   for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 0x25 && i + 2 < s.length + 0 && /^[0-9a-fA-F]{2}$/.test(s.slice(i + 1, i + 3))) {
-      bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
-      i += 2;
-    } else if (c < 0x80) {
-      bytes.push(c);
-    } else {
-      bytes.push(...Buffer.from(s[i] ?? '', 'utf8'));
+    if (s.charCodeAt(i) === 0x25 && i + 2 < s.length && HEX_PAIR.test(s.slice(i + 1, i + 3))) {
+      flushLiteral(i);
+      bytes.length = 0;
+      // Collect a run of escapes so that multi-byte sequences stay together.
+      while (i + 2 < s.length && s.charCodeAt(i) === 0x25 && HEX_PAIR.test(s.slice(i + 1, i + 3))) {
+        bytes.push(parseInt(s.slice(i + 1, i + 3), 16));
+        i += 3;
+      }
+      parts.push(Buffer.from(bytes));
+      literalStart = i;
+      i--;
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  flushLiteral(s.length);
+  return Buffer.concat(parts);
+}
+
+function percentDecode(s: string): string {
+  return percentDecodeBytes(s).toString('utf8');
 }
 
 /**
@@ -138,7 +154,7 @@ function percentDecode(s: string): string {
  */
 export function canonicalUri(rawPath: string): string {
   if (rawPath === '') return '/';
-  return rawPath.split('/').map((seg) => awsUriEncode(percentDecode(seg))).join('/');
+  return rawPath.split('/').map((seg) => awsUriEncode(percentDecodeBytes(seg))).join('/');
 }
 
 /**
@@ -159,25 +175,32 @@ export interface CanonicalParts {
   tail: string;
 }
 
-/** Query parameters as sent, decoded ('+' is a space). Order preserved; a name without '=' has value ''. */
-export function parseQuery(rawQuery: string): Array<[string, string]> {
+function splitQuery(rawQuery: string): Array<[string, string]> {
   const out: Array<[string, string]> = [];
   if (!rawQuery) return out;
   for (const part of rawQuery.split('&')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
-    const name = eq < 0 ? part : part.slice(0, eq);
-    const value = eq < 0 ? '' : part.slice(eq + 1);
-    out.push([percentDecode(name.replace(/\+/g, ' ')), percentDecode(value.replace(/\+/g, ' '))]);
+    // '+' in a query string is a space.
+    const name = (eq < 0 ? part : part.slice(0, eq)).replace(/\+/g, ' ');
+    const value = (eq < 0 ? '' : part.slice(eq + 1)).replace(/\+/g, ' ');
+    out.push([name, value]);
   }
   return out;
 }
 
-export function canonicalQuery(params: Array<[string, string]>, exclude?: string): string {
+/** Query parameters as sent, decoded. Order preserved; a name without '=' has value ''. */
+export function parseQuery(rawQuery: string): Array<[string, string]> {
+  return splitQuery(rawQuery).map(([n, v]) => [percentDecode(n), percentDecode(v)]);
+}
+
+/** The canonical query string: names and values decoded then AWS-encoded, sorted by name then value. */
+export function canonicalQuery(rawQuery: string, exclude?: string): string {
   const enc: Array<[string, string]> = [];
-  for (const [n, v] of params) {
-    if (exclude !== undefined && n === exclude) continue;
-    enc.push([awsUriEncode(n), awsUriEncode(v)]);
+  for (const [n, v] of splitQuery(rawQuery)) {
+    const name = percentDecodeBytes(n);
+    if (exclude !== undefined && name.toString('utf8') === exclude) continue;
+    enc.push([awsUriEncode(name), awsUriEncode(percentDecodeBytes(v))]);
   }
   enc.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
   return enc.map(([n, v]) => `${n}=${v}`).join('&');
@@ -317,9 +340,8 @@ export function stringToSign(amzDate: string, scope: string, canonicalRequest: s
  */
 export function authenticate(req: SignedRequest, lookup: SecretLookup, now: Date = new Date()): AuthResult {
   const authz = headerValue(req.headers, 'authorization');
-  const params = parseQuery(req.rawQuery);
   const q = new Map<string, string>();
-  for (const [n, v] of params) if (!q.has(n)) q.set(n, v);
+  for (const [n, v] of parseQuery(req.rawQuery)) if (!q.has(n)) q.set(n, v);
   const queryAuth = q.has('X-Amz-Algorithm') || q.has('X-Amz-Credential') || q.has('X-Amz-Signature');
   const queryV2 = q.has('AWSAccessKeyId') || q.has('Signature');
 
@@ -330,7 +352,7 @@ export function authenticate(req: SignedRequest, lookup: SecretLookup, now: Date
       { ArgumentName: 'Authorization', ArgumentValue: authz.slice(0, 32) },
     );
   }
-  if (queryAuth) return authenticatePresigned(req, params, q, lookup, now);
+  if (queryAuth) return authenticatePresigned(req, q, lookup, now);
   if (authz !== undefined) return authenticateHeader(req, authz, lookup, now);
   if (queryV2) throw new S3Error('InvalidRequest', UNSUPPORTED_MECHANISM);
   throw new S3Error('AccessDenied');
@@ -407,7 +429,7 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
 
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
   const tailWithoutHash =
-    `${canonicalQuery(parseQuery(req.rawQuery))}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
+    `${canonicalQuery(req.rawQuery)}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
 
   const result: AuthResult = {
     accessKeyId: cred.accessKeyId,
@@ -453,7 +475,7 @@ function checkSkew(when: Date, now: Date): void {
 }
 
 function authenticatePresigned(
-  req: SignedRequest, params: Array<[string, string]>, q: Map<string, string>, lookup: SecretLookup, now: Date,
+  req: SignedRequest, q: Map<string, string>, lookup: SecretLookup, now: Date,
 ): AuthResult {
   const algorithm = q.get('X-Amz-Algorithm');
   const credential = q.get('X-Amz-Credential');
@@ -523,7 +545,7 @@ function authenticatePresigned(
 
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
   const tail =
-    `${canonicalQuery(params, 'X-Amz-Signature')}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
+    `${canonicalQuery(req.rawQuery, 'X-Amz-Signature')}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
   verifySignature(cred.accessKeyId, signingKey, amzDateValue, cred.scope, { method: req.method, rawPath: req.rawPath, tail }, signature);
 
   const result: AuthResult = {
