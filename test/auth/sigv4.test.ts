@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authenticate, canonicalQuery, canonicalUri, parseQuery, type SignedRequest } from '../../src/server/auth/sigv4.ts';
+import { authenticate, canonicalQuery, canonicalUri, isAnonymous, parseQuery, type SignedRequest } from '../../src/server/auth/sigv4.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, lookup, presign, signHeader } from './helpers.ts';
 
@@ -158,6 +158,8 @@ describe('signed with @smithy/signature-v4', () => {
   test('no credentials at all → AccessDenied; malformed header', async () => {
     const req = await signHeader(base, DATE);
     assert.equal(code(() => authenticate(withHeaders(req, { authorization: undefined }), lookup, NOW)), 'AccessDenied');
+    assert.equal(isAnonymous(withHeaders(req, { authorization: undefined })), true);
+    assert.equal(isAnonymous(req), false);
     const auth = String(req.headers.authorization);
     const m = (a: string) => code(() => authenticate(withHeaders(req, { authorization: a }), lookup, NOW));
     assert.equal(m(auth.replace(/, Signature=.*/, '')), 'AuthorizationHeaderMalformed');
@@ -171,6 +173,7 @@ describe('signed with @smithy/signature-v4', () => {
   test('presigned: pass, tamper, expiry', async () => {
     const spec = { method: 'GET', path: '/bucket/key%20with%20space', query: { 'response-content-type': 'text/plain' } };
     const req = await presign(spec, DATE, 600);
+    assert.equal(isAnonymous(req), false);
     const r = authenticate(req, lookup, NOW);
     assert.equal(r.presigned, true);
     assert.equal(r.payload, 'unsigned');

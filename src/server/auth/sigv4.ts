@@ -334,6 +334,13 @@ export function stringToSign(amzDate: string, scope: string, canonicalRequest: s
   return `${ALGORITHM}\n${amzDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
 }
 
+/** True when the request carries no credentials at all (no Authorization header, no signature in the query). */
+export function isAnonymous(req: SignedRequest): boolean {
+  if (headerValue(req.headers, 'authorization') !== undefined) return false;
+  return !parseQuery(req.rawQuery).some(([n]) =>
+    n === 'X-Amz-Algorithm' || n === 'X-Amz-Credential' || n === 'X-Amz-Signature' || n === 'AWSAccessKeyId' || n === 'Signature');
+}
+
 /**
  * Verifies a request's SigV4 signature (Authorization header or presigned query) and returns who signed it
  * and how the body is to be read. Throws S3Error with AWS's code otherwise.
