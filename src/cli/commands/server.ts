@@ -1,0 +1,68 @@
+// `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store.
+import type { Command } from 'commander';
+import { loadConfig, type ServerOptions } from '../../server/config.ts';
+import { createLogger, startServer } from '../../server/server.ts';
+
+export function registerServerCommand(program: Command): void {
+  program
+    .command('server')
+    .description('run the S3 server')
+    .option('--data <dir>', 'data directory', './data')
+    .option('--address <host:port>', "HTTP listener ('off' to disable)", '127.0.0.1:9000')
+    .option('--tls-address <host:port>', "HTTPS listener ('off' to disable)", '127.0.0.1:9443')
+    .option('--tls-cert <file>', 'PEM certificate (default: self-signed, generated into <data>/.kura/)')
+    .option('--tls-key <file>', 'PEM private key for --tls-cert')
+    .option('--domain <domain>', 'domain for virtual-host-style requests (<bucket>.<domain>)', 'localhost')
+    .option('--region <region>', 'region reported by the server', 'us-east-1')
+    .option('--allow-insecure-ssec', 'accept SSE-C (customer keys) over plain HTTP', false)
+    .action(async (o: { data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean }) => {
+      const logger = createLogger();
+      const opts: ServerOptions = { dataDir: o.data, address: o.address, tlsAddress: o.tlsAddress, domain: o.domain, region: o.region, allowInsecureSsec: o.allowInsecureSsec };
+      if (o.tlsCert) opts.tlsCert = o.tlsCert;
+      if (o.tlsKey) opts.tlsKey = o.tlsKey;
+      let config;
+      try {
+        config = await loadConfig(opts);
+      } catch (e) {
+        process.stderr.write(`kura server: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.exit(2);
+      }
+      if (config.credentialsGenerated) {
+        // Shown once, on the console only (never in the JSON log); kept in the data dir with mode 0600.
+        process.stderr.write(
+          `\nGenerated credentials (saved in ${config.credentialsPath}):\n` +
+            `  AWS_ACCESS_KEY_ID=${config.credentials.accessKeyId}\n` +
+            `  AWS_SECRET_ACCESS_KEY=${config.credentials.secretAccessKey}\n\n`,
+        );
+      }
+      const server = await startServer(config, { logger });
+      logger.info({
+        http: server.http,
+        https: server.https,
+        dataDir: config.dataDir,
+        caPath: config.tls?.certPath,
+        certGenerated: config.tls?.generated || undefined,
+        accessKeyId: config.credentials.accessKeyId,
+      }, 'listening');
+      if (config.tls?.generated) process.stderr.write(`Self-signed TLS certificate: ${config.tls.certPath}\n  trust it with AWS_CA_BUNDLE=${config.tls.certPath}\n`);
+      let stopping = false;
+      const stop = (signal: string): void => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, 'shutting down');
+        server.close().then(
+          () => {
+            logger.info('stopped');
+            logger.flush?.();
+            process.exit(0);
+          },
+          (e: unknown) => {
+            logger.error({ err: String(e) }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,94 @@
+// Flexible checksums (x-amz-checksum-*): CRC32, CRC32C, SHA1, SHA256, streaming.
+import { crc32 } from 'node:zlib';
+import { createHash, type Hash } from 'node:crypto';
+import { Crc32c } from '@aws-crypto/crc32c';
+import type { ChecksumAlgorithm } from '../storage/backend.ts';
+import { S3Error } from './errors.ts';
+
+export const SUPPORTED_CHECKSUMS: readonly ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'SHA1', 'SHA256'];
+const ALL_CHECKSUMS: readonly ChecksumAlgorithm[] = [...SUPPORTED_CHECKSUMS, 'CRC64NVME'];
+
+export interface ChecksumHasher {
+  update(data: Buffer): void;
+  digest(): Buffer;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+export function newChecksum(alg: ChecksumAlgorithm): ChecksumHasher {
+  switch (alg) {
+    case 'CRC32': {
+      let v = 0;
+      return { update: (d) => void (v = crc32(d, v)), digest: () => u32(v) };
+    }
+    case 'CRC32C': {
+      const c = new Crc32c();
+      return { update: (d) => void c.update(d), digest: () => u32(c.digest()) };
+    }
+    case 'SHA1':
+    case 'SHA256': {
+      const h: Hash = createHash(alg === 'SHA1' ? 'sha1' : 'sha256');
+      return { update: (d) => void h.update(d), digest: () => h.digest() };
+    }
+    default:
+      throw new S3Error('NotImplemented', `Checksum algorithm ${alg} is not implemented`);
+  }
+}
+
+export function checksumHeader(alg: ChecksumAlgorithm): string {
+  return `x-amz-checksum-${alg.toLowerCase()}`;
+}
+
+/** XML element name in responses, e.g. ChecksumCRC32. */
+export function checksumElement(alg: ChecksumAlgorithm): string {
+  return `Checksum${alg}`;
+}
+
+export function digestLength(alg: ChecksumAlgorithm): number {
+  return alg === 'SHA1' ? 20 : alg === 'SHA256' ? 32 : alg === 'CRC64NVME' ? 8 : 4;
+}
+
+/** Parses an algorithm name as sent by clients (any case); throws InvalidRequest for unknown names. */
+export function parseChecksumAlgorithm(v: string | undefined): ChecksumAlgorithm | undefined {
+  if (v === undefined || v === '') return undefined;
+  const up = v.toUpperCase() as ChecksumAlgorithm;
+  if (!ALL_CHECKSUMS.includes(up)) throw new S3Error('InvalidRequest', `Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]`);
+  if (up === 'CRC64NVME') throw new S3Error('NotImplemented', 'The CRC64NVME checksum algorithm is not implemented');
+  return up;
+}
+
+/** Which algorithm headers/trailers ask for: x-amz-checksum-<alg> header, x-amz-trailer, or x-amz-sdk-checksum-algorithm. */
+export function requestedChecksum(headers: Record<string, string | string[] | undefined>): { algorithm?: ChecksumAlgorithm; value?: string; inTrailer: boolean } {
+  const present = ALL_CHECKSUMS.filter((a) => headers[checksumHeader(a)] !== undefined);
+  if (present.length > 1) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+  const trailer = String(headers['x-amz-trailer'] ?? '').trim().toLowerCase();
+  if (trailer) {
+    const alg = ALL_CHECKSUMS.find((a) => checksumHeader(a) === trailer);
+    if (!alg) throw new S3Error('InvalidRequest', `The value specified in the x-amz-trailer header is not supported`);
+    if (alg === 'CRC64NVME') throw new S3Error('NotImplemented', 'The CRC64NVME checksum algorithm is not implemented');
+    return { algorithm: alg, inTrailer: true };
+  }
+  if (present.length === 1) {
+    const alg = present[0]!;
+    if (alg === 'CRC64NVME') throw new S3Error('NotImplemented', 'The CRC64NVME checksum algorithm is not implemented');
+    const value = String(headers[checksumHeader(alg)]);
+    if (Buffer.from(value, 'base64').length !== digestLength(alg) || !/^[A-Za-z0-9+/]+=*$/.test(value)) {
+      throw new S3Error('InvalidRequest', `Value for ${checksumHeader(alg)} header is invalid.`);
+    }
+    return { algorithm: alg, value, inTrailer: false };
+  }
+  const sdk = headers['x-amz-sdk-checksum-algorithm'];
+  const algorithm = parseChecksumAlgorithm(typeof sdk === 'string' ? sdk : undefined);
+  return algorithm ? { algorithm, inTrailer: false } : { inTrailer: false };
+}
+
+/** Composite checksum of a multipart object: checksum of the concatenated binary part checksums, '-N'. */
+export function compositeChecksum(alg: ChecksumAlgorithm, partChecksums: string[]): string {
+  const h = newChecksum(alg);
+  for (const c of partChecksums) h.update(Buffer.from(c, 'base64'));
+  return `${h.digest().toString('base64')}-${partChecksums.length}`;
+}

@@ -1,0 +1,188 @@
+// Server configuration: data dir, listen addresses, credentials, TLS material, root key.
+// Secrets generated on first start live in <data>/.kura/ with mode 0600.
+import { mkdir, readFile, chmod } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { generate } from 'selfsigned';
+import { writeFileAtomic } from '../storage/fs/atomic.ts';
+
+export interface Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
+}
+
+export interface ServerOptions {
+  dataDir?: string;
+  /** HOST:PORT of the HTTP listener; 'off' disables it. */
+  address?: string;
+  /** HOST:PORT of the HTTPS listener; 'off' disables it. */
+  tlsAddress?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Domain for virtual-host-style addressing: Host `<bucket>.<domain>`. */
+  domain?: string;
+  region?: string;
+  /** Allow SSE-C over plain HTTP (refused by default, as AWS does). Used by the SSE part. */
+  allowInsecureSsec?: boolean;
+}
+
+export interface ServerConfig {
+  dataDir: string;
+  /** <data>/.kura: credentials, keys, certificates, tmp. */
+  stateDir: string;
+  http?: ListenAddress;
+  https?: ListenAddress;
+  domain: string;
+  region: string;
+  allowInsecureSsec: boolean;
+  credentials: Credentials;
+  /** Where generated credentials are kept (undefined when taken from the environment). */
+  credentialsPath?: string;
+  credentialsGenerated: boolean;
+  tls?: { cert: string; key: string; certPath: string; generated: boolean };
+}
+
+export const DEFAULT_HTTP = '127.0.0.1:9000';
+export const DEFAULT_HTTPS = '127.0.0.1:9443';
+
+/** Parses HOST:PORT (IPv6 as [::1]:PORT). */
+export function parseAddress(value: string): ListenAddress {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]*):(\d+)$/.exec(value);
+  if (!m) throw new Error(`invalid address '${value}', expected HOST:PORT`);
+  const port = Number(m[2]);
+  if (port > 65535) throw new Error(`invalid port in '${value}'`);
+  return { host: m[1] || '0.0.0.0', port };
+}
+
+export function formatAddress(a: ListenAddress): string {
+  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+async function ensureStateDir(dataDir: string): Promise<string> {
+  const stateDir = join(dataDir, '.kura');
+  await mkdir(join(stateDir, 'tmp'), { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
+  return stateDir;
+}
+
+/** Access key id: 20 upper-case alphanumerics like AWS's; secret: 40 base64-ish characters. */
+function newCredentials(): Credentials {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  const id = [...randomBytes(16)].map((b) => alphabet[b & 31]).join('');
+  return { accessKeyId: `KURA${id}`, secretAccessKey: randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B') };
+}
+
+export async function loadCredentials(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ credentials: Credentials; path?: string; generated: boolean }> {
+  const id = env.KURA_ACCESS_KEY_ID;
+  const secret = env.KURA_SECRET_ACCESS_KEY;
+  if (id || secret) {
+    if (!id || !secret) throw new Error('set both KURA_ACCESS_KEY_ID and KURA_SECRET_ACCESS_KEY, or neither');
+    return { credentials: { accessKeyId: id, secretAccessKey: secret }, generated: false };
+  }
+  const stateDir = await ensureStateDir(dataDir);
+  const path = join(stateDir, 'credentials.json');
+  const existing = await readIfExists(path);
+  if (existing) {
+    const c = JSON.parse(existing) as Credentials;
+    if (!c.accessKeyId || !c.secretAccessKey) throw new Error(`malformed ${path}`);
+    return { credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey }, path, generated: false };
+  }
+  const credentials = newCredentials();
+  await writeFileAtomic(path, JSON.stringify(credentials, null, 2) + '\n', join(stateDir, 'tmp'), 0o600);
+  await chmod(path, 0o600);
+  return { credentials, path, generated: true };
+}
+
+/** The self-signed certificate (generated on first start) or the given pair. */
+export async function loadTls(dataDir: string, certFile?: string, keyFile?: string): Promise<{ cert: string; key: string; certPath: string; generated: boolean }> {
+  if (certFile || keyFile) {
+    if (!certFile || !keyFile) throw new Error('--tls-cert and --tls-key go together');
+    return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8'), certPath: resolve(certFile), generated: false };
+  }
+  const stateDir = await ensureStateDir(dataDir);
+  const certPath = join(stateDir, 'tls-cert.pem');
+  const keyPath = join(stateDir, 'tls-key.pem');
+  const cert = await readIfExists(certPath);
+  const key = await readIfExists(keyPath);
+  if (cert && key) return { cert, key, certPath, generated: false };
+  const notBeforeDate = new Date(Date.now() - 24 * 3600 * 1000);
+  const pems = await generate([{ name: 'commonName', value: 'localhost' }, { name: 'organizationName', value: 'Kura (self-signed)' }], {
+    keySize: 2048,
+    algorithm: 'sha256',
+    notBeforeDate,
+    notAfterDate: new Date(notBeforeDate.getTime() + 825 * 24 * 3600 * 1000),
+    extensions: [
+      // CA:TRUE so clients can use this very certificate as their trust anchor (AWS_CA_BUNDLE).
+      { name: 'basicConstraints', cA: true, critical: true },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true, critical: true },
+      { name: 'extKeyUsage', serverAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 2, value: '*.localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+    ],
+  });
+  const tmp = join(stateDir, 'tmp');
+  await writeFileAtomic(keyPath, pems.private, tmp, 0o600);
+  await writeFileAtomic(certPath, pems.cert, tmp, 0o644);
+  return { cert: pems.cert, key: pems.private, certPath, generated: true };
+}
+
+/** The 32-byte root key for encryption at rest: KURA_ROOT_KEY (base64) or <data>/.kura/root.key, generated 0600. */
+export async function loadRootKey(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<Buffer> {
+  if (env.KURA_ROOT_KEY) {
+    const k = Buffer.from(env.KURA_ROOT_KEY, 'base64');
+    if (k.length !== 32) throw new Error('KURA_ROOT_KEY must be 32 bytes, base64-encoded');
+    return k;
+  }
+  const stateDir = await ensureStateDir(dataDir);
+  const path = join(stateDir, 'root.key');
+  const existing = await readIfExists(path);
+  if (existing !== undefined) {
+    const k = Buffer.from(existing.trim(), 'base64');
+    if (k.length !== 32) throw new Error(`${path} does not hold a 32-byte base64 key`);
+    return k;
+  }
+  const k = randomBytes(32);
+  await writeFileAtomic(path, k.toString('base64') + '\n', join(stateDir, 'tmp'), 0o600);
+  await chmod(path, 0o600);
+  return k;
+}
+
+export async function loadConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
+  const dataDir = resolve(opts.dataDir ?? './data');
+  await mkdir(dataDir, { recursive: true });
+  const stateDir = await ensureStateDir(dataDir);
+  const address = opts.address ?? DEFAULT_HTTP;
+  const tlsAddress = opts.tlsAddress ?? DEFAULT_HTTPS;
+  const creds = await loadCredentials(dataDir, env);
+  const config: ServerConfig = {
+    dataDir,
+    stateDir,
+    domain: (opts.domain ?? 'localhost').toLowerCase(),
+    region: opts.region ?? 'us-east-1',
+    allowInsecureSsec: opts.allowInsecureSsec ?? false,
+    credentials: creds.credentials,
+    credentialsGenerated: creds.generated,
+  };
+  if (creds.path) config.credentialsPath = creds.path;
+  if (address !== 'off') config.http = parseAddress(address);
+  if (tlsAddress !== 'off') {
+    config.https = parseAddress(tlsAddress);
+    config.tls = await loadTls(dataDir, opts.tlsCert, opts.tlsKey);
+  }
+  if (!config.http && !config.https) throw new Error('both listeners are off');
+  return config;
+}

@@ -1,0 +1,117 @@
+// The object data path: request body → hashing (MD5 + flexible checksum, on plaintext) →
+// [encryption stage] → backend.stageBlob; and backend.openObject → [decryption stage] → response.
+// PlainObjectIo stores bytes as they are. The SSE part provides another ObjectIo (same interface)
+// that inserts its transforms and records its parameters in ObjectRecord.encryption / PartLayout.encryption.
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { createHash, type Hash } from 'node:crypto';
+import type { ChecksumAlgorithm, ObjectRecord, StagedBlob, UploadRecord } from '../storage/backend.ts';
+import { newChecksum, type ChecksumHasher } from './checksums.ts';
+import { S3Error } from './errors.ts';
+import type { RequestContext } from './context.ts';
+
+export interface WriteTarget {
+  bucket: string;
+  key: string;
+  /** For UploadPart / UploadPartCopy. */
+  partNumber?: number;
+  upload?: UploadRecord;
+  /** Object being copied from (CopyObject / UploadPartCopy), for SSE copy-source keys. */
+  copySource?: ObjectRecord;
+}
+
+export interface Ingested {
+  blob: StagedBlob;
+  /** Plaintext bytes. */
+  size: number;
+  /** MD5 hex of the plaintext. */
+  md5: string;
+  /** base64 checksum of the plaintext, when an algorithm was asked for. */
+  checksum?: string;
+  /** Object-level encryption metadata → ObjectMeta.encryption (single PUT / copy). */
+  encryption?: unknown;
+  /** Segment-level encryption metadata → PartLayout.encryption / PartRecord.encryption. */
+  partEncryption?: unknown;
+}
+
+export interface ObjectIo {
+  /** Streams plaintext into a staged blob. The caller checks digests and then commits or discards. */
+  ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested>;
+  /** Upload-level encryption metadata for CreateMultipartUpload (→ UploadRecord.encryption). */
+  beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown>;
+  /** Plaintext of a record, optionally the inclusive plaintext range [start, end]. */
+  read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable>;
+  /** Response headers describing a record's encryption (x-amz-server-side-encryption…). */
+  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }): Record<string, string>;
+}
+
+/** Counts bytes and computes MD5 and an optional checksum of what passes through. */
+export class HashingStream extends Transform {
+  size = 0;
+  private md5: Hash = createHash('md5');
+  private sum?: ChecksumHasher;
+  md5Hex = '';
+  checksum?: string;
+
+  constructor(algorithm?: ChecksumAlgorithm) {
+    super();
+    if (algorithm) this.sum = newChecksum(algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.size += chunk.length;
+    this.md5.update(chunk);
+    this.sum?.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.md5Hex = this.md5.digest('hex');
+    if (this.sum) this.checksum = this.sum.digest().toString('base64');
+    cb();
+  }
+}
+
+const SSE_HEADERS = [
+  'x-amz-server-side-encryption',
+  'x-amz-server-side-encryption-aws-kms-key-id',
+  'x-amz-server-side-encryption-context',
+  'x-amz-server-side-encryption-customer-algorithm',
+  'x-amz-server-side-encryption-customer-key',
+  'x-amz-server-side-encryption-customer-key-md5',
+  'x-amz-copy-source-server-side-encryption-customer-algorithm',
+  'x-amz-copy-source-server-side-encryption-customer-key',
+  'x-amz-copy-source-server-side-encryption-customer-key-md5',
+];
+
+/** Stores plaintext. Refuses SSE request headers rather than silently storing unencrypted data. */
+export class PlainObjectIo implements ObjectIo {
+  private refuseSse(ctx: RequestContext): void {
+    for (const h of SSE_HEADERS) {
+      if (ctx.header(h) !== undefined) throw new S3Error('NotImplemented', `Server-side encryption (${h}) is not implemented by this server`);
+    }
+  }
+
+  async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
+    this.refuseSse(ctx);
+    const hasher = new HashingStream(checksum);
+    const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, () => {}));
+    const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex };
+    if (hasher.checksum !== undefined) out.checksum = hasher.checksum;
+    return out;
+  }
+
+  async beginUpload(ctx: RequestContext): Promise<unknown> {
+    this.refuseSse(ctx);
+    return undefined;
+  }
+
+  async read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }): Promise<Readable> {
+    if (ctx.method === 'GET' || ctx.method === 'HEAD') this.refuseSse(ctx);
+    return ctx.backend.openObject(bucket, record, range);
+  }
+
+  responseHeaders(): Record<string, string> {
+    return {};
+  }
+}

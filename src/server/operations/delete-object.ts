@@ -1,0 +1,64 @@
+// DeleteObject and DeleteObjects.
+import type { RequestContext } from '../context.ts';
+import { S3Error } from '../errors.ts';
+import { parseXml, xmlText, type XmlObject } from '../xml.ts';
+import { contentMd5 } from '../http-util.ts';
+import { createHash } from 'node:crypto';
+import { checksumHeader, newChecksum, requestedChecksum } from '../checksums.ts';
+
+export async function deleteObject(ctx: RequestContext): Promise<void> {
+  ctx.operation = 'DeleteObject';
+  const bucket = ctx.bucketName;
+  await ctx.backend.getBucket(bucket);
+  const r = await ctx.backend.deleteObject(bucket, ctx.objectKey, ctx.param('versionId'));
+  const headers: Record<string, string> = {};
+  if (r.deleteMarker) headers['x-amz-delete-marker'] = 'true';
+  if (r.versionId !== undefined && r.versionId !== 'null') headers['x-amz-version-id'] = r.versionId;
+  ctx.send(204, headers);
+}
+
+export async function deleteObjects(ctx: RequestContext): Promise<void> {
+  ctx.operation = 'DeleteObjects';
+  const bucket = ctx.bucketName;
+  await ctx.backend.getBucket(bucket);
+  const md5 = contentMd5(ctx);
+  const requested = requestedChecksum(ctx.req.headers);
+  const body = await ctx.readBody(2 * 1024 * 1024);
+  if (md5 !== undefined && createHash('md5').update(body).digest('hex') !== md5) throw new S3Error('BadDigest');
+  if (requested.algorithm) {
+    const expected = requested.inTrailer ? ctx.trailers()[checksumHeader(requested.algorithm)] : requested.value;
+    const h = newChecksum(requested.algorithm);
+    h.update(body);
+    if (expected !== undefined && expected !== h.digest().toString('base64')) throw new S3Error('BadDigest', `The ${requested.algorithm} you specified did not match the calculated checksum.`);
+  }
+  const doc = parseXml(body, 'Delete');
+  const quiet = xmlText(doc['Quiet'])?.trim().toLowerCase() === 'true';
+  const objects = (doc['Object'] as Record<string, unknown>[] | undefined) ?? [];
+  if (objects.length === 0 || objects.length > 1000) throw new S3Error('MalformedXML');
+  const deleted: XmlObject[] = [];
+  const errors: XmlObject[] = [];
+  for (const o of objects) {
+    const key = xmlText(o['Key']);
+    if (key === undefined) throw new S3Error('MalformedXML');
+    const versionId = xmlText(o['VersionId'])?.trim() || undefined;
+    try {
+      if (key === '' || Buffer.byteLength(key) > 1024) throw new S3Error('InvalidArgument', 'Invalid key');
+      const r = await ctx.backend.deleteObject(bucket, key, versionId);
+      if (!quiet) {
+        const d: XmlObject = { Key: key };
+        if (versionId !== undefined) d['VersionId'] = versionId;
+        if (r.deleteMarker) {
+          d['DeleteMarker'] = true;
+          if (r.versionId !== undefined && versionId === undefined) d['DeleteMarkerVersionId'] = r.versionId;
+        }
+        deleted.push(d);
+      }
+    } catch (e) {
+      if (!(e instanceof S3Error)) throw e;
+      const err: XmlObject = { Key: key, Code: e.code, Message: e.message };
+      if (versionId !== undefined) err['VersionId'] = versionId;
+      errors.push(err);
+    }
+  }
+  ctx.sendXml(200, 'DeleteResult', { Deleted: deleted, Error: errors });
+}

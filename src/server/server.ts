@@ -1,0 +1,115 @@
+// The Kura server: HTTP and HTTPS listeners in front of one Router, pino JSON logs on stdout,
+// graceful shutdown (stop accepting, finish in-flight requests).
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { timingSafeEqual } from 'node:crypto';
+import { pino, type Logger } from 'pino';
+import type { StorageBackend } from '../storage/backend.ts';
+import { FsBackend } from '../storage/fs/fs-backend.ts';
+import { formatAddress, type ListenAddress, type ServerConfig } from './config.ts';
+import type { KmsService, Services } from './context.ts';
+import { PlainObjectIo, type ObjectIo } from './object-io.ts';
+import { Router, type Route } from './router.ts';
+
+export interface StartOptions {
+  logger?: Logger;
+  /** Defaults to the filesystem backend on config.dataDir. */
+  backend?: StorageBackend;
+  objectIo?: ObjectIo;
+  kms?: KmsService;
+  extraRoutes?: Route[];
+}
+
+export interface RunningServer {
+  config: ServerConfig;
+  services: Services;
+  logger: Logger;
+  /** 'host:port' actually bound. */
+  http?: string;
+  https?: string;
+  /** Stops accepting, waits for in-flight requests (at most graceMs, then cuts connections), closes the store. */
+  close(graceMs?: number): Promise<void>;
+}
+
+export function createLogger(): Logger {
+  return pino({ level: process.env.KURA_LOG_LEVEL ?? 'info', base: { pid: process.pid } });
+}
+
+function listen(server: HttpServer, addr: ListenAddress): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(addr.port, addr.host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      resolve(formatAddress({ host: a.address, port: a.port }));
+    });
+  });
+}
+
+/** Secret lookup for the single configured credential pair (constant-time id comparison). */
+export function singleUserLookup(config: ServerConfig): (accessKeyId: string) => string | undefined {
+  const id = Buffer.from(config.credentials.accessKeyId);
+  return (accessKeyId) => {
+    const given = Buffer.from(accessKeyId);
+    return given.length === id.length && timingSafeEqual(given, id) ? config.credentials.secretAccessKey : undefined;
+  };
+}
+
+export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
+  const logger = opts.logger ?? createLogger();
+  const backend = opts.backend ?? (await FsBackend.open(config.dataDir));
+  const services: Services = {
+    config,
+    backend,
+    lookupSecret: singleUserLookup(config),
+    objectIo: opts.objectIo ?? new PlainObjectIo(),
+  };
+  if (opts.kms) services.kms = opts.kms;
+  const router = new Router(services, logger, opts.extraRoutes);
+  let closing = false;
+  const handler = (secure: boolean) => (req: IncomingMessage, res: ServerResponse): void => {
+    if (closing) res.setHeader('connection', 'close');
+    void router.handle(req, res, secure).catch((e: unknown) => {
+      logger.error({ err: String(e) }, 'unhandled request failure');
+      if (!res.headersSent) res.writeHead(500).end();
+      else res.destroy();
+    });
+  };
+  const servers: HttpServer[] = [];
+  const running: RunningServer = {
+    config,
+    services,
+    logger,
+    close: async (graceMs = 30_000) => {
+      closing = true;
+      const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+      for (const s of servers) s.closeIdleConnections();
+      const idleTimer = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 100);
+      const cut = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), graceMs);
+      await Promise.all(closed);
+      clearInterval(idleTimer);
+      clearTimeout(cut);
+      await backend.close();
+    },
+  };
+  const tune = (s: HttpServer): HttpServer => {
+    // Large objects take long: no overall request deadline, but headers must arrive promptly.
+    s.requestTimeout = 0;
+    s.headersTimeout = 60_000;
+    s.keepAliveTimeout = 5_000;
+    servers.push(s);
+    return s;
+  };
+  try {
+    if (config.http) running.http = await listen(tune(createHttpServer(handler(false))), config.http);
+    if (config.https && config.tls) {
+      running.https = await listen(tune(createHttpsServer({ cert: config.tls.cert, key: config.tls.key }, handler(true)) as unknown as HttpServer), config.https);
+    }
+  } catch (e) {
+    for (const s of servers) s.close();
+    await backend.close();
+    throw e;
+  }
+  return running;
+}
