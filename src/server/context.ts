@@ -10,11 +10,10 @@ import { createPayloadDecoder, type AuthResult, type SecretLookup } from './auth
 import { S3Error } from './errors.ts';
 import { toXml, type XmlObject } from './xml.ts';
 import type { ObjectIo } from './object-io.ts';
+import type { KmsHttpOptions } from '../kms/http.ts';
 
-/** The KMS mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md). */
-export interface KmsService {
-  handle(target: string, body: unknown, caller: { accessKeyId: string }): Promise<{ status: number; body: unknown }>;
-}
+/** The KMS mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md and src/kms/http.ts). */
+export type KmsService = KmsHttpOptions['kms'];
 
 export interface Services {
   config: ServerConfig;

@@ -8,6 +8,7 @@ import { authenticate } from './auth/sigv4.ts';
 import { RequestContext, type Handler, type Services } from './context.ts';
 import { S3Error, isS3Error } from './errors.ts';
 import { toXml } from './xml.ts';
+import { isKmsRequest, serveKmsRequest, KMS_TARGET_PREFIX } from '../kms/http.ts';
 import * as buckets from './operations/buckets.ts';
 import { putObject } from './operations/put-object.ts';
 import { getObject, headObject } from './operations/get-object.ts';
@@ -109,14 +110,6 @@ function matchRoute(routes: Route[], ctx: RequestContext, scope: Scope): Route |
   return undefined;
 }
 
-const KMS_ERROR_TYPES: Partial<Record<string, string>> = {
-  SignatureDoesNotMatch: 'InvalidSignatureException',
-  InvalidAccessKeyId: 'UnrecognizedClientException',
-  RequestTimeTooSkewed: 'InvalidSignatureException',
-  AccessDenied: 'AccessDeniedException',
-  NotImplemented: 'UnsupportedOperationException',
-};
-
 export class Router {
   private readonly routes: Route[];
 
@@ -140,7 +133,6 @@ export class Router {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       log.info({ op: ctx.operation, method: req.method, bucket: ctx.bucket, status: res.statusCode, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished || undefined }, 'request');
     });
-    const isKms = req.method === 'POST' && rawPath === '/' && (ctx.header('x-amz-target') ?? '').startsWith('TrentService.');
     try {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(rawPath)) {
         ctx.operation = 'Health';
@@ -148,11 +140,16 @@ export class Router {
         return;
       }
       if (!rawPath.startsWith('/')) throw new S3Error('InvalidURI');
-      ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret);
-      if (isKms) {
-        await this.handleKms(ctx);
+      if (isKmsRequest(req.method, rawPath, req.headers)) {
+        // The KMS authenticates (service 'kms') and answers in its own JSON dialect.
+        ctx.operation = `KMS.${(ctx.header('x-amz-target') ?? '').slice(KMS_TARGET_PREFIX.length)}`;
+        const kms = this.services.kms;
+        if (!kms) throw new S3Error('NotImplemented', 'The KMS is not enabled on this server');
+        const { config, lookupSecret } = this.services;
+        await serveKmsRequest(req, res, { kms, lookupSecret, region: config.region, requestId, rawPath, rawQuery });
         return;
       }
+      ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret);
       const addr = resolveAddress(ctx.header('host'), rawPath, this.services.config.domain);
       if (addr.bucket !== undefined) ctx.bucket = addr.bucket;
       if (addr.key !== undefined) ctx.key = addr.key;
@@ -167,31 +164,14 @@ export class Router {
       }
       await route.handler(ctx);
     } catch (e) {
-      this.sendError(ctx, e, isKms);
+      this.sendError(ctx, e);
     } finally {
       // Unread or half-read bodies (errors) are drained so the connection stays usable.
       if (!req.complete) req.resume();
     }
   }
 
-  private async handleKms(ctx: RequestContext): Promise<void> {
-    ctx.operation = `KMS.${(ctx.header('x-amz-target') ?? '').slice('TrentService.'.length)}`;
-    const kms = this.services.kms;
-    if (!kms) throw new S3Error('NotImplemented', 'The KMS is not enabled on this server');
-    if (ctx.auth?.service !== 'kms') throw new S3Error('SignatureDoesNotMatch', 'Credential should be scoped to correct service: kms');
-    const body = await ctx.readBody(1024 * 1024);
-    let parsed: unknown;
-    try {
-      parsed = body.length ? JSON.parse(body.toString('utf8')) : {};
-    } catch {
-      ctx.send(400, { 'content-type': 'application/x-amz-json-1.1' }, JSON.stringify({ __type: 'SerializationException', message: 'Malformed JSON' }));
-      return;
-    }
-    const r = await kms.handle(ctx.header('x-amz-target')!, parsed, { accessKeyId: ctx.auth.accessKeyId });
-    ctx.send(r.status, { 'content-type': 'application/x-amz-json-1.1' }, JSON.stringify(r.body));
-  }
-
-  private sendError(ctx: RequestContext, e: unknown, json: boolean): void {
+  private sendError(ctx: RequestContext, e: unknown): void {
     const res = ctx.res;
     let err: S3Error;
     if (isS3Error(e)) {
@@ -209,10 +189,6 @@ export class Router {
     if (err.status >= 500 || err.code !== 'NoSuchKey') ctx.log.debug({ code: err.code }, 'error');
     if (err.status === 304) {
       ctx.send(304);
-      return;
-    }
-    if (json) {
-      ctx.send(err.status, { 'content-type': 'application/x-amz-json-1.1' }, JSON.stringify({ __type: KMS_ERROR_TYPES[err.code] ?? err.code, message: err.message }));
       return;
     }
     if (ctx.method === 'HEAD') {

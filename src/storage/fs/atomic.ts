@@ -1,6 +1,7 @@
 // Durable, atomic file writes: temp file in the same filesystem, fsync, rename, fsync the directory.
 import { open, rename, mkdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Transform, type Readable } from 'node:stream';
@@ -47,9 +48,8 @@ export async function renameDurable(from: string, to: string): Promise<void> {
   await fsyncDir(dirname(to));
 }
 
-/** Streams data into a new file, fsyncs it, returns the byte count. Removes the file on failure. */
+/** Streams data into a new file, fsyncs it (flush on close), returns the byte count. Removes the file on failure. */
 export async function writeStreamToFile(path: string, data: Readable): Promise<number> {
-  const fh = await open(path, 'w', 0o600);
   let size = 0;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
@@ -58,13 +58,10 @@ export async function writeStreamToFile(path: string, data: Readable): Promise<n
     },
   });
   try {
-    await pipeline(data, counter, fh.createWriteStream({ autoClose: false }));
-    await fh.sync();
+    await pipeline(data, counter, createWriteStream(path, { mode: 0o600, flush: true, highWaterMark: 256 * 1024 }));
   } catch (e) {
-    await fh.close().catch(() => {});
     await unlink(path).catch(() => {});
     throw e;
   }
-  await fh.close();
   return size;
 }

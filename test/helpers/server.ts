@@ -1,0 +1,218 @@
+// Test helper: runs a real `node bin/kura.mjs server` child process on 127.0.0.1 with port 0 and a
+// temporary data dir, and hands back what a client needs.
+//
+//   const srv = await startKura();            // or startKura({ dataDir, env, args })
+//   const s3 = srv.client();                  // @aws-sdk/client-s3 over HTTP (srv.client({ https: true }) for TLS)
+//   ... srv.endpoint / srv.httpsEndpoint / srv.caPath / srv.credentials / srv.dataDir
+//   await srv.stop();                         // SIGTERM, waits for exit 0; removes the data dir unless keepData
+//   await srv.kill9();                        // SIGKILL (crash tests); restart with startKura({ dataDir: srv.dataDir })
+//
+// For other clients (AWS CLI, boto3, s3cmd): srv.env() gives AWS_* variables (AWS_CA_BUNDLE included).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent } from 'node:http';
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface KuraCredentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface KuraServer {
+  /** http://127.0.0.1:PORT */
+  endpoint: string;
+  /** https://localhost:PORT (the certificate names localhost and 127.0.0.1) */
+  httpsEndpoint: string;
+  /** The server's self-signed certificate (trust anchor for HTTPS clients). */
+  caPath: string;
+  credentials: KuraCredentials;
+  dataDir: string;
+  process: ChildProcess;
+  /** Every stdout line (pino JSON) and stderr text so far, for assertions and debugging. */
+  stdout: string[];
+  stderr: () => string;
+  /** An S3 client for this server (path-style, us-east-1). */
+  client(opts?: { https?: boolean } & Partial<S3ClientConfig>): S3Client;
+  /** Environment for CLI tools: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_CA_BUNDLE, AWS_ENDPOINT_URL. */
+  env(opts?: { https?: boolean }): Record<string, string>;
+  /** SIGTERM and wait; resolves with the exit code. Removes the data dir unless keepData (or it was given). */
+  stop(opts?: { keepData?: boolean }): Promise<number | null>;
+  /** SIGKILL and wait (data dir kept). */
+  kill9(): Promise<void>;
+}
+
+export interface StartKuraOptions {
+  /** Reuse a data dir (restarts); by default a fresh temp dir, removed by stop(). */
+  dataDir?: string;
+  /** Extra environment (e.g. KURA_ACCESS_KEY_ID / KURA_SECRET_ACCESS_KEY / KURA_ROOT_KEY). */
+  env?: Record<string, string>;
+  /** Extra `kura server` arguments. */
+  args?: string[];
+  /** Default 30 s. */
+  startTimeoutMs?: number;
+}
+
+export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer> {
+  const ownDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'kura-test-')));
+  const env: NodeJS.ProcessEnv = { ...process.env, KURA_LOG_LEVEL: process.env.KURA_LOG_LEVEL ?? 'info', ...opts.env };
+  if (!opts.env?.KURA_ACCESS_KEY_ID) {
+    delete env.KURA_ACCESS_KEY_ID;
+    delete env.KURA_SECRET_ACCESS_KEY;
+  }
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'kura.mjs'), 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', '127.0.0.1:0', ...(opts.args ?? [])], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const stdout: string[] = [];
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const listening = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error(`kura server did not start in time\n${stderr}`)), opts.startTimeoutMs ?? 30_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      buf += d;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        stdout.push(line);
+        try {
+          const j = JSON.parse(line) as Record<string, unknown>;
+          if (j.msg === 'listening') {
+            clearTimeout(timer);
+            resolve(j);
+          }
+        } catch {
+          /* not JSON */
+        }
+      }
+    });
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`kura server exited with ${code} before listening\n${stderr}`));
+    });
+  });
+  const httpPort = String(listening.http).split(':').pop();
+  const httpsPort = String(listening.https).split(':').pop();
+  const caPath = String(listening.caPath);
+  const credentials: KuraCredentials = opts.env?.KURA_ACCESS_KEY_ID
+    ? { accessKeyId: opts.env.KURA_ACCESS_KEY_ID, secretAccessKey: opts.env.KURA_SECRET_ACCESS_KEY ?? '' }
+    : (JSON.parse(await readFile(join(dataDir, '.kura', 'credentials.json'), 'utf8')) as KuraCredentials);
+  const ca = await readFile(caPath, 'utf8');
+  const endpoint = `http://127.0.0.1:${httpPort}`;
+  const httpsEndpoint = `https://localhost:${httpsPort}`;
+  let stopped = false;
+  return {
+    endpoint,
+    httpsEndpoint,
+    caPath,
+    credentials,
+    dataDir,
+    process: child,
+    stdout,
+    stderr: () => stderr,
+    client(o = {}) {
+      const { https, ...rest } = o;
+      return new S3Client({
+        endpoint: https ? httpsEndpoint : endpoint,
+        region: 'us-east-1',
+        forcePathStyle: true,
+        credentials,
+        requestHandler: new NodeHttpHandler({
+          httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50 }),
+          httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ca }),
+        }),
+        ...rest,
+      });
+    },
+    env(o = {}) {
+      return {
+        AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+        AWS_DEFAULT_REGION: 'us-east-1',
+        AWS_REGION: 'us-east-1',
+        AWS_CA_BUNDLE: caPath,
+        AWS_ENDPOINT_URL: o.https ? httpsEndpoint : endpoint,
+      };
+    },
+    async stop(o = {}) {
+      if (stopped) return child.exitCode;
+      stopped = true;
+      child.kill('SIGTERM');
+      const code = await exited;
+      if (ownDir && !o.keepData) await rm(dataDir, { recursive: true, force: true });
+      return code;
+    },
+    async kill9() {
+      stopped = true;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+  text: string;
+}
+
+/**
+ * A SigV4-signed request with full control over method, path (already percent-encoded), query,
+ * headers and body — for checking exact status codes, headers and XML bodies.
+ * `sign: false` sends it unsigned; `credentials` overrides the signing keys.
+ */
+export async function rawRequest(
+  srv: Pick<KuraServer, 'endpoint' | 'credentials'>,
+  method: string,
+  path: string,
+  opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: string | Buffer; sign?: boolean; credentials?: KuraCredentials; unsignedPayload?: boolean } = {},
+): Promise<RawResponse> {
+  const { SignatureV4 } = await import('@smithy/signature-v4');
+  const { Sha256 } = await import('@aws-crypto/sha256-js');
+  const url = new URL(srv.endpoint);
+  const body = typeof opts.body === 'string' ? Buffer.from(opts.body) : opts.body;
+  const headers: Record<string, string> = { host: url.host, ...(opts.headers ?? {}) };
+  if (body) headers['content-length'] = String(body.length);
+  if (opts.unsignedPayload) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
+  let signed = { headers, query: opts.query ?? {} } as { headers: Record<string, string>; query: Record<string, string | string[] | null> };
+  if (opts.sign !== false) {
+    const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: opts.credentials ?? srv.credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: true });
+    const req = await signer.sign({ method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path, query: opts.query ?? {}, headers, body });
+    signed = { headers: req.headers as Record<string, string>, query: (req.query ?? {}) as Record<string, string> };
+  }
+  const qs = Object.entries(opts.query ?? {})
+    .map(([k, v]) => (v === '' ? encodeURIComponent(k) : `${encodeURIComponent(k)}=${encodeURIComponent(v)}`))
+    .join('&');
+  const res = await fetch(`${srv.endpoint}${path}${qs ? `?${qs}` : ''}`, {
+    method,
+    headers: Object.fromEntries(Object.entries(signed.headers).filter(([k]) => k !== 'host' && k !== 'content-length')),
+    body: body && method !== 'GET' && method !== 'HEAD' ? new Uint8Array(body) : null,
+  });
+  const buf = Buffer.from(await res.arrayBuffer());
+  return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body: buf, text: buf.toString('utf8') };
+}
+
+/** Collects an SDK body (or any async iterable of bytes) into a Buffer. */
+export async function collect(body: unknown): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of body as AsyncIterable<Uint8Array>) chunks.push(Buffer.from(c));
+  return Buffer.concat(chunks);
+}
+
+/** Value of an XML element in a small document (tests only). */
+export function xmlValue(xml: string, name: string): string | undefined {
+  const m = new RegExp(`<${name}>([\\s\\S]*?)</${name}>`).exec(xml);
+  return m?.[1];
+}
