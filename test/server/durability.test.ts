@@ -1,0 +1,192 @@
+// Crash safety, graceful shutdown and bounded memory of a real `kura server` process.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
+  CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { startKura, collect, type KuraServer } from '../helpers/server.ts';
+
+const MiB = 1024 * 1024;
+
+function md5hex(b: Buffer): string {
+  return createHash('md5').update(b).digest('hex');
+}
+
+async function countFiles(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    n += e.isDirectory() ? await countFiles(join(dir, e.name)) : 1;
+  }
+  return n;
+}
+
+/** Every listed object must be complete and one of the versions written; no leftovers on disk. */
+async function verifyStore(srv: KuraServer, s3: S3Client, bucket: string, written: Map<string, Set<string>>): Promise<number> {
+  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+  let blobs = 0;
+  for (const o of listed.Contents ?? []) {
+    const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
+    const body = await collect(get.Body);
+    assert.equal(body.length, o.Size, `${o.Key}: listed size`);
+    assert.ok(written.get(o.Key!)?.has(md5hex(body)), `${o.Key}: content is one of the written versions`);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.Key!, PartNumber: 1 }));
+    blobs += head.PartsCount ?? 1;
+  }
+  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  for (const u of uploads.Uploads ?? []) {
+    blobs += (await s3.send(new ListPartsCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }))).Parts?.length ?? 0;
+  }
+  // Start-up removed the temp files of interrupted writes, and the first use of the bucket removed
+  // blobs no metadata refers to.
+  assert.equal(await countFiles(join(srv.dataDir, '.kura', 'tmp')), 0, 'no temp leftovers');
+  assert.equal(await countFiles(join(srv.dataDir, bucket, 'blobs')), blobs, 'no orphan blobs');
+  return listed.Contents?.length ?? 0;
+}
+
+describe('kura server: durability', () => {
+  test('kill -9 during concurrent writes: after restart every visible object is complete and a written version', async () => {
+    let srv = await startKura();
+    const dataDir = srv.dataDir;
+    try {
+      let s3 = srv.client({ maxAttempts: 1 });
+      const bucket = 'crash';
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const written = new Map<string, Set<string>>();
+      const remember = (key: string, body: Buffer): void => {
+        if (!written.has(key)) written.set(key, new Set());
+        written.get(key)!.add(md5hex(body));
+      };
+      for (let round = 0; round < 2; round++) {
+        let stop = false;
+        let completed = 0;
+        const writer = async (w: number): Promise<void> => {
+          for (let i = 0; !stop; i++) {
+            const key = `k${(w + i) % 6}`;
+            const body = randomBytes(Math.floor(Math.random() * 2 * MiB));
+            remember(key, body);
+            try {
+              await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+              completed++;
+            } catch {
+              return; // the server died
+            }
+          }
+        };
+        const multipartWriter = async (): Promise<void> => {
+          for (let i = 0; !stop; i++) {
+            const key = `mpu${i % 2}`;
+            const parts = [randomBytes(5 * MiB), randomBytes(1 + Math.floor(Math.random() * MiB))];
+            remember(key, Buffer.concat(parts));
+            try {
+              const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+              const etags: string[] = [];
+              for (const [n, p] of parts.entries()) etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n + 1, Body: p }))).ETag!);
+              await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, n) => ({ ETag, PartNumber: n + 1 })) } }));
+              completed++;
+            } catch {
+              return;
+            }
+          }
+        };
+        const writers = [...Array.from({ length: 6 }, (_, w) => writer(w)), multipartWriter()];
+        await new Promise((r) => setTimeout(r, 1200 + round * 500));
+        await srv.kill9();
+        stop = true;
+        await Promise.all(writers);
+        assert.ok(completed > 0, 'some writes completed before the crash');
+        srv = await startKura({ dataDir });
+        s3 = srv.client({ maxAttempts: 1 });
+        const visible = await verifyStore(srv, s3, bucket, written);
+        assert.ok(visible > 0);
+      }
+      // The restarted server keeps working on the same keys.
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'k0', Body: 'after the crash' }));
+      assert.equal(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k0' }))).Body!.transformToString(), 'after the crash');
+    } finally {
+      await srv.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('SIGTERM finishes in-flight requests, refuses new connections, exits 0', async () => {
+    const srv = await startKura();
+    const dataDir = srv.dataDir;
+    try {
+      const s3 = srv.client();
+      await s3.send(new CreateBucketCommand({ Bucket: 'shutdown' }));
+      const total = 4 * MiB;
+      const chunk = randomBytes(256 * 1024);
+      let sent = 0;
+      const slow = new Readable({
+        read() {
+          if (sent >= total) return void this.push(null);
+          setTimeout(() => {
+            sent += chunk.length;
+            this.push(chunk);
+          }, 60);
+        },
+      });
+      const put = s3.send(new PutObjectCommand({ Bucket: 'shutdown', Key: 'slow', Body: slow, ContentLength: total }));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.ok(sent > 0 && sent < total, 'upload is in flight');
+      const stopped = srv.stop({ keepData: true });
+      await new Promise((r) => setTimeout(r, 100));
+      await assert.rejects(fetch(`${srv.endpoint}/health`), 'new connections are refused while draining');
+      const res = await put;
+      assert.equal(res.$metadata.httpStatusCode, 200);
+      assert.equal(await stopped, 0);
+      const again = await startKura({ dataDir });
+      try {
+        const head = await again.client().send(new HeadObjectCommand({ Bucket: 'shutdown', Key: 'slow' }));
+        assert.equal(head.ContentLength, total);
+      } finally {
+        await again.stop({ keepData: true });
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a 512 MiB PUT and GET stream through with bounded server memory', async () => {
+    const srv = await startKura();
+    try {
+      const s3 = srv.client();
+      await s3.send(new CreateBucketCommand({ Bucket: 'stream' }));
+      const size = 512 * MiB;
+      const block = randomBytes(MiB);
+      const hash = createHash('md5');
+      let produced = 0;
+      const body = new Readable({
+        read() {
+          if (produced >= size) return void this.push(null);
+          produced += block.length;
+          hash.update(block);
+          this.push(block);
+        },
+      });
+      const put = await s3.send(new PutObjectCommand({ Bucket: 'stream', Key: 'huge', Body: body, ContentLength: size }));
+      assert.equal(put.ETag, `"${hash.digest('hex')}"`);
+      const get = await s3.send(new GetObjectCommand({ Bucket: 'stream', Key: 'huge' }));
+      const h2 = createHash('md5');
+      let got = 0;
+      for await (const c of get.Body as AsyncIterable<Uint8Array>) {
+        got += c.length;
+        h2.update(c);
+      }
+      assert.equal(got, size);
+      assert.equal(`"${h2.digest('hex')}"`, put.ETag);
+      const status = await readFile(`/proc/${srv.process.pid}/status`, 'utf8');
+      const peakKiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1]);
+      // The peak resident size stays far below the object size.
+      assert.ok(peakKiB * 1024 < 300 * MiB, `server peak RSS ${Math.round(peakKiB / 1024)} MiB`);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
