@@ -127,7 +127,8 @@ export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer
         endpoint: https ? httpsEndpoint : endpoint,
         region: 'us-east-1',
         forcePathStyle: true,
-        credentials,
+        // A copy: the SDK annotates the object it is given.
+        credentials: { ...credentials },
         requestHandler: new NodeHttpHandler({
           httpAgent: new HttpAgent({ keepAlive: true, maxSockets: 50 }),
           httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ca }),

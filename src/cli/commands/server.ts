@@ -35,7 +35,13 @@ export function registerServerCommand(program: Command): void {
             `  AWS_SECRET_ACCESS_KEY=${config.credentials.secretAccessKey}\n\n`,
         );
       }
-      const server = await startServer(config, { logger });
+      let server;
+      try {
+        server = await startServer(config, { logger });
+      } catch (e) {
+        process.stderr.write(`kura server: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
+        process.exit(1);
+      }
       logger.info({
         http: server.http,
         https: server.https,

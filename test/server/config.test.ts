@@ -1,0 +1,108 @@
+// Server configuration: credentials from the environment or generated once, TLS certificate
+// generated or given, root key, address parsing, start-up failures.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { generate } from 'selfsigned';
+import { CreateBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
+import { startKura } from '../helpers/server.ts';
+import { loadRootKey, parseAddress } from '../../src/server/config.ts';
+
+describe('kura server: configuration', () => {
+  test('credentials from KURA_ACCESS_KEY_ID / KURA_SECRET_ACCESS_KEY; none generated', async () => {
+    const env = { KURA_ACCESS_KEY_ID: 'TESTKEYID0000000', KURA_SECRET_ACCESS_KEY: 'test-secret-0123456789' };
+    const srv = await startKura({ env });
+    try {
+      assert.equal(existsSync(join(srv.dataDir, '.kura', 'credentials.json')), false);
+      await srv.client().send(new CreateBucketCommand({ Bucket: 'env-creds' }));
+      assert.ok(!srv.stderr().includes(env.KURA_SECRET_ACCESS_KEY), 'given secrets are not echoed');
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('generated credentials and certificate survive a restart and are printed only once', async () => {
+    const first = await startKura();
+    const dataDir = first.dataDir;
+    try {
+      await first.client().send(new CreateBucketCommand({ Bucket: 'persist' }));
+      assert.match(first.stderr(), /AWS_SECRET_ACCESS_KEY=/);
+      const cert = await readFile(first.caPath, 'utf8');
+      await first.stop({ keepData: true });
+      const second = await startKura({ dataDir });
+      try {
+        assert.deepEqual(second.credentials, first.credentials);
+        assert.equal(await readFile(second.caPath, 'utf8'), cert);
+        assert.doesNotMatch(second.stderr(), /AWS_SECRET_ACCESS_KEY=/);
+        const list = await second.client({ https: true }).send(new ListBucketsCommand({}));
+        assert.deepEqual(list.Buckets?.map((b) => b.Name), ['persist']);
+      } finally {
+        await second.stop({ keepData: true });
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('--tls-cert/--tls-key replace the generated certificate', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kura-cert-'));
+    try {
+      const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
+        algorithm: 'sha256',
+        keyType: 'ec',
+        extensions: [{ name: 'basicConstraints', cA: true }, { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }],
+      });
+      await writeFile(join(dir, 'cert.pem'), pems.cert);
+      await writeFile(join(dir, 'key.pem'), pems.private);
+      const srv = await startKura({ args: ['--tls-cert', join(dir, 'cert.pem'), '--tls-key', join(dir, 'key.pem')] });
+      try {
+        assert.equal(srv.caPath, join(dir, 'cert.pem'));
+        assert.equal(existsSync(join(srv.dataDir, '.kura', 'tls-cert.pem')), false);
+        await srv.client({ https: true }).send(new ListBucketsCommand({}));
+      } finally {
+        await srv.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('root key: generated once with mode 0600, or KURA_ROOT_KEY', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kura-root-'));
+    try {
+      const k1 = await loadRootKey(dir, {});
+      assert.equal(k1.length, 32);
+      assert.equal((await stat(join(dir, '.kura', 'root.key'))).mode & 0o777, 0o600);
+      assert.deepEqual(await loadRootKey(dir, {}), k1);
+      const given = Buffer.alloc(32, 9);
+      assert.deepEqual(await loadRootKey(dir, { KURA_ROOT_KEY: given.toString('base64') }), given);
+      await assert.rejects(loadRootKey(dir, { KURA_ROOT_KEY: Buffer.alloc(16).toString('base64') }), /32 bytes/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('address parsing', () => {
+    assert.deepEqual(parseAddress('127.0.0.1:0'), { host: '127.0.0.1', port: 0 });
+    assert.deepEqual(parseAddress('[::1]:9000'), { host: '::1', port: 9000 });
+    assert.deepEqual(parseAddress(':9000'), { host: '0.0.0.0', port: 9000 });
+    assert.throws(() => parseAddress('localhost'), /HOST:PORT/);
+    assert.throws(() => parseAddress('h:70000'), /port/);
+  });
+
+  test('a port in use: clear message, non-zero exit', async () => {
+    const srv = await startKura();
+    try {
+      const port = new URL(srv.endpoint).port;
+      const r = spawnSync(process.execPath, ['bin/kura.mjs', 'server', '--data', srv.dataDir, '--address', `127.0.0.1:${port}`, '--tls-address', '127.0.0.1:0'], { encoding: 'utf8', timeout: 30_000 });
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /cannot start: .*EADDRINUSE/);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
