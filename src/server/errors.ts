@@ -62,6 +62,10 @@ export const S3_ERRORS = {
   NotFound: { status: 404, message: 'Not Found' },
   MalformedTrailerError: { status: 400, message: 'The request contained trailing data that was not well-formed or did not conform to our published schema.' },
   InvalidPolicyDocument: { status: 400, message: 'The content of the form does not meet the conditions specified in the policy document.' },
+  NoSuchCORSConfiguration: { status: 404, message: 'The CORS configuration does not exist' },
+  NoSuchLifecycleConfiguration: { status: 404, message: 'The lifecycle configuration does not exist' },
+  NoSuchTagSet: { status: 404, message: 'The TagSet does not exist' },
+  NoSuchWebsiteConfiguration: { status: 404, message: 'The specified bucket does not have a website configuration' },
   InvalidURI: { status: 400, message: 'Couldn\'t parse the specified URI.' },
   InvalidPartNumber: { status: 416, message: 'The requested partnumber is not satisfiable' },
 } as const satisfies Record<string, S3ErrorDef>;

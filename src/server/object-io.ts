@@ -39,6 +39,11 @@ export interface ObjectIo {
   ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested>;
   /** Upload-level encryption metadata for CreateMultipartUpload (→ UploadRecord.encryption). */
   beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown>;
+  /**
+   * Called before an object's data or metadata is served (GET, HEAD) or used as a copy source; may
+   * refuse with an S3Error (e.g. SSE-C object without the right customer key).
+   */
+  checkRead(ctx: RequestContext, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void>;
   /** Plaintext of a record, optionally the inclusive plaintext range [start, end]. */
   read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable>;
   /** Response headers describing a record's encryption (x-amz-server-side-encryption…). */
@@ -106,8 +111,11 @@ export class PlainObjectIo implements ObjectIo {
     return undefined;
   }
 
+  async checkRead(ctx: RequestContext, _record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void> {
+    if (purpose === 'read') this.refuseSse(ctx);
+  }
+
   async read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }): Promise<Readable> {
-    if (ctx.method === 'GET' || ctx.method === 'HEAD') this.refuseSse(ctx);
     return ctx.backend.openObject(bucket, record, range);
   }
 

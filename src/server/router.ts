@@ -16,6 +16,7 @@ import { deleteObject, deleteObjects } from './operations/delete-object.ts';
 import { copyObject } from './operations/copy-object.ts';
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './operations/list-objects.ts';
 import * as multipart from './operations/multipart.ts';
+import * as bucketConfig from './operations/bucket-config.ts';
 
 export type Scope = 'service' | 'bucket' | 'object';
 
@@ -47,6 +48,12 @@ export const ROUTES: Route[] = [
   { method: 'GET', scope: 'bucket', sub: 'versioning', handler: buckets.getBucketVersioning },
   { method: 'GET', scope: 'bucket', sub: 'versions', handler: listObjectVersions },
   { method: 'GET', scope: 'bucket', sub: 'uploads', handler: multipart.listMultipartUploads },
+  { method: 'GET', scope: 'bucket', sub: 'acl', handler: bucketConfig.getBucketAcl },
+  { method: 'GET', scope: 'bucket', sub: 'policy', handler: bucketConfig.notConfigured('GetBucketPolicy', 'NoSuchBucketPolicy') },
+  { method: 'GET', scope: 'bucket', sub: 'cors', handler: bucketConfig.notConfigured('GetBucketCors', 'NoSuchCORSConfiguration') },
+  { method: 'GET', scope: 'bucket', sub: 'lifecycle', handler: bucketConfig.notConfigured('GetBucketLifecycleConfiguration', 'NoSuchLifecycleConfiguration') },
+  { method: 'GET', scope: 'bucket', sub: 'website', handler: bucketConfig.notConfigured('GetBucketWebsite', 'NoSuchWebsiteConfiguration') },
+  { method: 'GET', scope: 'bucket', sub: 'tagging', handler: bucketConfig.notConfigured('GetBucketTagging', 'NoSuchTagSet') },
   { method: 'GET', scope: 'bucket', when: (ctx) => ctx.param('list-type') === '2', handler: listObjectsV2 },
   { method: 'GET', scope: 'bucket', when: (ctx) => ctx.param('list-type') !== '2', handler: listObjectsV1 },
   { method: 'HEAD', scope: 'bucket', handler: buckets.headBucket },
@@ -55,6 +62,8 @@ export const ROUTES: Route[] = [
   { method: 'POST', scope: 'bucket', sub: 'delete', handler: deleteObjects },
 
   { method: 'GET', scope: 'object', sub: 'uploadId', handler: multipart.listParts },
+  { method: 'GET', scope: 'object', sub: 'acl', handler: bucketConfig.getObjectAcl },
+  { method: 'GET', scope: 'object', sub: 'tagging', handler: bucketConfig.getObjectTagging },
   { method: 'GET', scope: 'object', handler: getObject },
   { method: 'HEAD', scope: 'object', handler: headObject },
   { method: 'PUT', scope: 'object', sub: 'uploadId', when: hasCopySource, handler: multipart.uploadPartCopy },

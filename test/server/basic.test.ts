@@ -221,11 +221,11 @@ describe('kura server: basic operations', () => {
   test('unimplemented operations answer 501 NotImplemented, never a wrong success', async () => {
     await rawRequest(srv, 'PUT', '/ni-bucket');
     for (const [method, path, query] of [
-      ['GET', '/ni-bucket', { tagging: '' }],
+      ['GET', '/ni-bucket', { 'object-lock': '' }],
       ['PUT', '/ni-bucket', { policy: '' }],
-      ['GET', '/ni-bucket', { acl: '' }],
+      ['PUT', '/ni-bucket', { acl: '' }],
       ['PUT', '/ni-bucket/k', { tagging: '' }],
-      ['GET', '/ni-bucket/k', { acl: '' }],
+      ['GET', '/ni-bucket/k', { attributes: '' }],
       ['POST', '/ni-bucket/k', { restore: '' }],
       ['PUT', '/ni-bucket', { versioning: '' }],
     ] as const) {

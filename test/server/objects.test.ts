@@ -240,3 +240,42 @@ describe('kura server: object operations', () => {
     assert.equal(big.name, 'MetadataTooLarge');
   });
 });
+
+describe('kura server: conditional writes and "not configured" answers', () => {
+  let srv: KuraServer;
+  let s3: S3Client;
+  before(async () => {
+    srv = await startKura();
+    s3 = srv.client();
+    await s3.send(new CreateBucketCommand({ Bucket: 'cond' }));
+  });
+  after(async () => {
+    await srv.stop();
+  });
+
+  test('PutObject If-None-Match: * and If-Match', async () => {
+    const first = await s3.send(new PutObjectCommand({ Bucket: 'cond', Key: 'k', Body: 'one', IfNoneMatch: '*' }));
+    const e = await s3Error(s3.send(new PutObjectCommand({ Bucket: 'cond', Key: 'k', Body: 'two', IfNoneMatch: '*' })));
+    assert.equal(e.$metadata.httpStatusCode, 412);
+    const wrong = await s3Error(s3.send(new PutObjectCommand({ Bucket: 'cond', Key: 'k', Body: 'two', IfMatch: '"ffffffffffffffffffffffffffffffff"' })));
+    assert.equal(wrong.$metadata.httpStatusCode, 412);
+    await s3.send(new PutObjectCommand({ Bucket: 'cond', Key: 'k', Body: 'three', IfMatch: first.ETag }));
+    assert.equal(await (await s3.send(new GetObjectCommand({ Bucket: 'cond', Key: 'k' }))).Body!.transformToString(), 'three');
+  });
+
+  test('bucket policy, CORS, lifecycle, tagging: not configured; ACLs: owner only', async () => {
+    for (const [sub, code] of [['policy', 'NoSuchBucketPolicy'], ['cors', 'NoSuchCORSConfiguration'], ['lifecycle', 'NoSuchLifecycleConfiguration'], ['tagging', 'NoSuchTagSet'], ['website', 'NoSuchWebsiteConfiguration']] as const) {
+      const r = await rawRequest(srv, 'GET', '/cond', { query: { [sub]: '' } });
+      assert.equal(r.status, 404, sub);
+      assert.equal(xmlValue(r.text, 'Code'), code);
+    }
+    const acl = await rawRequest(srv, 'GET', '/cond', { query: { acl: '' } });
+    assert.equal(acl.status, 200);
+    assert.equal(xmlValue(acl.text, 'Permission'), 'FULL_CONTROL');
+    const tags = await rawRequest(srv, 'GET', '/cond/k', { query: { tagging: '' } });
+    assert.equal(tags.status, 200);
+    assert.match(tags.text, /<TagSet><\/TagSet>|<TagSet\/>/);
+    const missing = await rawRequest(srv, 'GET', '/cond/none', { query: { acl: '' } });
+    assert.equal(xmlValue(missing.text, 'Code'), 'NoSuchKey');
+  });
+});

@@ -42,6 +42,7 @@ export async function resolveCopySource(ctx: RequestContext): Promise<CopySource
   const record = await ctx.backend.headObject(bucket, key, versionId);
   if (record.deleteMarker) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
   checkCopySourceConditions(ctx, record);
+  await ctx.services.objectIo.checkRead(ctx, record, 'copy-source');
   const out: CopySource = { bucket, key, record };
   if (versionId !== undefined) out.versionId = versionId;
   return out;

@@ -52,6 +52,7 @@ async function lookup(ctx: RequestContext): Promise<ObjectRecord> {
     // Addressing a delete marker by version: 405 as S3.
     throw new S3Error('MethodNotAllowed', undefined, {}, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': rec.versionId, allow: 'DELETE' });
   }
+  await ctx.services.objectIo.checkRead(ctx, rec, 'read');
   return rec;
 }
 
