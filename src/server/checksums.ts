@@ -92,3 +92,53 @@ export function compositeChecksum(alg: ChecksumAlgorithm, partChecksums: string[
   for (const c of partChecksums) h.update(Buffer.from(c, 'base64'));
   return `${h.digest().toString('base64')}-${partChecksums.length}`;
 }
+
+// CRC combination (as zlib's crc32_combine): the CRC of A‖B from crc(A), crc(B) and len(B), by
+// applying len(B) zero bytes to crc(A) with GF(2) matrix squaring. Gives full-object CRC32/CRC32C of
+// a multipart object from its part CRCs without reading the data again.
+function gf2Times(mat: Uint32Array, vec: number): number {
+  let sum = 0;
+  for (let i = 0; vec !== 0; i++, vec >>>= 1) if (vec & 1) sum ^= mat[i]!;
+  return sum >>> 0;
+}
+
+function gf2Square(square: Uint32Array, mat: Uint32Array): void {
+  for (let n = 0; n < 32; n++) square[n] = gf2Times(mat, mat[n]!);
+}
+
+function crcCombine(poly: number, crc1: number, crc2: number, len2: number): number {
+  if (len2 <= 0) return crc1 >>> 0;
+  const even = new Uint32Array(32);
+  const odd = new Uint32Array(32);
+  odd[0] = poly;
+  for (let n = 1, row = 1; n < 32; n++, row <<= 1) odd[n] = row;
+  gf2Square(even, odd); // 2 zero bits
+  gf2Square(odd, even); // 4 zero bits
+  let c = crc1 >>> 0;
+  let len = len2;
+  do {
+    gf2Square(even, odd);
+    if (len % 2) c = gf2Times(even, c);
+    len = Math.floor(len / 2);
+    if (len === 0) break;
+    gf2Square(odd, even);
+    if (len % 2) c = gf2Times(odd, c);
+    len = Math.floor(len / 2);
+  } while (len !== 0);
+  return (c ^ crc2) >>> 0;
+}
+
+const POLY: Partial<Record<ChecksumAlgorithm, number>> = { CRC32: 0xedb88320, CRC32C: 0x82f63b78 };
+
+export function supportsFullObject(alg: ChecksumAlgorithm): boolean {
+  return POLY[alg] !== undefined;
+}
+
+/** Full-object CRC (base64) of concatenated parts, from each part's CRC (base64) and size. */
+export function combineCrcs(alg: ChecksumAlgorithm, parts: { checksum: string; size: number }[]): string {
+  const poly = POLY[alg];
+  if (poly === undefined) throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type is not supported for ${alg}`);
+  let crc = 0;
+  for (const p of parts) crc = crcCombine(poly, crc, Buffer.from(p.checksum, 'base64').readUInt32BE(0), p.size);
+  return u32(crc).toString('base64');
+}

@@ -210,6 +210,25 @@ describe('kura server: basic operations', () => {
     assert.equal(g.status, 404);
   });
 
+  test('presigned GET and PUT URLs work; tampered or expired ones are refused', async () => {
+    const { getSignedUrl } = await import('@aws-sdk/s3-request-presigner');
+    const s3 = srv.client();
+    await s3.send(new CreateBucketCommand({ Bucket: 'presign' }));
+    const putUrl = await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'presign', Key: 'p/k 1' }), { expiresIn: 60 });
+    const put = await fetch(putUrl, { method: 'PUT', body: 'presigned body' });
+    assert.equal(put.status, 200);
+    const getUrl = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'presign', Key: 'p/k 1' }), { expiresIn: 60 });
+    const get = await fetch(getUrl);
+    assert.equal(get.status, 200);
+    assert.equal(await get.text(), 'presigned body');
+    const tampered = await fetch(getUrl.replace('p/k%201', 'p/k%202'));
+    assert.equal(tampered.status, 403);
+    const expiredUrl = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'presign', Key: 'p/k 1' }), { expiresIn: 1, signingDate: new Date(Date.now() - 10_000) });
+    const expired = await fetch(expiredUrl);
+    assert.equal(expired.status, 403);
+    assert.equal(xmlValue(await expired.text(), 'Code'), 'AccessDenied');
+  });
+
   test('health endpoint needs no credentials', async () => {
     for (const path of ['/health', '/minio/health/live']) {
       const r = await fetch(`${srv.endpoint}${path}`);

@@ -167,6 +167,31 @@ describe('kura server: multipart uploads', () => {
     assert.ok(got.equals(Buffer.concat([src, src.subarray(100, 200)])));
   });
 
+  test('FULL_OBJECT CRC32C checksum: combined from the parts, returned and validated on GET', async () => {
+    const key = 'full-object/crc';
+    const parts = [randomBytes(5 * MiB), randomBytes(777)];
+    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32C', ChecksumType: 'FULL_OBJECT' }));
+    assert.equal(created.ChecksumType, 'FULL_OBJECT');
+    const done: { PartNumber: number; ETag: string; ChecksumCRC32C: string }[] = [];
+    for (const [i, p] of parts.entries()) {
+      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC32C' }));
+      done.push({ PartNumber: i + 1, ETag: r.ETag!, ChecksumCRC32C: r.ChecksumCRC32C! });
+    }
+    const res = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }));
+    const { Crc32c } = await import('@aws-crypto/crc32c');
+    const c = new Crc32c();
+    for (const p of parts) c.update(p);
+    const expected = Buffer.alloc(4);
+    expected.writeUInt32BE(c.digest());
+    assert.equal(res.ChecksumCRC32C, expected.toString('base64'));
+    assert.equal(res.ChecksumType, 'FULL_OBJECT');
+    const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    assert.equal(get.ChecksumCRC32C, expected.toString('base64'));
+    assert.equal((await collect(get.Body)).length, 5 * MiB + 777);
+    const bad = await s3Error(s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256', ChecksumType: 'FULL_OBJECT' })));
+    assert.equal(bad.name, 'InvalidRequest');
+  });
+
   test('deleting a bucket removes incomplete uploads', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'mpu-del' }));
     await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu-del', Key: 'k' }));

@@ -5,7 +5,7 @@ import type { ObjectMeta, PartRecord, UploadMeta, UploadRecord } from '../../sto
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { parseXml, xmlText, type XmlObject } from '../xml.ts';
-import { checksumElement, checksumHeader, compositeChecksum, parseChecksumAlgorithm } from '../checksums.ts';
+import { checksumElement, checksumHeader, combineCrcs, compositeChecksum, parseChecksumAlgorithm, supportsFullObject } from '../checksums.ts';
 import {
   MAX_PUT_SIZE, MIN_PART_SIZE, checkKey, encodingType, intParam, metadataFromRequest, quoteEtag,
   refuseUnsupportedWriteHeaders, storageClassFromRequest, unquoteEtag, writeConditions, xmlDate,
@@ -47,9 +47,10 @@ export async function createMultipartUpload(ctx: RequestContext): Promise<void> 
   if (type !== undefined && type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new S3Error('InvalidRequest', 'The value specified in the x-amz-checksum-type header is not valid.');
   if (type !== undefined && !algorithm) throw new S3Error('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
   if (algorithm) {
-    if (type === 'FULL_OBJECT') throw new S3Error('NotImplemented', 'Full-object checksums of multipart uploads are not implemented');
+    if (type === 'FULL_OBJECT' && !supportsFullObject(algorithm)) throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`);
+    if (type === 'COMPOSITE' && algorithm === 'CRC64NVME') throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
     meta.checksumAlgorithm = algorithm;
-    meta.checksumType = 'COMPOSITE';
+    meta.checksumType = type === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE';
   }
   const encryption = await ctx.services.objectIo.beginUpload(ctx, bucket, key);
   if (encryption !== undefined) meta.encryption = encryption;
@@ -57,7 +58,7 @@ export async function createMultipartUpload(ctx: RequestContext): Promise<void> 
   const headers: Record<string, string> = { ...ctx.services.objectIo.responseHeaders(ctx, upload) };
   if (algorithm) {
     headers['x-amz-checksum-algorithm'] = algorithm;
-    headers['x-amz-checksum-type'] = 'COMPOSITE';
+    headers['x-amz-checksum-type'] = meta.checksumType!;
   }
   ctx.sendXml(200, 'InitiateMultipartUploadResult', { Bucket: bucket, Key: key, UploadId: upload.uploadId }, headers);
 }
@@ -161,7 +162,15 @@ export async function completeMultipartUpload(ctx: RequestContext): Promise<void
   if (upload.storageClass) meta.storageClass = upload.storageClass;
   if (upload.encryption !== undefined) meta.encryption = upload.encryption;
   if (upload.checksumAlgorithm && chosen.every((p) => p.checksum)) {
-    meta.checksum = { algorithm: upload.checksumAlgorithm, value: compositeChecksum(upload.checksumAlgorithm, chosen.map((p) => p.checksum!)), type: 'COMPOSITE' };
+    const alg = upload.checksumAlgorithm;
+    meta.checksum = upload.checksumType === 'FULL_OBJECT'
+      ? { algorithm: alg, value: combineCrcs(alg, chosen.map((p) => ({ checksum: p.checksum!, size: p.size }))), type: 'FULL_OBJECT' }
+      : { algorithm: alg, value: compositeChecksum(alg, chosen.map((p) => p.checksum!)), type: 'COMPOSITE' };
+    // A whole-object checksum sent with the completion request must match.
+    const given = ctx.header(checksumHeader(alg));
+    if (given !== undefined && given !== meta.checksum.value.replace(/-\d+$/, '') && given !== meta.checksum.value) {
+      throw new S3Error('BadDigest', `The ${alg} you specified did not match the calculated checksum.`);
+    }
   }
   const rec = await ctx.backend.completeUpload(bucket, upload.uploadId, chosen, meta, conditions);
   const headers: Record<string, string> = { ...ctx.services.objectIo.responseHeaders(ctx, rec) };
