@@ -361,8 +361,8 @@ export class FsBackend implements StorageBackend {
   }
 
   async putObject(bucket: string, key: string, blob: StagedBlob, meta: ObjectMeta, part?: { etag: string; checksum?: string; encryption?: unknown }, opts?: WriteOptions): Promise<ObjectRecord> {
-    this.state(bucket);
     try {
+      this.state(bucket);
       return await this.commitRecord(bucket, key, async (versionId) => {
         const ref = await this.adoptBlob(bucket, blob);
         const layout: PartLayout = { partNumber: 1, size: meta.size, storedSize: blob.storedSize, etag: part?.etag ?? meta.etag, ref };
