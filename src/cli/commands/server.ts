@@ -1,7 +1,8 @@
 // `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store.
 import type { Command } from 'commander';
-import { loadConfig, type ServerOptions } from '../../server/config.ts';
-import { createLogger, startServer } from '../../server/server.ts';
+import { loadConfig, parseAddress, type ServerOptions } from '../../server/config.ts';
+import { createLogger, singleUserLookup, startServer } from '../../server/server.ts';
+import { openServerKms, startKmsListener, type KmsListener } from '../../kms/server.ts';
 
 export function registerServerCommand(program: Command): void {
   program
@@ -15,7 +16,8 @@ export function registerServerCommand(program: Command): void {
     .option('--domain <domain>', 'domain for virtual-host-style requests (<bucket>.<domain>)', 'localhost')
     .option('--region <region>', 'region reported by the server', 'us-east-1')
     .option('--allow-insecure-ssec', 'accept SSE-C (customer keys) over plain HTTP', false)
-    .action(async (o: { data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean }) => {
+    .option('--kms-address <host:port>', 'also serve the KMS API on a listener of its own (it is always served on the S3 ports)')
+    .action(async (o: { data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string }) => {
       const logger = createLogger();
       const opts: ServerOptions = { dataDir: o.data, address: o.address, tlsAddress: o.tlsAddress, domain: o.domain, region: o.region, allowInsecureSsec: o.allowInsecureSsec };
       if (o.tlsCert) opts.tlsCert = o.tlsCert;
@@ -36,8 +38,14 @@ export function registerServerCommand(program: Command): void {
         );
       }
       let server;
+      let kms;
+      let kmsListener: KmsListener | undefined;
       try {
-        server = await startServer(config, { logger });
+        kms = await openServerKms(config);
+        server = await startServer(config, { logger, kms });
+        if (o.kmsAddress) {
+          kmsListener = await startKmsListener(kms, { address: parseAddress(o.kmsAddress), lookupSecret: singleUserLookup(config), region: config.region, logger });
+        }
       } catch (e) {
         process.stderr.write(`kura server: cannot start: ${e instanceof Error ? e.message : String(e)}\n`);
         process.exit(1);
@@ -45,6 +53,7 @@ export function registerServerCommand(program: Command): void {
       logger.info({
         http: server.http,
         https: server.https,
+        kms: kmsListener?.address,
         dataDir: config.dataDir,
         caPath: config.tls?.certPath,
         certGenerated: config.tls?.generated || undefined,
@@ -56,7 +65,7 @@ export function registerServerCommand(program: Command): void {
         if (stopping) return;
         stopping = true;
         logger.info({ signal }, 'shutting down');
-        server.close().then(
+        Promise.all([server.close(), kmsListener?.close()]).then(() => kms.close()).then(
           () => {
             logger.info('stopped');
             logger.flush?.();

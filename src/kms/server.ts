@@ -1,0 +1,77 @@
+// The KMS inside `kura server`: opened on the data dir's root key, served on the S3 port (router hook)
+// and, with --kms-address, on a listener of its own.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { formatAddress, loadRootKey, type ListenAddress, type ServerConfig } from '../server/config.ts';
+import type { SecretLookup } from '../server/auth/sigv4.ts';
+import { KmsError } from './errors.ts';
+import { isKmsRequest, serveKmsRequest } from './http.ts';
+import { KeyManagementService } from './service.ts';
+
+/** Account id in key and alias ARNs (a single-tenant server has no AWS account). */
+export const KURA_ACCOUNT_ID = '000000000000';
+
+/** Opens the KMS of a data dir: keys in <data>/.kura/kms, audit log <data>/.kura/audit.log. */
+export async function openServerKms(config: Pick<ServerConfig, 'dataDir' | 'stateDir' | 'region'>): Promise<KeyManagementService> {
+  const rootKey = await loadRootKey(config.dataDir);
+  try {
+    return await KeyManagementService.open({
+      dir: join(config.stateDir, 'kms'),
+      rootKey,
+      auditLogPath: join(config.stateDir, 'audit.log'),
+      region: config.region,
+      accountId: KURA_ACCOUNT_ID,
+    });
+  } finally {
+    rootKey.fill(0); // the key store keeps only its derived key-encryption key
+  }
+}
+
+export interface KmsListener {
+  /** 'host:port' actually bound. */
+  address: string;
+  close(): Promise<void>;
+}
+
+/** A listener that serves only the KMS (AWS clients pointed at it with --endpoint-url). */
+export async function startKmsListener(kms: KeyManagementService, opts: { address: ListenAddress; lookupSecret: SecretLookup; region: string; logger: Logger }): Promise<KmsListener> {
+  const server: Server = createServer((req, res) => {
+    const requestId = randomUUID();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const rawPath = q >= 0 ? url.slice(0, q) : url;
+    const rawQuery = q >= 0 ? url.slice(q + 1) : '';
+    const started = Date.now();
+    res.once('close', () => opts.logger.info({ reqId: requestId, op: `KMS.${String(req.headers['x-amz-target'] ?? '').replace(/^TrentService\./, '')}`, status: res.statusCode, ms: Date.now() - started }, 'request'));
+    if (!isKmsRequest(req.method, rawPath, req.headers)) {
+      req.resume();
+      const body = Buffer.from(JSON.stringify(new KmsError('UnknownOperationException', '').toBody()));
+      res.writeHead(400, { 'content-type': 'application/x-amz-json-1.1', 'content-length': body.length, 'x-amzn-requestid': requestId });
+      res.end(body);
+      return;
+    }
+    void serveKmsRequest(req, res, { kms, lookupSecret: opts.lookupSecret, region: opts.region, requestId, rawPath, rawQuery });
+  });
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 30_000;
+  const address = await new Promise<string>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.address.port, opts.address.host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      resolve(formatAddress({ host: a.address, port: a.port }));
+    });
+  });
+  return {
+    address,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), 5_000).unref();
+      }),
+  };
+}
