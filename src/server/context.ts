@@ -10,10 +10,13 @@ import { createPayloadDecoder, type AuthResult, type SecretLookup } from './auth
 import { S3Error } from './errors.ts';
 import { toXml, type XmlObject } from './xml.ts';
 import type { ObjectIo } from './object-io.ts';
-import type { KmsHttpOptions } from '../kms/http.ts';
+import type { KeyManagementService } from '../kms/service.ts';
 
-/** The KMS mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md and src/kms/http.ts). */
-export type KmsService = KmsHttpOptions['kms'];
+/**
+ * The KMS: mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md and src/kms/http.ts), and
+ * used in-process by SSE-KMS / SSE-S3 to wrap object keys.
+ */
+export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey'>;
 
 export interface Services {
   config: ServerConfig;

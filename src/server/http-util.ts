@@ -2,7 +2,8 @@
 import type { ObjectRecord, ObjectMeta } from '../storage/backend.ts';
 import { S3Error } from './errors.ts';
 import type { RequestContext } from './context.ts';
-import { checksumHeader } from './checksums.ts';
+import { createHash } from 'node:crypto';
+import { checksumHeader, newChecksum, requestedChecksum } from './checksums.ts';
 
 export const MAX_OBJECT_SIZE = 5 * 1024 ** 4; // 5 TiB
 export const MAX_PUT_SIZE = 5 * 1024 ** 3; // 5 GiB, single PUT / part / copy source
@@ -218,4 +219,19 @@ export function contentMd5(ctx: RequestContext): string | undefined {
   const b = Buffer.from(v, 'base64');
   if (b.length !== 16 || !/^[A-Za-z0-9+/]+=*$/.test(v.trim())) throw new S3Error('InvalidDigest', undefined, { 'Content-MD5': v });
   return b.toString('hex');
+}
+
+/** Reads a small request document (XML configurations) and verifies Content-MD5 and any x-amz-checksum-* (BadDigest). */
+export async function readCheckedBody(ctx: RequestContext, limit = 2 * 1024 * 1024): Promise<Buffer> {
+  const md5 = contentMd5(ctx);
+  const requested = requestedChecksum(ctx.req.headers);
+  const body = await ctx.readBody(limit);
+  if (md5 !== undefined && createHash('md5').update(body).digest('hex') !== md5) throw new S3Error('BadDigest');
+  if (requested.algorithm) {
+    const expected = requested.inTrailer ? ctx.trailers()[checksumHeader(requested.algorithm)] : requested.value;
+    const h = newChecksum(requested.algorithm);
+    h.update(body);
+    if (expected !== undefined && expected !== h.digest().toString('base64')) throw new S3Error('BadDigest', `The ${requested.algorithm} you specified did not match the calculated checksum.`);
+  }
+  return body;
 }

@@ -17,6 +17,7 @@ import { copyObject } from './operations/copy-object.ts';
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './operations/list-objects.ts';
 import * as multipart from './operations/multipart.ts';
 import * as bucketConfig from './operations/bucket-config.ts';
+import * as bucketEncryption from './operations/bucket-encryption.ts';
 
 export type Scope = 'service' | 'bucket' | 'object';
 
@@ -54,6 +55,9 @@ export const ROUTES: Route[] = [
   { method: 'GET', scope: 'bucket', sub: 'lifecycle', handler: bucketConfig.notConfigured('GetBucketLifecycleConfiguration', 'NoSuchLifecycleConfiguration') },
   { method: 'GET', scope: 'bucket', sub: 'website', handler: bucketConfig.notConfigured('GetBucketWebsite', 'NoSuchWebsiteConfiguration') },
   { method: 'GET', scope: 'bucket', sub: 'tagging', handler: bucketConfig.notConfigured('GetBucketTagging', 'NoSuchTagSet') },
+  { method: 'GET', scope: 'bucket', sub: 'encryption', handler: bucketEncryption.getBucketEncryption },
+  { method: 'PUT', scope: 'bucket', sub: 'encryption', handler: bucketEncryption.putBucketEncryption },
+  { method: 'DELETE', scope: 'bucket', sub: 'encryption', handler: bucketEncryption.deleteBucketEncryption },
   { method: 'GET', scope: 'bucket', when: (ctx) => ctx.param('list-type') === '2', handler: listObjectsV2 },
   { method: 'GET', scope: 'bucket', when: (ctx) => ctx.param('list-type') !== '2', handler: listObjectsV1 },
   { method: 'HEAD', scope: 'bucket', handler: buckets.headBucket },

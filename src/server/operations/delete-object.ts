@@ -2,9 +2,7 @@
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { parseXml, xmlText, type XmlObject } from '../xml.ts';
-import { contentMd5 } from '../http-util.ts';
-import { createHash } from 'node:crypto';
-import { checksumHeader, newChecksum, requestedChecksum } from '../checksums.ts';
+import { readCheckedBody } from '../http-util.ts';
 
 export async function deleteObject(ctx: RequestContext): Promise<void> {
   ctx.operation = 'DeleteObject';
@@ -21,16 +19,7 @@ export async function deleteObjects(ctx: RequestContext): Promise<void> {
   ctx.operation = 'DeleteObjects';
   const bucket = ctx.bucketName;
   await ctx.backend.getBucket(bucket);
-  const md5 = contentMd5(ctx);
-  const requested = requestedChecksum(ctx.req.headers);
-  const body = await ctx.readBody(2 * 1024 * 1024);
-  if (md5 !== undefined && createHash('md5').update(body).digest('hex') !== md5) throw new S3Error('BadDigest');
-  if (requested.algorithm) {
-    const expected = requested.inTrailer ? ctx.trailers()[checksumHeader(requested.algorithm)] : requested.value;
-    const h = newChecksum(requested.algorithm);
-    h.update(body);
-    if (expected !== undefined && expected !== h.digest().toString('base64')) throw new S3Error('BadDigest', `The ${requested.algorithm} you specified did not match the calculated checksum.`);
-  }
+  const body = await readCheckedBody(ctx);
   const doc = parseXml(body, 'Delete');
   const quiet = xmlText(doc['Quiet'])?.trim().toLowerCase() === 'true';
   const objects = (doc['Object'] as Record<string, unknown>[] | undefined) ?? [];
