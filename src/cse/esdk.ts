@@ -11,6 +11,7 @@ import { deserializeFactory } from '@aws-crypto/serialize';
 import { NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import { CseError } from './errors.ts';
 import { keyFingerprint, type MasterKey } from './keys.ts';
+import { guarded } from './pipe.ts';
 
 export const ESDK_DEFAULT_NAMESPACE = 'kura';
 const MAX_EDKS = 10;
@@ -114,8 +115,8 @@ export function createEsdkEncryptStream(key: MasterKey, opts: { plaintextLength?
  * to a temporary file and renames).
  */
 export function createEsdkDecryptStream(keys: MasterKey[]): Duplex {
-  const s = esdk.decryptStream(decryptKeyring(keys));
-  return s;
+  return guarded(esdk.decryptStream(decryptKeyring(keys)), (e) =>
+    e instanceof CseError ? e : new CseError('IntegrityError', `ESDK message failed its checks: ${e.message}`, { cause: e }));
 }
 
 export const esdkEncrypt = (key: MasterKey, plaintext: Buffer) => esdk.encrypt(encryptKeyring(key), plaintext);

@@ -12,7 +12,7 @@ export async function createObjectEncryptor(format: CseFormat, key: MasterKey, o
   if (key.kind === 'rsa' && !key.publicKey) throw new CseError('BadArgument', `${key.label}: encrypting needs the public key`);
   switch (format) {
     case 'esdk':
-      return { format, metadata: {}, cipherSize: () => undefined, stream: () => createEsdkEncryptStream(key, { plaintextLength: opts.plainSize }) };
+      return { format, metadata: {}, cipherSize: () => undefined, stream: () => createEsdkEncryptStream(key) };
     case 's3ec': return s3ecEncryptor(key, opts);
     case 'oss': return ossEncryptor(key, opts);
     case 'kura': return kuraEncryptor(key, opts);
