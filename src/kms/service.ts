@@ -159,8 +159,21 @@ export class KeyManagementService {
     });
   }
 
-  /** The key behind `alias`, created (with the alias) on first use; AWS-managed when alias/aws/…. */
-  async ensureDefaultKey(alias: string): Promise<string> {
+  /**
+   * State of a key by key id or key ARN, from memory: no audit record, no lock. For callers that cache
+   * data keys (S3 bucket keys) to stop using them as soon as the key is disabled or scheduled for deletion.
+   * undefined = no such key.
+   */
+  keyState(keyIdOrArn: string): KeyRecord['keyState'] | undefined {
+    const id = keyIdOrArn.slice(keyIdOrArn.lastIndexOf('/') + 1).toLowerCase();
+    return this.store.keys.get(id)?.keyState;
+  }
+
+  /**
+   * The key behind `alias`, created (with the alias) on first use; AWS-managed (usable, not manageable
+   * through the API) when alias/aws/… or when `opts.managed` (Kura's own service keys).
+   */
+  async ensureDefaultKey(alias: string, opts: { managed?: boolean } = {}): Promise<string> {
     return this.internal('CreateKey', { accessKeyId: INTERNAL_CALLER }, { aliasName: alias }, async (a) => {
       const existing = this.store.aliases.get(alias);
       if (existing) {
@@ -170,7 +183,7 @@ export class KeyManagementService {
         return this.arn(rec);
       }
       this.checkAliasName(alias);
-      const awsManaged = alias.startsWith('alias/aws/');
+      const awsManaged = alias.startsWith('alias/aws/') || opts.managed === true;
       const service = alias.slice(alias.lastIndexOf('/') + 1);
       const description = service === 's3'
         ? 'Default key that protects my S3 objects when no other key is defined'

@@ -16,7 +16,7 @@ import type { KeyManagementService } from '../kms/service.ts';
  * The KMS: mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md and src/kms/http.ts), and
  * used in-process by SSE-KMS / SSE-S3 to wrap object keys.
  */
-export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey'>;
+export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey' | 'keyState'>;
 
 export interface Services {
   config: ServerConfig;
