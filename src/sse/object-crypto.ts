@@ -1,0 +1,129 @@
+// Encrypting and decrypting pipelines over the crypto core for whole objects, parts and ranges.
+// An object is a sequence of stored segments (one per part; a single PUT has one), each its own stream.
+// A plaintext range reads only the chunks that cover it, from each part it touches.
+import { Readable, pipeline, type Transform } from 'node:stream';
+import {
+  CryptoError, ciphertextSize, createDecryptor, createEncryptor, planPartsRange, type StreamParams,
+} from '../crypto/index.ts';
+import { isS3Error } from '../server/errors.ts';
+import { sseErrors } from './errors.ts';
+import { openSealedStream, newSealedStream } from './keys.ts';
+import { readStreamRecord, type StreamRecord } from './metadata.ts';
+
+/** A stored segment as the storage layer describes it (PartLayout has these fields). */
+export interface Segment {
+  size: number;
+  storedSize: number;
+  encryption?: unknown;
+}
+
+/** Opens stored bytes of the object: offsets into the concatenation of all segments, inclusive. */
+export type StoredOpener = (range: { start: number; end: number }) => Readable;
+
+/** A fresh encrypting transform for one stream and the record to store with it. */
+export function encryptingStream(kek: Buffer, bucket: string, key: string, chunkSize?: number): { stream: Transform; record: StreamRecord } {
+  const { params, record } = newSealedStream(kek, bucket, key, chunkSize);
+  const stream = createEncryptor(params);
+  params.key.fill(0); // the encryptor holds its own KeyObject
+  return { stream, record };
+}
+
+interface Piece {
+  storedStart: number; // absolute, into the concatenated stored bytes
+  storedEnd: number;   // inclusive
+  params: StreamParams;
+  plainSize: number;
+  firstChunk: number;
+  skip: number;
+  length: number;
+}
+
+/**
+ * Plaintext of an encrypted object, or of the inclusive plaintext range [start, end]. Checks the
+ * metadata first (every segment's stored size must be what its plaintext size and chunk size give)
+ * and unseals only the DEKs of the segments the range touches.
+ */
+export function decryptingStream(
+  segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
+): Readable {
+  const layout = segments.map((s) => {
+    const r = readStreamRecord(s.encryption);
+    let expected: number;
+    try {
+      expected = ciphertextSize(s.size, r.chunkSize);
+    } catch {
+      throw sseErrors.integrity();
+    }
+    if (expected !== s.storedSize) throw sseErrors.integrity();
+    return { plainSize: s.size, chunkSize: r.chunkSize };
+  });
+  const pieces: Piece[] = [];
+  if (range === undefined) {
+    // Whole object: every stream in full, empty ones too (their final chunk is still authenticated).
+    let off = 0;
+    segments.forEach((s, i) => {
+      const params = openSealedStream(kek, s.encryption, bucket, key);
+      pieces.push({ storedStart: off, storedEnd: off + s.storedSize - 1, params, plainSize: layout[i]!.plainSize, firstChunk: 0, skip: 0, length: s.size });
+      off += s.storedSize;
+    });
+  } else {
+    for (const p of planPartsRange(layout, range.start, range.end)) {
+      const params = openSealedStream(kek, segments[p.part]!.encryption, bucket, key);
+      pieces.push({
+        storedStart: p.partStoredStart + p.storedStart,
+        storedEnd: p.partStoredStart + p.storedEnd,
+        params, plainSize: layout[p.part]!.plainSize, firstChunk: p.firstChunk, skip: p.skip, length: p.length,
+      });
+    }
+  }
+  return Readable.from(decryptPieces(pieces, open), { objectMode: false, highWaterMark: 1 });
+}
+
+async function* decryptPieces(pieces: Piece[], open: StoredOpener): AsyncGenerator<Buffer> {
+  try {
+    for (const p of pieces) {
+      const source = open({ start: p.storedStart, end: p.storedEnd });
+      const dec = createDecryptor(p.params, p.plainSize, { firstChunk: p.firstChunk, skip: p.skip, length: p.length });
+      p.params.key.fill(0); // the decryptor holds its own KeyObject
+      pipeline(source, dec, () => {});
+      for await (const chunk of dec) yield chunk as Buffer;
+    }
+  } finally {
+    for (const p of pieces) p.params.key.fill(0);
+  }
+}
+
+/**
+ * Waits for the first plaintext bytes (or the end) so a failure in the first chunk becomes an error
+ * response instead of a broken body. Later failures abort the body: never unauthenticated bytes.
+ */
+export async function primed(source: Readable): Promise<Readable> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  let first: IteratorResult<Buffer>;
+  try {
+    first = await it.next();
+  } catch (e) {
+    throw toS3Error(e);
+  }
+  async function* rest(): AsyncGenerator<Buffer> {
+    try {
+      if (first.done) return;
+      yield first.value;
+      for (;;) {
+        const n = await it.next();
+        if (n.done) return;
+        yield n.value;
+      }
+    } finally {
+      await it.return?.();
+    }
+  }
+  return Readable.from(rest(), { objectMode: false, highWaterMark: 1 });
+}
+
+/** Crypto failures on stored data are integrity errors; S3 errors pass through. */
+export function toS3Error(e: unknown): unknown {
+  if (isS3Error(e)) return e;
+  if (e instanceof CryptoError) return sseErrors.integrity();
+  return e;
+}
