@@ -79,17 +79,52 @@ export function decryptingStream(
   return Readable.from(decryptPieces(pieces, open), { objectMode: false, highWaterMark: 1 });
 }
 
+/** Hands out exact byte counts from one stream, in order. */
+class ByteReader {
+  private pending: Buffer | undefined;
+  constructor(private readonly it: AsyncIterator<Buffer>) {}
+
+  async *take(n: number): AsyncGenerator<Buffer> {
+    while (n > 0) {
+      let b = this.pending;
+      this.pending = undefined;
+      if (!b) {
+        const r = await this.it.next();
+        if (r.done) return; // short: the decryptor reports the truncation
+        b = r.value;
+      }
+      if (b.length > n) {
+        this.pending = b.subarray(n);
+        b = b.subarray(0, n);
+      }
+      n -= b.length;
+      if (b.length) yield b;
+    }
+  }
+
+  async skip(n: number): Promise<void> {
+    for await (const _ of this.take(n)); // eslint-disable-line @typescript-eslint/no-unused-vars
+  }
+}
+
+// One open of the stored span (the backend pins one consistent version), split among the pieces.
 async function* decryptPieces(pieces: Piece[], open: StoredOpener): AsyncGenerator<Buffer> {
+  if (pieces.length === 0) return;
+  const source = open({ start: pieces[0]!.storedStart, end: pieces[pieces.length - 1]!.storedEnd });
+  const reader = new ByteReader(source[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
+  let pos = pieces[0]!.storedStart;
   try {
     for (const p of pieces) {
-      const source = open({ start: p.storedStart, end: p.storedEnd });
+      await reader.skip(p.storedStart - pos); // empty parts between pieces
       const dec = createDecryptor(p.params, p.plainSize, { firstChunk: p.firstChunk, skip: p.skip, length: p.length });
       p.params.key.fill(0); // the decryptor holds its own KeyObject
-      pipeline(source, dec, () => {});
+      pipeline(Readable.from(reader.take(p.storedEnd - p.storedStart + 1), { objectMode: false }), dec, () => {});
       for await (const chunk of dec) yield chunk as Buffer;
+      pos = p.storedEnd + 1;
     }
   } finally {
     for (const p of pieces) p.params.key.fill(0);
+    source.destroy();
   }
 }
 

@@ -1,0 +1,159 @@
+// The server's object data path with encryption at rest: every object is stored encrypted (no SSE
+// headers = SSE-S3, as AWS). Implements the core's ObjectIo: ingest → hash → encrypt → stage;
+// read → (only the covering chunks) → decrypt; response headers; SSE-C key checks before any read.
+import { randomBytes } from 'node:crypto';
+import { pipeline, type Readable } from 'node:stream';
+import type { ChecksumAlgorithm, ObjectRecord } from '../storage/backend.ts';
+import type { RequestContext } from '../server/context.ts';
+import { HashingStream, type Ingested, type ObjectIo, type WriteTarget } from '../server/object-io.ts';
+import { loadRootKey } from '../server/config.ts';
+import { S3Error } from '../server/errors.ts';
+import { sseErrors } from './errors.ts';
+import {
+  hasCustomerFields, parseCustomerKey, parseReadRequest, parseWriteRequest, responseHeadersFor, type CustomerKey, type FieldGetter,
+} from './headers.ts';
+import { checkCustomerKey, newObjectKeys, openObjectKeys, type KeyUse, type SseKeyServices } from './keys.ts';
+import { readEncryptionRecord, type EncryptionRecord } from './metadata.ts';
+import { matchesSseCKey } from './sse-c.ts';
+import { RootKeyProvider } from './sse-s3.ts';
+import { decryptingStream, encryptingStream, primed } from './object-crypto.ts';
+
+/** Request fields: headers; for presigned URLs also the query (clients may hoist x-amz-* into it). */
+export function requestFields(ctx: RequestContext): FieldGetter {
+  let query: Map<string, string> | undefined;
+  return (name) => {
+    const h = ctx.header(name);
+    if (h !== undefined || !ctx.auth?.presigned) return h;
+    if (!query) {
+      query = new Map();
+      for (const [k, v] of ctx.query) if (!query.has(k.toLowerCase())) query.set(k.toLowerCase(), v);
+    }
+    return query.get(name);
+  };
+}
+
+/** Requests carrying an SSE-C key must come over TLS unless the operator allowed otherwise. */
+export function requireSecureForCustomerKeys(ctx: RequestContext, get: FieldGetter): void {
+  if (ctx.secure || ctx.services.config.allowInsecureSsec) return;
+  if (hasCustomerFields(get, 'target') || hasCustomerFields(get, 'source')) throw sseErrors.insecureTransport();
+}
+
+/** A random ETag for SSE-C objects and parts: AWS's is not the MD5 of the data, and an MD5 would reveal it. */
+function opaqueEtag(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export class SseObjectIo implements ObjectIo {
+  constructor(private readonly keys: SseKeyServices) {}
+
+  /** Opens the SSE-S3 key source on the server's root key (KURA_ROOT_KEY or <data>/.kura/root.key). */
+  static async open(config: { dataDir: string }): Promise<SseObjectIo> {
+    const root = await loadRootKey(config.dataDir);
+    try {
+      return new SseObjectIo({ serverKeys: new RootKeyProvider(root) });
+    } finally {
+      root.fill(0);
+    }
+  }
+
+  async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
+    const get = requestFields(ctx);
+    requireSecureForCustomerKeys(ctx, get);
+    let kek: Buffer;
+    let record: EncryptionRecord | undefined; // object-level record (not for parts: the upload has it)
+    let mode: EncryptionRecord['mode'];
+    const customer = target.upload ? parseCustomerKey(get, 'target') : undefined;
+    try {
+      if (target.upload) {
+        const uploadRecord = readEncryptionRecord(target.upload.encryption);
+        if (!uploadRecord) throw new S3Error('InvalidRequest', 'This multipart upload was created without encryption and cannot take parts on this server.');
+        kek = await openObjectKeys(uploadRecord, customer, target.bucket, target.key, this.keys, 'part');
+        mode = uploadRecord.mode;
+      } else {
+        const req = parseWriteRequest(get);
+        const keys = await newObjectKeys(req, target.bucket, target.key, this.keys);
+        if (req.mode === 'SSE-C') req.customer.key.fill(0);
+        kek = keys.kek;
+        record = keys.record;
+        mode = record.mode;
+      }
+    } finally {
+      customer?.key.fill(0);
+    }
+    const hasher = new HashingStream(checksum);
+    const enc = encryptingStream(kek, target.bucket, target.key);
+    kek.fill(0);
+    const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, enc.stream, () => {}));
+    const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex, partEncryption: enc.record };
+    if (mode === 'SSE-C') out.etag = opaqueEtag();
+    if (record) out.encryption = record;
+    if (hasher.checksum !== undefined) out.checksum = hasher.checksum;
+    return out;
+  }
+
+  async beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown> {
+    const get = requestFields(ctx);
+    requireSecureForCustomerKeys(ctx, get);
+    const req = parseWriteRequest(get);
+    const { record, kek } = await newObjectKeys(req, bucket, key, this.keys);
+    kek.fill(0);
+    if (req.mode === 'SSE-C') req.customer.key.fill(0);
+    return record;
+  }
+
+  private customerFor(ctx: RequestContext, use: 'read' | 'source'): CustomerKey | undefined {
+    const get = requestFields(ctx);
+    requireSecureForCustomerKeys(ctx, get);
+    return parseReadRequest(get, use === 'source' ? 'source' : 'target');
+  }
+
+  async checkRead(ctx: RequestContext, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void> {
+    const use: KeyUse = purpose === 'copy-source' ? 'source' : 'read';
+    const customer = this.customerFor(ctx, use);
+    try {
+      checkCustomerKey(readEncryptionRecord(record.encryption), customer, use);
+    } finally {
+      customer?.key.fill(0);
+    }
+  }
+
+  async read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable> {
+    const enc = readEncryptionRecord(record.encryption);
+    // Objects stored before encryption at rest existed (or by the plain data path) are served as they are.
+    if (!enc) return ctx.backend.openObject(bucket, record, range);
+    const use: KeyUse = opts?.copySource ? 'source' : 'read';
+    const customer = this.customerFor(ctx, use);
+    let kek: Buffer;
+    try {
+      kek = await openObjectKeys(enc, customer, bucket, record.key, this.keys, use);
+    } finally {
+      customer?.key.fill(0);
+    }
+    try {
+      const plain = decryptingStream(record.parts, (r) => ctx.backend.openObject(bucket, record, r), kek, bucket, record.key, range);
+      return await primed(plain);
+    } finally {
+      kek.fill(0);
+    }
+  }
+
+  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }): Record<string, string> {
+    let enc: EncryptionRecord | undefined;
+    try {
+      enc = readEncryptionRecord(record.encryption);
+    } catch {
+      return {};
+    }
+    if (enc?.mode !== 'SSE-C') return responseHeadersFor(enc?.mode);
+    // The key MD5 is not stored: echo the request's, once it is known to be this object's key.
+    let keyMd5: string | undefined;
+    try {
+      const customer = parseCustomerKey(requestFields(ctx), 'target');
+      if (customer && matchesSseCKey(enc, customer)) keyMd5 = customer.keyMd5;
+      customer?.key.fill(0);
+    } catch {
+      /* no (valid) key in this request: the algorithm alone */
+    }
+    return keyMd5 === undefined ? responseHeadersFor('SSE-C') : responseHeadersFor('SSE-C', { keyMd5 });
+  }
+}
