@@ -26,6 +26,8 @@ export interface Ingested {
   size: number;
   /** MD5 hex of the plaintext. */
   md5: string;
+  /** ETag to record when it is not the MD5 (SSE-C: AWS's ETag is not the MD5 of the data). */
+  etag?: string;
   /** base64 checksum of the plaintext, when an algorithm was asked for. */
   checksum?: string;
   /** Object-level encryption metadata → ObjectMeta.encryption (single PUT / copy). */

@@ -9,7 +9,8 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { FsBackend } from '../storage/fs/fs-backend.ts';
 import { formatAddress, type ListenAddress, type ServerConfig } from './config.ts';
 import type { KmsService, Services } from './context.ts';
-import { PlainObjectIo, type ObjectIo } from './object-io.ts';
+import type { ObjectIo } from './object-io.ts';
+import { SseObjectIo } from '../sse/sse-object-io.ts';
 import { Router, type Route } from './router.ts';
 
 export interface StartOptions {
@@ -63,7 +64,8 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     config,
     backend,
     lookupSecret: singleUserLookup(config),
-    objectIo: opts.objectIo ?? new PlainObjectIo(),
+    // Every object at rest is encrypted (SSE-S3 when a request names no encryption).
+    objectIo: opts.objectIo ?? (await SseObjectIo.open(config)),
   };
   if (opts.kms) services.kms = opts.kms;
   const router = new Router(services, logger, opts.extraRoutes);

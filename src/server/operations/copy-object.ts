@@ -73,7 +73,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
   const meta: Pick<ObjectMeta, 'contentType' | 'userMetadata' | 'headers'> = directive === 'REPLACE'
     ? metadataFromRequest(ctx)
     : { contentType: src.record.contentType, userMetadata: { ...src.record.userMetadata }, headers: { ...src.record.headers } };
-  const objectMeta: ObjectMeta = { ...meta, size: got.size, etag: got.md5 };
+  const objectMeta: ObjectMeta = { ...meta, size: got.size, etag: got.etag ?? got.md5 };
   if (storageClass) objectMeta.storageClass = storageClass;
   if (algorithm && got.checksum) objectMeta.checksum = { algorithm, value: got.checksum, type: 'FULL_OBJECT' };
   if (got.encryption !== undefined) objectMeta.encryption = got.encryption;
@@ -81,7 +81,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
     await ctx.backend.discardBlob(bucket, got.blob);
     throw new S3Error('InternalError', 'The copy source changed while it was read');
   }
-  const part: { etag: string; checksum?: string; encryption?: unknown } = { etag: got.md5 };
+  const part: { etag: string; checksum?: string; encryption?: unknown } = { etag: got.etag ?? got.md5 };
   if (got.checksum) part.checksum = got.checksum;
   if (got.partEncryption !== undefined) part.encryption = got.partEncryption;
   const rec = await ctx.backend.putObject(bucket, key, got.blob, objectMeta, part, conditions);

@@ -69,7 +69,7 @@ export async function uploadPart(ctx: RequestContext): Promise<void> {
   const upload = await uploadOf(ctx);
   const bucket = ctx.bucketName;
   const body = await ingestBody(ctx, { bucket, key: upload.key, partNumber, upload }, upload.checksumAlgorithm);
-  const part: { size: number; etag: string; checksum?: string; encryption?: unknown } = { size: body.size, etag: body.md5 };
+  const part: { size: number; etag: string; checksum?: string; encryption?: unknown } = { size: body.size, etag: body.etag ?? body.md5 };
   if (body.checksum !== undefined) part.checksum = body.checksum;
   if (body.partEncryption !== undefined) part.encryption = body.partEncryption;
   const rec = await ctx.backend.putPart(bucket, upload.uploadId, partNumber, body.blob, part);
@@ -103,7 +103,7 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
     await ctx.backend.discardBlob(bucket, got.blob);
     throw new S3Error('InternalError', 'The copy source changed while it was read');
   }
-  const part: { size: number; etag: string; checksum?: string; encryption?: unknown } = { size: got.size, etag: got.md5 };
+  const part: { size: number; etag: string; checksum?: string; encryption?: unknown } = { size: got.size, etag: got.etag ?? got.md5 };
   if (got.checksum !== undefined) part.checksum = got.checksum;
   if (got.partEncryption !== undefined) part.encryption = got.partEncryption;
   const rec = await ctx.backend.putPart(bucket, upload.uploadId, partNumber, got.blob, part);

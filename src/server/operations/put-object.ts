@@ -59,11 +59,11 @@ export async function putObject(ctx: RequestContext): Promise<void> {
   const storageClass = storageClassFromRequest(ctx);
   const conditions = writeConditions(ctx);
   const body = await ingestBody(ctx, { bucket, key });
-  const objectMeta: ObjectMeta = { ...meta, size: body.size, etag: body.md5 };
+  const objectMeta: ObjectMeta = { ...meta, size: body.size, etag: body.etag ?? body.md5 };
   if (storageClass) objectMeta.storageClass = storageClass;
   if (body.checksumAlgorithm && body.checksum) objectMeta.checksum = { algorithm: body.checksumAlgorithm, value: body.checksum, type: 'FULL_OBJECT' };
   if (body.encryption !== undefined) objectMeta.encryption = body.encryption;
-  const part: { etag: string; checksum?: string; encryption?: unknown } = { etag: body.md5 };
+  const part: { etag: string; checksum?: string; encryption?: unknown } = { etag: body.etag ?? body.md5 };
   if (body.checksum) part.checksum = body.checksum;
   if (body.partEncryption !== undefined) part.encryption = body.partEncryption;
   const rec = await ctx.backend.putObject(bucket, key, body.blob, objectMeta, part, conditions);
