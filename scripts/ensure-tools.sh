@@ -7,6 +7,7 @@ need=()
 [ -x /usr/bin/aws ] || need+=(awscli)
 /usr/bin/python3 -c 'import boto3' 2>/dev/null || need+=(python3-boto3)
 [ -x /usr/bin/s3cmd ] || need+=(s3cmd)
+[ -x /usr/bin/curl ] || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 command -v script >/dev/null || need+=(bsdutils)
 if [ ${#need[@]} -gt 0 ]; then
