@@ -18,6 +18,8 @@ export interface WriteTarget {
   upload?: UploadRecord;
   /** Object being copied from (CopyObject / UploadPartCopy), for SSE copy-source keys. */
   copySource?: ObjectRecord;
+  /** POST object: the form's fields (lower-case names) stand in for request headers (SSE fields included). */
+  formFields?: Record<string, string>;
 }
 
 export interface Ingested {
@@ -48,8 +50,8 @@ export interface ObjectIo {
   checkRead(ctx: RequestContext, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void>;
   /** Plaintext of a record, optionally the inclusive plaintext range [start, end]. */
   read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable>;
-  /** Response headers describing a record's encryption (x-amz-server-side-encryption…). */
-  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }): Record<string, string>;
+  /** Response headers describing a record's encryption (x-amz-server-side-encryption…); formFields: POST object. */
+  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string>;
 }
 
 /** Counts bytes and computes MD5 and an optional checksum of what passes through. */

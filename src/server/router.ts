@@ -17,6 +17,7 @@ import { copyObject } from './operations/copy-object.ts';
 import { listObjectsV1, listObjectsV2, listObjectVersions } from './operations/list-objects.ts';
 import * as multipart from './operations/multipart.ts';
 import * as bucketConfig from './operations/bucket-config.ts';
+import { isPostObjectForm, postObject } from './operations/post-object.ts';
 import * as bucketEncryption from './operations/bucket-encryption.ts';
 
 export type Scope = 'service' | 'bucket' | 'object';
@@ -64,6 +65,8 @@ export const ROUTES: Route[] = [
   { method: 'PUT', scope: 'bucket', handler: buckets.createBucket },
   { method: 'DELETE', scope: 'bucket', handler: buckets.deleteBucket },
   { method: 'POST', scope: 'bucket', sub: 'delete', handler: deleteObjects },
+  // Browser-form upload: authenticated by its signed policy, not by headers (see Router.handle).
+  { method: 'POST', scope: 'bucket', when: (ctx) => ctx.auth === undefined, handler: postObject },
 
   { method: 'GET', scope: 'object', sub: 'uploadId', handler: multipart.listParts },
   { method: 'GET', scope: 'object', sub: 'acl', handler: bucketConfig.getObjectAcl },
@@ -162,12 +165,15 @@ export class Router {
         await serveKmsRequest(req, res, { kms, lookupSecret, region: config.region, requestId, rawPath, rawQuery });
         return;
       }
-      ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret);
+      const formPost = isPostObjectForm(req.method, ctx.header('content-type')) && ctx.header('authorization') === undefined && !rawQuery.includes('X-Amz-');
+      if (!formPost) ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret);
       const addr = resolveAddress(ctx.header('host'), rawPath, this.services.config.domain);
       if (addr.bucket !== undefined) ctx.bucket = addr.bucket;
       if (addr.key !== undefined) ctx.key = addr.key;
       const scope: Scope = ctx.key !== undefined ? 'object' : ctx.bucket !== undefined ? 'bucket' : 'service';
       const route = matchRoute(this.routes, ctx, scope);
+      // Only the form upload itself goes without header authentication.
+      if (ctx.auth === undefined && route?.handler !== postObject) throw new S3Error('AccessDenied');
       if (!route) {
         const subs = [...ctx.query.keys()].filter((k) => SUBRESOURCES.has(k));
         const known = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'].includes(ctx.method);

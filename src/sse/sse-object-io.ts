@@ -16,10 +16,15 @@ import { checkCustomerKey, newObjectKeys, openObjectKeys, type KeyUse, type SseK
 import { readEncryptionRecord, type EncryptionRecord } from './metadata.ts';
 import { matchesSseCKey } from './sse-c.ts';
 import { RootKeyProvider } from './sse-s3.ts';
+import { checkNotBlocked } from './bucket-encryption.ts';
 import { decryptingStream, encryptingStream, primed } from './object-crypto.ts';
 
-/** Request fields: headers; for presigned URLs also the query (clients may hoist x-amz-* into it). */
-export function requestFields(ctx: RequestContext): FieldGetter {
+/**
+ * Request fields: headers; for presigned URLs also the query (clients may hoist x-amz-* into it);
+ * for POST object the form fields instead.
+ */
+export function requestFields(ctx: RequestContext, formFields?: Record<string, string>): FieldGetter {
+  if (formFields) return (name) => formFields[name];
   let query: Map<string, string> | undefined;
   return (name) => {
     const h = ctx.header(name);
@@ -57,7 +62,7 @@ export class SseObjectIo implements ObjectIo {
   }
 
   async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
-    const get = requestFields(ctx);
+    const get = requestFields(ctx, target.formFields);
     requireSecureForCustomerKeys(ctx, get);
     let kek: Buffer;
     let record: EncryptionRecord | undefined; // object-level record (not for parts: the upload has it)
@@ -71,6 +76,7 @@ export class SseObjectIo implements ObjectIo {
         mode = uploadRecord.mode;
       } else {
         const req = parseWriteRequest(get);
+        if (req.mode === 'SSE-C') await this.checkSseCAllowed(ctx, target.bucket);
         const keys = await newObjectKeys(req, target.bucket, target.key, this.keys);
         if (req.mode === 'SSE-C') req.customer.key.fill(0);
         kek = keys.kek;
@@ -91,10 +97,16 @@ export class SseObjectIo implements ObjectIo {
     return out;
   }
 
+  /** A bucket's encryption configuration may block SSE-C for new objects (403). */
+  private async checkSseCAllowed(ctx: RequestContext, bucket: string): Promise<void> {
+    checkNotBlocked((await ctx.backend.getBucket(bucket)).config, 'SSE-C');
+  }
+
   async beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown> {
     const get = requestFields(ctx);
     requireSecureForCustomerKeys(ctx, get);
     const req = parseWriteRequest(get);
+    if (req.mode === 'SSE-C') await this.checkSseCAllowed(ctx, bucket);
     const { record, kek } = await newObjectKeys(req, bucket, key, this.keys);
     kek.fill(0);
     if (req.mode === 'SSE-C') req.customer.key.fill(0);
@@ -137,7 +149,7 @@ export class SseObjectIo implements ObjectIo {
     }
   }
 
-  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }): Record<string, string> {
+  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string> {
     let enc: EncryptionRecord | undefined;
     try {
       enc = readEncryptionRecord(record.encryption);
@@ -148,7 +160,7 @@ export class SseObjectIo implements ObjectIo {
     // The key MD5 is not stored: echo the request's, once it is known to be this object's key.
     let keyMd5: string | undefined;
     try {
-      const customer = parseCustomerKey(requestFields(ctx), 'target');
+      const customer = parseCustomerKey(requestFields(ctx, formFields), 'target');
       if (customer && matchesSseCKey(enc, customer)) keyMd5 = customer.keyMd5;
       customer?.key.fill(0);
     } catch {

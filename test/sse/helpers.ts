@@ -86,3 +86,51 @@ export async function blobPaths(dataDir: string, bucket: string, key: string): P
   const rec = await storedRecord(dataDir, bucket, key);
   return rec.parts.map((p) => join(dataDir, bucket, 'blobs', p.ref.slice(0, 2), p.ref));
 }
+
+/**
+ * A browser-form POST object: a SigV4 policy covering every given field (eq conditions, plus
+ * `extraConditions`), signed with the server's credentials, the file part last.
+ */
+export async function postForm(
+  srv: KuraServer, bucket: string, fields: Record<string, string>, file: Buffer,
+  opts: { https?: boolean; extraConditions?: unknown[]; filename?: string } = {},
+): Promise<RawResponse> {
+  const { deriveSigningKey, hmac, formatAmzDate } = await import('../../src/server/auth/sigv4.ts');
+  const now = new Date();
+  const amzDate = formatAmzDate(now);
+  const date = amzDate.slice(0, 8);
+  const all: Record<string, string> = {
+    ...fields,
+    'x-amz-algorithm': 'AWS4-HMAC-SHA256',
+    'x-amz-credential': `${srv.credentials.accessKeyId}/${date}/us-east-1/s3/aws4_request`,
+    'x-amz-date': amzDate,
+  };
+  const conditions: unknown[] = [{ bucket }, ...Object.entries(all).map(([k, v]) => (k === 'key' ? ['starts-with', '$key', ''] : { [k]: v })), ...(opts.extraConditions ?? [])];
+  const policy = Buffer.from(JSON.stringify({ expiration: new Date(now.getTime() + 600_000).toISOString(), conditions })).toString('base64');
+  all['policy'] = policy;
+  all['x-amz-signature'] = hmac(deriveSigningKey(srv.credentials.secretAccessKey, date, 'us-east-1', 's3'), policy).toString('hex');
+  const boundary = `----kura${randomBytes(8).toString('hex')}`;
+  const parts: Buffer[] = [];
+  for (const [k, v] of Object.entries(all)) parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
+  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${opts.filename ?? 'upload.bin'}"\r\nContent-Type: application/octet-stream\r\n\r\n`), file, Buffer.from(`\r\n--${boundary}--\r\n`));
+  const body = Buffer.concat(parts);
+  const https = opts.https ?? true;
+  const url = new URL(`${https ? srv.httpsEndpoint : srv.endpoint}/${bucket}`);
+  const ca = https ? await readFile(srv.caPath) : undefined;
+  return new Promise((resolve, reject) => {
+    const req = (https ? httpsRequest : httpRequest)(url, {
+      method: 'POST', ca, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) },
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        const h: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
+        resolve({ status: res.statusCode ?? 0, headers: h, body: b, text: b.toString('utf8') });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
