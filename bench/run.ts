@@ -1,0 +1,272 @@
+// `npm run bench`: throughput and memory of a real `kura server` over loopback, driven by the AWS SDK v3.
+//
+//   npm run bench                                   # every mode, one 1 GiB object
+//   npm run bench -- --size 64MiB --modes plain,sse-c   (or BENCH_SIZE=64MiB BENCH_MODES=plain,sse-c)
+//   options: --size, --modes, --small-count (4 KiB objects, default 2000), --concurrency (default 16),
+//            --repeat (rounds per mode, default 3; the median is reported), --out FILE
+//
+// Per mode a fresh server is started, then: PUT of one large object as a single streamed PutObject,
+// the same through lib-storage's multipart Upload, GET of it streamed to nowhere, PUT and GET of many
+// 4 KiB objects with some concurrency — each repeated, the median kept — and the server's peak RSS (VmHWM). The body is generated on the fly
+// (never held whole in memory). Results: a table on stdout, JSON in bench/results/latest.json and a dated copy.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { startKura } from '../test/helpers/server.ts';
+
+/** Extra S3 parameters (the SDK turns them into headers) for PUTs, and for GETs where the mode needs them. */
+type Params = Record<string, string>;
+interface Mode {
+  name: string;
+  put?: Params;
+  get?: Params;
+  serverArgs?: string[];
+  https?: boolean;
+}
+
+const SSEC_KEY = randomBytes(32);
+const SSEC: Params = {
+  SSECustomerAlgorithm: 'AES256',
+  SSECustomerKey: SSEC_KEY.toString('base64'),
+  SSECustomerKeyMD5: createHash('md5').update(SSEC_KEY).digest('base64'),
+};
+
+// Adding a mode is one line. 'plain' sends no encryption headers: the baseline every ratio is against.
+const MODES: Mode[] = [
+  { name: 'plain' },
+  { name: 'sse-s3', put: { ServerSideEncryption: 'AES256' } },
+  { name: 'sse-kms', put: { ServerSideEncryption: 'aws:kms' } },
+  { name: 'sse-c', put: SSEC, get: SSEC, serverArgs: ['--allow-insecure-ssec'] },
+  { name: 'plain-https', https: true },
+];
+
+const MiB = 1024 * 1024;
+
+function parseSize(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(s.trim());
+  if (!m) throw new Error(`bad size: ${s} (e.g. 1GiB, 64MiB)`);
+  const unit = (m[2] ?? 'b').toLowerCase()[0]!;
+  return Math.round(Number(m[1]) * ({ b: 1, k: 1024, m: MiB, g: 1024 * MiB } as Record<string, number>)[unit]!);
+}
+
+const { values: opts } = parseArgs({
+  options: {
+    size: { type: 'string', default: process.env.BENCH_SIZE ?? '1GiB' },
+    modes: { type: 'string', default: process.env.BENCH_MODES ?? MODES.map((m) => m.name).join(',') },
+    'small-count': { type: 'string', default: process.env.BENCH_SMALL_COUNT ?? '2000' },
+    concurrency: { type: 'string', default: process.env.BENCH_CONCURRENCY ?? '16' },
+    repeat: { type: 'string', default: process.env.BENCH_REPEAT ?? '3' },
+    out: { type: 'string' },
+  },
+});
+const SIZE = parseSize(opts.size!);
+const SMALL_COUNT = Number(opts['small-count']);
+const CONCURRENCY = Number(opts.concurrency);
+const REPEAT = Math.max(1, Number(opts.repeat));
+const selected = opts.modes!.split(',').map((n) => {
+  const mode = MODES.find((m) => m.name === n.trim());
+  if (!mode) throw new Error(`unknown mode ${n}; modes: ${MODES.map((m) => m.name).join(', ')}`);
+  return mode;
+});
+
+/** `size` bytes of incompressible data, produced piece by piece from a 4 MiB random pattern. */
+function generated(size: number): Readable {
+  const pattern = randomBytes(4 * MiB);
+  let sent = 0;
+  return new Readable({
+    highWaterMark: MiB,
+    read() {
+      if (sent >= size) return void this.push(null);
+      const n = Math.min(MiB, size - sent);
+      const off = sent % pattern.length;
+      this.push(pattern.subarray(off, off + n));
+      sent += n;
+    },
+  });
+}
+
+async function drain(body: unknown): Promise<number> {
+  let n = 0;
+  for await (const c of body as AsyncIterable<Uint8Array>) n += c.length;
+  return n;
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (next < items.length) await fn(items[next++]!);
+  }));
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return (performance.now() - t0) / 1000;
+}
+
+async function peakRssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb ? Number(kb) * 1024 : NaN;
+}
+
+/** AES-256-GCM throughput of one core on 16 KiB blocks (bytes/s), as `openssl speed` measures it. */
+function opensslGcmLimit(): number | null {
+  try {
+    const out = execFileSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-seconds', '1', '-bytes', '16384'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const kb = /^aes-256-gcm\s+([\d.]+)k/im.exec(out)?.[1];
+    return kb ? Number(kb) * 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
+interface ModeResult {
+  mode: string;
+  putBytesPerSec: number;
+  multipartPutBytesPerSec: number;
+  getBytesPerSec: number;
+  smallPutOpsPerSec: number;
+  smallGetOpsPerSec: number;
+  peakRssBytes: number;
+}
+
+async function benchMode(mode: Mode): Promise<ModeResult> {
+  const srv = await startKura({ args: mode.serverArgs ?? [] });
+  try {
+    const s3: S3Client = srv.client({ https: mode.https });
+    const Bucket = 'bench';
+    await s3.send(new CreateBucketCommand({ Bucket }));
+    // Warm-up (JIT, connections, key caches), not timed.
+    await s3.send(new PutObjectCommand({ Bucket, Key: 'warm', Body: generated(8 * MiB), ContentLength: 8 * MiB, ...mode.put }));
+    await drain((await s3.send(new GetObjectCommand({ Bucket, Key: 'warm', ...mode.get }))).Body);
+    await pool(Array.from({ length: 64 }, (_, i) => `warm/${i}`), CONCURRENCY, async (Key) => {
+      await s3.send(new PutObjectCommand({ Bucket, Key, Body: randomBytes(4096), ...mode.put }));
+      await drain((await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }))).Body);
+    });
+
+    const samples: Omit<ModeResult, 'mode' | 'peakRssBytes'>[] = [];
+    const small = randomBytes(4096);
+    const keys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${String(i).padStart(6, '0')}`);
+    for (let round = 0; round < REPEAT; round++) {
+      const putSecs = await timed(async () => {
+        await s3.send(new PutObjectCommand({ Bucket, Key: 'large', Body: generated(SIZE), ContentLength: SIZE, ...mode.put }));
+      });
+      const mpuSecs = await timed(async () => {
+        const up = new Upload({ client: s3, params: { Bucket, Key: 'large-mpu', Body: generated(SIZE), ...mode.put }, partSize: 16 * MiB, queueSize: 4 });
+        await up.done();
+      });
+      let got = 0;
+      const getSecs = await timed(async () => {
+        const res = await s3.send(new GetObjectCommand({ Bucket, Key: 'large', ...mode.get }));
+        got = await drain(res.Body);
+      });
+      if (got !== SIZE) throw new Error(`${mode.name}: GET returned ${got} bytes, expected ${SIZE}`);
+      const smallPutSecs = await timed(() => pool(keys, CONCURRENCY, async (Key) => {
+        await s3.send(new PutObjectCommand({ Bucket, Key, Body: small, ...mode.put }));
+      }));
+      const smallGetSecs = await timed(() => pool(keys, CONCURRENCY, async (Key) => {
+        const res = await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }));
+        if ((await drain(res.Body)) !== small.length) throw new Error(`${mode.name}: short GET of ${Key}`);
+      }));
+      samples.push({
+        putBytesPerSec: SIZE / putSecs,
+        multipartPutBytesPerSec: SIZE / mpuSecs,
+        getBytesPerSec: SIZE / getSecs,
+        smallPutOpsPerSec: SMALL_COUNT / smallPutSecs,
+        smallGetOpsPerSec: SMALL_COUNT / smallGetSecs,
+      });
+    }
+    s3.destroy();
+    const median = (k: keyof (typeof samples)[number]) => {
+      const v = samples.map((x) => x[k]).sort((a, b) => a - b);
+      return v[(v.length - 1) >> 1]!;
+    };
+    return {
+      mode: mode.name,
+      putBytesPerSec: median('putBytesPerSec'),
+      multipartPutBytesPerSec: median('multipartPutBytesPerSec'),
+      getBytesPerSec: median('getBytesPerSec'),
+      smallPutOpsPerSec: median('smallPutOpsPerSec'),
+      smallGetOpsPerSec: median('smallGetOpsPerSec'),
+      peakRssBytes: await peakRssBytes(srv.process.pid!),
+    };
+  } finally {
+    await srv.stop();
+  }
+}
+
+function fmtSize(n: number): string {
+  return n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : `${n} B`;
+}
+
+function table(rows: ModeResult[]): string {
+  const base = rows.find((r) => r.mode === 'plain');
+  const ratio = (v: number, b: number | undefined) => (base && b ? ` (${(v / b).toFixed(2)}×)` : '');
+  const mbs = (v: number) => (v / MiB).toFixed(0);
+  const head = ['mode', `PUT ${fmtSize(SIZE)} MiB/s`, 'multipart PUT MiB/s', `GET MiB/s`, 'PUT 4 KiB ops/s', 'GET 4 KiB ops/s', 'server peak RSS'];
+  const body = rows.map((r) => [
+    r.mode,
+    mbs(r.putBytesPerSec) + ratio(r.putBytesPerSec, base?.putBytesPerSec),
+    mbs(r.multipartPutBytesPerSec) + ratio(r.multipartPutBytesPerSec, base?.multipartPutBytesPerSec),
+    mbs(r.getBytesPerSec) + ratio(r.getBytesPerSec, base?.getBytesPerSec),
+    r.smallPutOpsPerSec.toFixed(0) + ratio(r.smallPutOpsPerSec, base?.smallPutOpsPerSec),
+    r.smallGetOpsPerSec.toFixed(0) + ratio(r.smallGetOpsPerSec, base?.smallGetOpsPerSec),
+    `${(r.peakRssBytes / MiB).toFixed(0)} MiB`,
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
+}
+
+const gcm = opensslGcmLimit();
+console.log(`kura bench: ${fmtSize(SIZE)} object, ${SMALL_COUNT} × 4 KiB objects at concurrency ${CONCURRENCY}, median of ${REPEAT}; ` +
+  `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}`);
+if (gcm) console.log(`cipher limit (openssl speed -evp aes-256-gcm, 16 KiB blocks, one core): ${(gcm / MiB).toFixed(0)} MiB/s`);
+const results: ModeResult[] = [];
+const failures: { mode: string; error: string }[] = [];
+for (const mode of selected) {
+  process.stdout.write(`running ${mode.name}… `);
+  try {
+    const r = await benchMode(mode);
+    results.push(r);
+    console.log(`PUT ${(r.putBytesPerSec / MiB).toFixed(0)} MiB/s, GET ${(r.getBytesPerSec / MiB).toFixed(0)} MiB/s`);
+  } catch (e) {
+    // A mode the server does not support yet is reported, not fatal to the others.
+    const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    failures.push({ mode: mode.name, error });
+    console.log(`failed (${error.split('\n')[0]})`);
+  }
+}
+console.log(`\n${table(results)}`);
+for (const f of failures) console.log(`${f.mode}: failed: ${f.error.split('\n')[0]}`);
+if (!results.some((r) => r.mode === 'plain')) console.log('(no ratios: the plain mode was not run)');
+
+const report = {
+  date: new Date().toISOString(),
+  objectSize: SIZE,
+  smallObjectSize: 4096,
+  smallCount: SMALL_COUNT,
+  concurrency: CONCURRENCY,
+  repeat: REPEAT,
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
+  opensslAes256GcmBytesPerSec16KiB: gcm,
+  results,
+  failures,
+};
+const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+await mkdir(dir, { recursive: true });
+const json = `${JSON.stringify(report, null, 2)}\n`;
+const out = opts.out ?? join(dir, 'latest.json');
+await writeFile(out, json);
+if (!opts.out) await writeFile(join(dir, `${report.date.slice(0, 19).replace(/:/g, '-')}.json`), json);
+console.log(`\nwritten: ${out}`);
+if (failures.length) process.exitCode = 1;
