@@ -1,10 +1,23 @@
 // The `kura` command. Each subcommand lives in ./commands/<name>.ts and registers itself here (one line each).
 import { Command } from 'commander';
 import { registerServerCommand } from './commands/server.ts';
+import { registerCpCommand } from './commands/cp.ts';
+import { registerLsCommand } from './commands/ls.ts';
+import { registerRmCommand } from './commands/rm.ts';
+import { registerMbCommand, registerRbCommand } from './commands/bucket.ts';
+import { registerHeadCommand } from './commands/head.ts';
+import { registerKeygenCommand } from './commands/keygen.ts';
 
 const program = new Command();
 program.name('kura').description('Kura (蔵): an S3-compatible object store in which every byte at rest is encrypted').version('0.1.0');
 
 registerServerCommand(program);
+registerCpCommand(program);
+registerLsCommand(program);
+registerRmCommand(program);
+registerMbCommand(program);
+registerRbCommand(program);
+registerHeadCommand(program);
+registerKeygenCommand(program);
 
 await program.parseAsync(process.argv);
