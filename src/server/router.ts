@@ -19,6 +19,7 @@ import * as multipart from './operations/multipart.ts';
 import * as bucketConfig from './operations/bucket-config.ts';
 import { isPostObjectForm, postObject } from './operations/post-object.ts';
 import * as bucketEncryption from './operations/bucket-encryption.ts';
+import * as versioning from './operations/versioning.ts';
 
 export type Scope = 'service' | 'bucket' | 'object';
 
@@ -47,7 +48,8 @@ export const ROUTES: Route[] = [
   { method: 'GET', scope: 'service', handler: buckets.listBuckets },
 
   { method: 'GET', scope: 'bucket', sub: 'location', handler: buckets.getBucketLocation },
-  { method: 'GET', scope: 'bucket', sub: 'versioning', handler: buckets.getBucketVersioning },
+  { method: 'GET', scope: 'bucket', sub: 'versioning', handler: versioning.getBucketVersioning },
+  { method: 'PUT', scope: 'bucket', sub: 'versioning', handler: versioning.putBucketVersioning },
   { method: 'GET', scope: 'bucket', sub: 'versions', handler: listObjectVersions },
   { method: 'GET', scope: 'bucket', sub: 'uploads', handler: multipart.listMultipartUploads },
   { method: 'GET', scope: 'bucket', sub: 'acl', handler: bucketConfig.getBucketAcl },

@@ -6,7 +6,7 @@ export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, format: false, processEntities: true });
 
-type XmlValue = string | number | boolean | null | undefined | XmlObject | XmlValue[];
+export type XmlValue = string | number | boolean | null | undefined | XmlObject | XmlValue[];
 export interface XmlObject {
   [name: string]: XmlValue;
 }
@@ -26,6 +26,15 @@ function clean(v: XmlValue): XmlValue {
 export function toXml(root: string, body: XmlObject | string, namespace = true): string {
   const content: XmlValue = typeof body === 'string' ? (namespace ? { '@_xmlns': S3_NS, '#text': body } : body) : { ...(namespace ? { '@_xmlns': S3_NS } : {}), ...(clean(body) as XmlObject) };
   return '<?xml version="1.0" encoding="UTF-8"?>\n' + builder.build({ [root]: content });
+}
+
+/**
+ * Like toXml, for documents whose children must keep a given order across element names (e.g.
+ * ListVersionsResult, where Version and DeleteMarker entries interleave in listing order).
+ */
+export function toXmlOrdered(root: string, children: [name: string, value: XmlValue][]): string {
+  const inner = children.filter(([, v]) => v !== undefined).map(([name, v]) => builder.build({ [name]: clean(v) })).join('');
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<${root} xmlns="${S3_NS}">${inner}</${root}>`;
 }
 
 const parser = new XMLParser({

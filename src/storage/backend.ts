@@ -15,8 +15,10 @@ export type VersioningStatus = 'Enabled' | 'Suspended';
 export interface BucketConfig {
   /** LocationConstraint given at creation ('' = us-east-1). */
   location: string;
-  /** Unset = never versioned. (Full versioning is a later issue; the records already carry versionId.) */
+  /** Unset = never versioned; once set, only Enabled <-> Suspended. */
   versioning?: VersioningStatus;
+  /** MfaDelete as last set by PutBucketVersioning (only 'Disabled' is accepted); unset = never configured. */
+  mfaDelete?: 'Enabled' | 'Disabled';
   /** Bucket default encryption (owned by the SSE part; opaque here). */
   encryption?: unknown;
   [extra: string]: unknown;

@@ -246,7 +246,7 @@ describe('kura server: basic operations', () => {
       ['PUT', '/ni-bucket/k', { tagging: '' }],
       ['GET', '/ni-bucket/k', { attributes: '' }],
       ['POST', '/ni-bucket/k', { restore: '' }],
-      ['PUT', '/ni-bucket', { versioning: '' }],
+      ['PUT', '/ni-bucket', { replication: '' }],
     ] as const) {
       const r = await rawRequest(srv, method, path, { query, body: method === 'PUT' ? '<x/>' : undefined });
       assert.equal(r.status, 501, `${method} ${path} ${Object.keys(query)}`);

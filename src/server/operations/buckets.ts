@@ -1,4 +1,4 @@
-// ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation, GetBucketVersioning.
+// ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation.
 import { isIP } from 'node:net';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
@@ -61,10 +61,4 @@ export async function getBucketLocation(ctx: RequestContext): Promise<void> {
   ctx.operation = 'GetBucketLocation';
   const info = await ctx.backend.getBucket(ctx.bucketName);
   ctx.sendXml(200, 'LocationConstraint', info.config.location);
-}
-
-export async function getBucketVersioning(ctx: RequestContext): Promise<void> {
-  ctx.operation = 'GetBucketVersioning';
-  const info = await ctx.backend.getBucket(ctx.bucketName);
-  ctx.sendXml(200, 'VersioningConfiguration', info.config.versioning ? { Status: info.config.versioning } : {});
 }

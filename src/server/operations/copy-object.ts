@@ -3,6 +3,7 @@ import type { ObjectMeta, ObjectRecord } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { parseChecksumAlgorithm } from '../checksums.ts';
+import { checkVersionId, reportsVersion } from './versioning.ts';
 import {
   MAX_PUT_SIZE, checkCopySourceConditions, checkKey, metadataFromRequest, quoteEtag, refuseUnsupportedWriteHeaders,
   storageClassFromRequest, writeConditions, xmlDate,
@@ -13,6 +14,8 @@ export interface CopySource {
   key: string;
   versionId?: string;
   record: ObjectRecord;
+  /** Whether x-amz-copy-source-version-id names the source version (see reportsVersion). */
+  namesVersion: boolean;
 }
 
 /** x-amz-copy-source: '[/]bucket/key[?versionId=…]', URL-encoded. Checks the x-amz-copy-source-if-* conditions. */
@@ -25,6 +28,7 @@ export async function resolveCopySource(ctx: RequestContext): Promise<CopySource
     path = raw.slice(0, q);
     const params = new URLSearchParams(raw.slice(q + 1));
     versionId = params.get('versionId') ?? undefined;
+    if (versionId !== undefined) checkVersionId(versionId, 'x-amz-copy-source');
   }
   let decoded: string;
   try {
@@ -39,11 +43,12 @@ export async function resolveCopySource(ctx: RequestContext): Promise<CopySource
   }
   const bucket = decoded.slice(0, slash);
   const key = decoded.slice(slash + 1);
+  const info = await ctx.backend.getBucket(bucket);
   const record = await ctx.backend.headObject(bucket, key, versionId);
   if (record.deleteMarker) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
   checkCopySourceConditions(ctx, record);
   await ctx.services.objectIo.checkRead(ctx, record, 'copy-source');
-  const out: CopySource = { bucket, key, record };
+  const out: CopySource = { bucket, key, record, namesVersion: reportsVersion(info, record.versionId, versionId !== undefined) };
   if (versionId !== undefined) out.versionId = versionId;
   return out;
 }
@@ -86,7 +91,7 @@ export async function copyObject(ctx: RequestContext): Promise<void> {
   if (got.partEncryption !== undefined) part.encryption = got.partEncryption;
   const rec = await ctx.backend.putObject(bucket, key, got.blob, objectMeta, part, conditions);
   const headers: Record<string, string> = { ...ctx.services.objectIo.responseHeaders(ctx, rec) };
-  if (src.record.versionId !== 'null') headers['x-amz-copy-source-version-id'] = src.record.versionId;
+  if (src.namesVersion) headers['x-amz-copy-source-version-id'] = src.record.versionId;
   if (rec.versionId !== 'null') headers['x-amz-version-id'] = rec.versionId;
   ctx.sendXml(200, 'CopyObjectResult', {
     ETag: quoteEtag(rec.etag),

@@ -2,7 +2,9 @@
 import type { ObjectRecord } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { checkReadConditions, checksumHeaders, objectHeaders, parseRange } from '../http-util.ts';
+import { checkReadConditions, checksumHeaders, httpDate, objectHeaders, parseRange } from '../http-util.ts';
+import { NULL_VERSION } from '../../storage/version-id.ts';
+import { reportsVersion, versionIdParam } from './versioning.ts';
 
 const OVERRIDES: Record<string, string> = {
   'response-content-type': 'content-type',
@@ -45,19 +47,29 @@ function select(ctx: RequestContext, rec: ObjectRecord): Selection {
   return { status: 200, headers: { 'content-length': rec.size } };
 }
 
-async function lookup(ctx: RequestContext): Promise<ObjectRecord> {
-  const versionId = ctx.param('versionId');
-  const rec = await ctx.backend.headObject(ctx.bucketName, ctx.objectKey, versionId);
-  if (rec.deleteMarker) {
-    // Addressing a delete marker by version: 405 as S3.
-    throw new S3Error('MethodNotAllowed', undefined, {}, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': rec.versionId, allow: 'DELETE' });
-  }
-  await ctx.services.objectIo.checkRead(ctx, rec, 'read');
-  return rec;
+interface Found {
+  rec: ObjectRecord;
+  /** Name the null version in x-amz-version-id (S3 does once the bucket has a versioning state). */
+  namesNull: boolean;
 }
 
-function responseHeaders(ctx: RequestContext, rec: ObjectRecord, sel: Selection): Record<string, string | number> {
+async function lookup(ctx: RequestContext): Promise<Found> {
+  const versionId = versionIdParam(ctx);
+  const info = await ctx.backend.getBucket(ctx.bucketName);
+  const rec = await ctx.backend.headObject(ctx.bucketName, ctx.objectKey, versionId);
+  if (rec.deleteMarker) {
+    // Addressing a delete marker by version: 405 as S3, which also tells when it was created.
+    throw new S3Error('MethodNotAllowed', undefined, { Method: ctx.method, ResourceType: 'DeleteMarker' }, {
+      'x-amz-delete-marker': 'true', 'x-amz-version-id': rec.versionId, 'last-modified': httpDate(rec.lastModified), allow: 'DELETE',
+    });
+  }
+  await ctx.services.objectIo.checkRead(ctx, rec, 'read');
+  return { rec, namesNull: rec.versionId === NULL_VERSION && reportsVersion(info, rec.versionId, versionId !== undefined) };
+}
+
+function responseHeaders(ctx: RequestContext, { rec, namesNull }: Found, sel: Selection): Record<string, string | number> {
   const h: Record<string, string | number> = { ...objectHeaders(ctx, rec), ...sel.headers };
+  if (namesNull) h['x-amz-version-id'] = NULL_VERSION;
   if (ctx.header('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED' && sel.status === 200) Object.assign(h, checksumHeaders(rec));
   for (const [param, header] of Object.entries(OVERRIDES)) {
     const v = ctx.param(param);
@@ -68,10 +80,11 @@ function responseHeaders(ctx: RequestContext, rec: ObjectRecord, sel: Selection)
 
 export async function getObject(ctx: RequestContext): Promise<void> {
   ctx.operation = 'GetObject';
-  const rec = await lookup(ctx);
+  const found = await lookup(ctx);
+  const { rec } = found;
   checkReadConditions(ctx, rec);
   const sel = select(ctx, rec);
-  const headers = responseHeaders(ctx, rec, sel);
+  const headers = responseHeaders(ctx, found, sel);
   if (rec.size === 0 || (sel.status === 206 && !sel.range)) {
     ctx.send(sel.status, headers);
     return;
@@ -82,8 +95,8 @@ export async function getObject(ctx: RequestContext): Promise<void> {
 
 export async function headObject(ctx: RequestContext): Promise<void> {
   ctx.operation = 'HeadObject';
-  const rec = await lookup(ctx);
-  checkReadConditions(ctx, rec);
-  const sel = select(ctx, rec);
-  ctx.send(sel.status, responseHeaders(ctx, rec, sel));
+  const found = await lookup(ctx);
+  checkReadConditions(ctx, found.rec);
+  const sel = select(ctx, found.rec);
+  ctx.send(sel.status, responseHeaders(ctx, found, sel));
 }

@@ -2,7 +2,8 @@
 import type { ObjectRecord } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import type { XmlObject } from '../xml.ts';
+import { toXmlOrdered, type XmlObject, type XmlValue } from '../xml.ts';
+import { checkVersionId } from './versioning.ts';
 import { encodingType, intParam, quoteEtag, xmlDate } from '../http-util.ts';
 
 function contents(ctx: RequestContext, rec: ObjectRecord, enc: (s: string) => string, withOwner: boolean): XmlObject {
@@ -97,24 +98,33 @@ export async function listObjectVersions(ctx: RequestContext): Promise<void> {
   const keyMarker = ctx.param('key-marker') ?? '';
   const versionIdMarker = ctx.param('version-id-marker');
   if (versionIdMarker !== undefined && !keyMarker) throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { ArgumentName: 'version-id-marker', ArgumentValue: versionIdMarker });
+  if (versionIdMarker) checkVersionId(versionIdMarker, 'version-id-marker');
   await ctx.backend.getBucket(bucket);
   const opts: Parameters<typeof ctx.backend.listObjectVersions>[1] = { prefix, delimiter, keyMarker, maxKeys };
   if (versionIdMarker) opts.versionIdMarker = versionIdMarker;
   const r = await ctx.backend.listObjectVersions(bucket, opts);
-  const versions = r.versions.filter((v) => !v.deleteMarker);
-  const markers = r.versions.filter((v) => v.deleteMarker);
-  ctx.sendXml(200, 'ListVersionsResult', {
-    Name: bucket,
-    Prefix: enc(prefix),
-    KeyMarker: enc(keyMarker),
-    VersionIdMarker: versionIdMarker ?? '',
-    NextKeyMarker: r.isTruncated && r.nextKeyMarker !== undefined ? enc(r.nextKeyMarker) : undefined,
-    NextVersionIdMarker: r.isTruncated ? r.nextVersionIdMarker : undefined,
-    MaxKeys: maxKeys,
-    Delimiter: delimiter ? enc(delimiter) : undefined,
-    EncodingType: ctx.param('encoding-type') !== undefined ? 'url' : undefined,
-    IsTruncated: r.isTruncated,
-    Version: versions.map((v) => ({
+  const head: [string, XmlValue][] = [
+    ['Name', bucket],
+    ['Prefix', enc(prefix)],
+    ['KeyMarker', enc(keyMarker)],
+    ['VersionIdMarker', versionIdMarker ?? ''],
+    ['NextKeyMarker', r.isTruncated && r.nextKeyMarker !== undefined ? enc(r.nextKeyMarker) : undefined],
+    ['NextVersionIdMarker', r.isTruncated ? r.nextVersionIdMarker : undefined],
+    ['MaxKeys', maxKeys],
+    ['Delimiter', delimiter ? enc(delimiter) : undefined],
+    ['EncodingType', ctx.param('encoding-type') !== undefined ? 'url' : undefined],
+    ['IsTruncated', r.isTruncated],
+  ];
+  // Versions and delete markers interleave in listing order (by key, newest first), as S3 sends them.
+  const entries: [string, XmlValue][] = r.versions.map((v) => v.deleteMarker
+    ? ['DeleteMarker', {
+      Key: enc(v.key),
+      VersionId: v.versionId,
+      IsLatest: v.isLatest,
+      LastModified: xmlDate(v.lastModified),
+      Owner: ctx.owner,
+    }]
+    : ['Version', {
       Key: enc(v.key),
       VersionId: v.versionId,
       IsLatest: v.isLatest,
@@ -124,14 +134,7 @@ export async function listObjectVersions(ctx: RequestContext): Promise<void> {
       StorageClass: v.storageClass ?? 'STANDARD',
       Owner: ctx.owner,
       ...(v.checksum ? { ChecksumAlgorithm: v.checksum.algorithm, ChecksumType: v.checksum.type } : {}),
-    })),
-    DeleteMarker: markers.map((v) => ({
-      Key: enc(v.key),
-      VersionId: v.versionId,
-      IsLatest: v.isLatest,
-      LastModified: xmlDate(v.lastModified),
-      Owner: ctx.owner,
-    })),
-    CommonPrefixes: r.commonPrefixes.map((p) => ({ Prefix: enc(p) })),
-  });
+    }]);
+  const prefixes: [string, XmlValue][] = r.commonPrefixes.map((p) => ['CommonPrefixes', { Prefix: enc(p) }]);
+  ctx.send(200, { 'content-type': 'application/xml' }, toXmlOrdered('ListVersionsResult', [...head, ...entries, ...prefixes]));
 }

@@ -108,7 +108,7 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
   if (got.partEncryption !== undefined) part.encryption = got.partEncryption;
   const rec = await ctx.backend.putPart(bucket, upload.uploadId, partNumber, got.blob, part);
   const headers: Record<string, string> = { ...ctx.services.objectIo.responseHeaders(ctx, upload) };
-  if (src.record.versionId !== 'null') headers['x-amz-copy-source-version-id'] = src.record.versionId;
+  if (src.namesVersion) headers['x-amz-copy-source-version-id'] = src.record.versionId;
   const result: XmlObject = { ETag: quoteEtag(rec.etag), LastModified: xmlDate(rec.lastModified) };
   if (upload.checksumAlgorithm && rec.checksum) result[checksumElement(upload.checksumAlgorithm)] = rec.checksum;
   ctx.sendXml(200, 'CopyPartResult', result, headers);

@@ -2,6 +2,20 @@
 // Built from the metadata files when the bucket is first used, updated on every commit.
 import type { ObjectRecord, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult } from '../backend.ts';
 import { compareKeys, lowerBound, upperBound, endOfPrefix } from '../key-order.ts';
+import { NULL_VERSION } from '../version-id.ts';
+
+/**
+ * Where a version listing continues within the marker's key: after the marker's version; when that
+ * version is gone meanwhile, at the first older one (non-null ids sort newest first); no marker = key done.
+ */
+function resumeAfter(versions: readonly ObjectRecord[], marker: string | undefined): number {
+  if (!marker) return versions.length;
+  const at = versions.findIndex((v) => v.versionId === marker);
+  if (at >= 0) return at + 1;
+  if (marker === NULL_VERSION) return versions.length;
+  const next = versions.findIndex((v) => v.versionId !== NULL_VERSION && v.versionId > marker);
+  return next >= 0 ? next : versions.length;
+}
 
 export class BucketIndex {
   private keys: string[] = [];
@@ -137,9 +151,7 @@ export class BucketIndex {
       const versions = this.versions.get(key) ?? [];
       let from = 0;
       if (key === keyMarker) {
-        // Same key as the marker: continue after the marker's version (none given = key done).
-        const at = opts.versionIdMarker ? versions.findIndex((v) => v.versionId === opts.versionIdMarker) : -1;
-        from = at >= 0 ? at + 1 : versions.length;
+        from = resumeAfter(versions, opts.versionIdMarker);
       }
       for (let j = from; j < versions.length; j++) {
         const v = versions[j]!;

@@ -23,6 +23,7 @@ import type {
 } from '../backend.ts';
 import { BucketIndex } from './bucket-index.ts';
 import { compareKeys } from '../key-order.ts';
+import { NULL_VERSION, newVersionId } from '../version-id.ts';
 import { fsyncDir, randomId, renameDurable, writeFileAtomic, writeStreamToFile } from './atomic.ts';
 
 const RETIRE_GRACE_MS = 30_000;
@@ -343,7 +344,7 @@ export class FsBackend implements StorageBackend {
   }
 
   private versionIdFor(info: BucketInfo): string {
-    return info.config.versioning === 'Enabled' ? randomId(16) : 'null';
+    return info.config.versioning === 'Enabled' ? newVersionId() : NULL_VERSION;
   }
 
   private commitRecord(bucket: string, key: string, build: (versionId: string) => Promise<ObjectRecord>, opts?: WriteOptions, afterCommit?: () => Promise<void>): Promise<ObjectRecord> {
@@ -379,7 +380,7 @@ export class FsBackend implements StorageBackend {
     const index = await this.index(bucket);
     if (versionId !== undefined) {
       const v = index.getVersions(key)?.find((r) => r.versionId === versionId);
-      if (!v) throw new S3Error(versionId === 'null' ? 'NoSuchKey' : 'NoSuchVersion', undefined, versionId === 'null' ? { Key: key } : { Key: key, VersionId: versionId });
+      if (!v) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
       return v;
     }
     const v = index.getVersions(key)?.[0];
@@ -418,6 +419,7 @@ export class FsBackend implements StorageBackend {
       const old = index.getVersions(key) ?? [];
       let list: ObjectRecord[];
       let removed: ObjectRecord[];
+      let added = false;
       let result: { versionId?: string; deleteMarker?: boolean } = {};
       if (versionId !== undefined) {
         removed = old.filter((v) => v.versionId === versionId);
@@ -431,12 +433,13 @@ export class FsBackend implements StorageBackend {
           contentType: '', userMetadata: {}, headers: {}, parts: [],
         };
         ({ list, removed } = this.newVersionList(info, old, marker));
+        added = true;
         result = { versionId: markerId, deleteMarker: true };
       } else {
         removed = old;
         list = [];
       }
-      if (removed.length) await this.writeVersions(bucket, key, index, list);
+      if (added || removed.length) await this.writeVersions(bucket, key, index, list);
       this.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
       return result;
     });
