@@ -1,0 +1,117 @@
+// Secrets test: after a workload touching every SSE path (PUT/GET/HEAD/copy/re-key/multipart/POST, wrong
+// keys and malformed keys included, debug logging on), neither the data dir nor the server's logs contain
+// any SSE-C key used, nor any object's DEK, in raw, base64 or hex form. The DEKs are recovered from the
+// stored records with the keys the test controls, and proven real by decrypting the stored data with them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { startKura } from '../helpers/server.ts';
+import { newKey, ssecHeaders, raw, postForm, filesUnder, type TestKey } from './helpers.ts';
+import { RootKeyProvider, openObjectKeys, openSealedStream, readEncryptionRecord, type SseKeyServices } from '../../src/sse/index.ts';
+import { decryptBuffer } from '../../src/crypto/index.ts';
+
+function forms(secret: Buffer): Array<[string, Buffer]> {
+  return [
+    ['raw', secret],
+    ['base64', Buffer.from(secret.toString('base64'))],
+    ['base64url', Buffer.from(secret.toString('base64url'))],
+    ['hex', Buffer.from(secret.toString('hex'))],
+    ['HEX', Buffer.from(secret.toString('hex').toUpperCase())],
+  ];
+}
+
+test('no SSE-C key and no DEK in the data dir or the logs', async () => {
+  const rootKey = randomBytes(32);
+  const srv = await startKura({ env: { KURA_ROOT_KEY: rootKey.toString('base64'), KURA_LOG_LEVEL: 'trace' } });
+  const dataDir = srv.dataDir;
+  const bucket = 'sse-secrets';
+  const [k1, k2, k3, wrong] = [newKey(), newKey(), newKey(), newKey()];
+  const used: TestKey[] = [k1, k2, k3, wrong];
+  let logs = '';
+  try {
+    const ok = async (p: Promise<{ status: number; text: string }>, status = 200) => {
+      const r = await p;
+      assert.equal(r.status, status, r.text);
+    };
+    await ok(raw(srv, 'PUT', `/${bucket}`));
+    const body = randomBytes(200_000);
+    await ok(raw(srv, 'PUT', `/${bucket}/c1`, { body, headers: ssecHeaders(k1) }));
+    await ok(raw(srv, 'PUT', `/${bucket}/s3`, { body, headers: { 'x-amz-server-side-encryption': 'AES256' } }));
+    await ok(raw(srv, 'PUT', `/${bucket}/plain`, { body }));
+    await ok(raw(srv, 'GET', `/${bucket}/c1`, { headers: ssecHeaders(k1) }));
+    await ok(raw(srv, 'HEAD', `/${bucket}/c1`, { headers: ssecHeaders(k1) }));
+    await ok(raw(srv, 'GET', `/${bucket}/c1`, { headers: ssecHeaders(wrong) }), 403);
+    await ok(raw(srv, 'GET', `/${bucket}/c1`, { headers: { ...ssecHeaders(wrong), 'x-amz-server-side-encryption-customer-key-md5': k1.md5 } }), 400);
+    await ok(raw(srv, 'PUT', `/${bucket}/c1`, { https: false, body: 'x', headers: ssecHeaders(wrong) }), 400);
+    await ok(raw(srv, 'PUT', `/${bucket}/c2`, { headers: { ...ssecHeaders(k2), ...ssecHeaders(k1, true), 'x-amz-copy-source': `/${bucket}/c1` } }));
+    await ok(raw(srv, 'PUT', `/${bucket}/c2`, { headers: { ...ssecHeaders(k3), ...ssecHeaders(k2, true), 'x-amz-copy-source': `/${bucket}/c2` } }));
+    const create = await raw(srv, 'POST', `/${bucket}/mp`, { query: { uploads: '' }, headers: ssecHeaders(k2) });
+    const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(create.text)![1]!;
+    const p1 = await raw(srv, 'PUT', `/${bucket}/mp`, { query: { partNumber: '1', uploadId }, body: randomBytes(5 * 1024 * 1024), headers: ssecHeaders(k2) });
+    const p2 = await raw(srv, 'PUT', `/${bucket}/mp`, { query: { partNumber: '2', uploadId }, headers: { ...ssecHeaders(k2), ...ssecHeaders(k3, true), 'x-amz-copy-source': `/${bucket}/c2` } });
+    await ok(raw(srv, 'PUT', `/${bucket}/mp`, { query: { partNumber: '3', uploadId }, body: 'x', headers: ssecHeaders(wrong) }), 400);
+    const e2 = /<ETag>([^<]+)<\/ETag>/.exec(p2.text)![1]!.replaceAll('&quot;', '"');
+    await ok(raw(srv, 'POST', `/${bucket}/mp`, { query: { uploadId }, body: `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${p1.headers.etag}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>${e2}</ETag></Part></CompleteMultipartUpload>` }));
+    // An upload left incomplete keeps its parts on disk: they are checked too.
+    const open = await raw(srv, 'POST', `/${bucket}/open`, { query: { uploads: '' }, headers: ssecHeaders(k1) });
+    const openId = /<UploadId>([^<]+)<\/UploadId>/.exec(open.text)![1]!;
+    await ok(raw(srv, 'PUT', `/${bucket}/open`, { query: { partNumber: '1', uploadId: openId }, body: randomBytes(1000), headers: ssecHeaders(k1) }));
+    await ok(postForm(srv, bucket, { key: 'form', 'x-amz-server-side-encryption-customer-algorithm': 'AES256', 'x-amz-server-side-encryption-customer-key': k3.b64, 'x-amz-server-side-encryption-customer-key-md5': k3.md5 }, randomBytes(3000)), 204);
+  } finally {
+    await srv.stop({ keepData: true });
+    logs = srv.stdout.join('\n') + srv.stderr();
+  }
+  try {
+    assert.ok(logs.includes('"msg":"request"'), 'request logs were captured');
+    // Recover every stored DEK with the keys this test controls.
+    const svc: SseKeyServices = { serverKeys: new RootKeyProvider(rootKey) };
+    const deks: Buffer[] = [];
+    const records: Array<{ bucket: string; key: string; encryption: unknown; parts: Array<{ ref: string; size: number; encryption: unknown }> }> = [];
+    for (const f of await filesUnder(join(dataDir, bucket))) {
+      if (!f.endsWith('.json') || f.endsWith('bucket.json')) continue;
+      const j = JSON.parse(await readFile(f, 'utf8'));
+      if (Array.isArray(j.versions)) for (const v of j.versions) records.push({ bucket, key: j.key, encryption: v.encryption, parts: v.parts });
+    }
+    assert.ok(records.length >= 6, `records found: ${records.length}`);
+    for (const r of records) {
+      const enc = readEncryptionRecord(r.encryption)!;
+      assert.ok(enc, `${r.key} is encrypted`);
+      let kek: Buffer | undefined;
+      for (const k of enc.mode === 'SSE-C' ? used : [undefined]) {
+        try {
+          kek = await openObjectKeys(enc, k ? { key: Buffer.from(k.raw), keyMd5: k.md5 } : undefined, r.bucket, r.key, svc, 'read');
+          break;
+        } catch { /* not this key */ }
+      }
+      assert.ok(kek, `KEK of ${r.key}`);
+      for (const p of r.parts) {
+        const params = openSealedStream(kek, p.encryption, r.bucket, r.key);
+        const blob = await readFile(join(dataDir, r.bucket, 'blobs', p.ref.slice(0, 2), p.ref));
+        assert.equal(decryptBuffer({ ...params, key: Buffer.from(params.key) }, blob, p.size).length, p.size, 'the recovered DEK is the real one');
+        deks.push(params.key);
+      }
+    }
+    assert.ok(deks.length >= 7, `DEKs recovered: ${deks.length}`);
+    const secrets: Array<[string, Buffer]> = [
+      ...used.flatMap((k, i) => [[`customer key ${i}`, k.raw] as [string, Buffer], [`customer key ${i} as typed`, Buffer.from(k.b64)] as [string, Buffer]]),
+      ...deks.map((d, i) => [`DEK ${i}`, d] as [string, Buffer]),
+    ];
+    const files = await filesUnder(dataDir);
+    assert.ok(files.length > 10);
+    const haystacks: Array<[string, Buffer]> = [['logs', Buffer.from(logs)]];
+    for (const f of files) haystacks.push([f.slice(dataDir.length), await readFile(f)]);
+    for (const [what, secret] of secrets) {
+      for (const [form, needle] of forms(secret)) {
+        for (const [where, hay] of haystacks) {
+          assert.equal(hay.indexOf(needle), -1, `${what} (${form}) found in ${where}`);
+        }
+      }
+    }
+    // Not even the MD5 of a customer key is kept at rest (only a salted HMAC).
+    for (const k of used) for (const [where, hay] of haystacks.slice(1)) assert.equal(hay.indexOf(Buffer.from(k.md5)), -1, `key MD5 in ${where}`);
+  } finally {
+    await rm(dataDir, { recursive: true, force: true });
+  }
+});
