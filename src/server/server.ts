@@ -9,7 +9,7 @@ import type { StorageBackend } from '../storage/backend.ts';
 import { FsBackend } from '../storage/fs/fs-backend.ts';
 import { formatAddress, type ListenAddress, type ServerConfig } from './config.ts';
 import type { KmsService, Services } from './context.ts';
-import type { ObjectIo } from './object-io.ts';
+import { PlainObjectIo, type ObjectIo } from './object-io.ts';
 import { SseObjectIo } from '../sse/sse-object-io.ts';
 import { Router, type Route } from './router.ts';
 
@@ -57,6 +57,11 @@ export function singleUserLookup(config: ServerConfig): (accessKeyId: string) =>
   };
 }
 
+/** Benchmark baseline only: store plaintext, to measure what encryption at rest costs (npm run bench). */
+function plaintextBaseline(): boolean {
+  return process.env.KURA_BENCH_PLAINTEXT_BASELINE === '1';
+}
+
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
   const backend = opts.backend ?? (await FsBackend.open(config.dataDir));
@@ -65,8 +70,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     backend,
     lookupSecret: singleUserLookup(config),
     // Every object at rest is encrypted (SSE-S3 when a request names no encryption).
-    objectIo: opts.objectIo ?? (await SseObjectIo.open(config)),
+    objectIo: opts.objectIo ?? (plaintextBaseline() ? new PlainObjectIo() : await SseObjectIo.open(config)),
   };
+  if (plaintextBaseline()) logger.warn('KURA_BENCH_PLAINTEXT_BASELINE=1: objects are stored UNENCRYPTED (benchmark baseline only)');
   if (opts.kms) services.kms = opts.kms;
   const router = new Router(services, logger, opts.extraRoutes);
   let closing = false;
