@@ -9,6 +9,7 @@ import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { KuraServer } from '../helpers/server.ts';
 
 export const AWS = '/usr/bin/aws';
@@ -122,7 +123,11 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Number of `request` log lines of the server for operation `op` (on `bucket`) so far. */
+/**
+ * Number of `request` log lines of the server for operation `op` (on `bucket`) so far. The server logs a
+ * request when it has answered it, and the line reaches us through a pipe: a client can exit before it
+ * arrives, so after a client run use requestsAfter().
+ */
 export function countRequests(srv: KuraServer, op: string, bucket?: string): number {
   let n = 0;
   for (const line of srv.stdout) {
@@ -135,4 +140,20 @@ export function countRequests(srv: KuraServer, op: string, bucket?: string): num
     }
   }
   return n;
+}
+
+/**
+ * The number of `op` requests logged since `before` (a countRequests() value), once at least `atLeast`
+ * have arrived (or 10 s passed) and the log has then been quiet for a moment.
+ */
+export async function requestsAfter(srv: KuraServer, op: string, bucket: string, before: number, atLeast: number): Promise<number> {
+  const deadline = Date.now() + 10_000;
+  while (countRequests(srv, op, bucket) - before < atLeast && Date.now() < deadline) await sleep(20);
+  let lines = -1;
+  const quietBy = Date.now() + 2_000;
+  while (lines !== srv.stdout.length && Date.now() < quietBy) {
+    lines = srv.stdout.length;
+    await sleep(100);
+  }
+  return countRequests(srv, op, bucket) - before;
 }
