@@ -70,7 +70,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     backend,
     lookupSecret: singleUserLookup(config),
     // Every object at rest is encrypted (SSE-S3 when a request names no encryption).
-    objectIo: opts.objectIo ?? (plaintextBaseline() ? new PlainObjectIo() : await SseObjectIo.open(config)),
+    objectIo: opts.objectIo ?? (plaintextBaseline() ? new PlainObjectIo() : await SseObjectIo.open(config, opts.kms)),
   };
   if (plaintextBaseline()) logger.warn('KURA_BENCH_PLAINTEXT_BASELINE=1: objects are stored UNENCRYPTED (benchmark baseline only)');
   if (opts.kms) services.kms = opts.kms;

@@ -3,6 +3,7 @@
 import type { BucketConfig } from '../storage/backend.ts';
 import { S3Error } from '../server/errors.ts';
 import { parseXml, xmlText, type XmlObject } from '../server/xml.ts';
+import type { EncryptionRequest } from './headers.ts';
 
 /** Encryption types a bucket can refuse for new objects (AWS, 2026: only SSE-C can be blocked). */
 export const BLOCKABLE_ENCRYPTION_TYPES = ['NONE', 'SSE-C'] as const;
@@ -95,4 +96,22 @@ export function checkNotBlocked(config: BucketConfig, type: 'SSE-C'): void {
   if (e?.blockedEncryptionTypes?.includes(type)) {
     throw new S3Error('AccessDenied', `Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket.`);
   }
+}
+
+/**
+ * A write's encryption after the bucket default: a request naming none takes the bucket's default
+ * (AES256 → SSE-S3; aws:kms → SSE-KMS with KMSMasterKeyID, or alias/aws/s3); an SSE-KMS request that does
+ * not say whether to use a bucket key follows the bucket's BucketKeyEnabled (aws:kms defaults only).
+ */
+export function applyBucketDefault(req: EncryptionRequest, config: BucketConfig): EncryptionRequest {
+  const e = bucketEncryptionOf(config);
+  if (!e) return req;
+  if (req.mode === 'default') {
+    if (e.algorithm === 'AES256') return { mode: 'SSE-S3' };
+    const out: EncryptionRequest = { mode: 'SSE-KMS', dsse: false, bucketKey: e.bucketKeyEnabled };
+    if (e.kmsMasterKeyId !== undefined) out.keyId = e.kmsMasterKeyId;
+    return out;
+  }
+  if (req.mode === 'SSE-KMS' && req.bucketKey === undefined && e.algorithm === 'aws:kms') return { ...req, bucketKey: e.bucketKeyEnabled };
+  return req;
 }

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { constantTimeEqual } from '../crypto/index.ts';
 import { H, sseErrors } from './errors.ts';
+import { parseBucketKeyHeader } from './sse-kms.ts';
 
 /** Reads one request field by lower-case name (a header, a form field, a query parameter). */
 export type FieldGetter = (name: string) => string | undefined;
@@ -20,7 +21,8 @@ export type EncryptionRequest =
   | { mode: 'default' }
   | { mode: 'SSE-S3' }
   | { mode: 'SSE-C'; customer: CustomerKey }
-  | { mode: 'SSE-KMS'; keyId?: string; context?: string; dsse: boolean };
+  /** bucketKey: x-amz-server-side-encryption-bucket-key-enabled (undefined = the bucket's setting). */
+  | { mode: 'SSE-KMS'; keyId?: string; context?: string; dsse: boolean; bucketKey?: boolean };
 
 const CUSTOMER_FIELDS = {
   target: { algorithm: H.cAlgorithm, key: H.cKey, keyMd5: H.cKeyMd5 },
@@ -103,8 +105,10 @@ export function parseWriteRequest(get: FieldGetter): EncryptionRequest {
     const req: EncryptionRequest = { mode: 'SSE-KMS', dsse: method === 'aws:kms:dsse' };
     const keyId = get(H.kmsKeyId);
     const context = get(H.kmsContext);
+    const bucketKey = parseBucketKeyHeader(get(H.bucketKey));
     if (keyId !== undefined) req.keyId = keyId;
     if (context !== undefined) req.context = context;
+    if (bucketKey !== undefined) req.bucketKey = bucketKey;
     return req;
   }
   throw sseErrors.unsupportedMethod(method);

@@ -1,4 +1,4 @@
-// Server-side encryption (SSE-C, SSE-S3; SSE-KMS later): request headers ↔ crypto core ↔ stored metadata.
+// Server-side encryption (SSE-C, SSE-S3, SSE-KMS): request headers ↔ crypto core ↔ stored metadata.
 export { H as SSE_HEADERS, sseErrors } from './errors.ts';
 export {
   parseWriteRequest, parseReadRequest, parseCustomerKey, hasCustomerFields, responseHeadersFor, keyMd5Of,
@@ -10,3 +10,6 @@ export {
 export { RootKeyProvider, type ServerKeyProvider } from './sse-s3.ts';
 export { newObjectKeys, openObjectKeys, checkCustomerKey, newSealedStream, openSealedStream, type SseKeyServices, type ObjectKeys, type KeyUse } from './keys.ts';
 export { encryptingStream, decryptingStream, primed, toS3Error, type Segment, type StoredOpener } from './object-crypto.ts';
+export { KmsKeyCache, KmsServerKeys, kmsToS3Error, SSE_S3_KEY_ALIAS, type EncryptionContext, type KmsDataKey } from './kms-keys.ts';
+export { newSseKms, openSseKms, sseKmsResponseHeaders, DEFAULT_S3_KEY_ALIAS, type SseKmsParams, type SseKmsRecord } from './sse-kms.ts';
+export { applyBucketDefault, bucketEncryptionOf, checkNotBlocked, type BucketEncryption } from './bucket-encryption.ts';

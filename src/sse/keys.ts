@@ -7,10 +7,19 @@ import type { CustomerKey, EncryptionRequest } from './headers.ts';
 import { objectContext, readStreamRecord, writeStreamRecord, type EncryptionRecord, type StreamRecord } from './metadata.ts';
 import { newSseCRecord, matchesSseCKey, sseCKek } from './sse-c.ts';
 import { newSseS3, openSseS3, type ServerKeyProvider } from './sse-s3.ts';
+import { newSseKms, openSseKms, type SseKmsParams } from './sse-kms.ts';
+import type { KmsKeyCache } from './kms-keys.ts';
 
 export interface SseKeyServices {
-  /** Source of SSE-S3 secrets (root key today, KMS later). */
+  /** Source of SSE-S3 secrets (the KMS: kms-keys.ts KmsServerKeys; the root key without a KMS). */
   serverKeys: ServerKeyProvider;
+  /** KMS data keys for SSE-KMS (absent: SSE-KMS answers NotImplemented). */
+  kms?: KmsKeyCache;
+}
+
+/** Who a request acts for: named in the KMS audit log for the calls SSE-KMS makes on its behalf. */
+export interface KeyCaller {
+  accessKeyId: string;
 }
 
 /** An object's KEK with the record that lets a later request obtain it again. */
@@ -20,15 +29,21 @@ export interface ObjectKeys {
 }
 
 /** Keys for a new object or multipart upload at bucket/key. A 'default' request gets SSE-S3. */
-export async function newObjectKeys(req: EncryptionRequest, bucket: string, key: string, svc: SseKeyServices): Promise<ObjectKeys> {
+export async function newObjectKeys(req: EncryptionRequest, bucket: string, key: string, svc: SseKeyServices, caller?: KeyCaller): Promise<ObjectKeys> {
   switch (req.mode) {
     case 'SSE-C':
       return { record: newSseCRecord(req.customer), kek: sseCKek(req.customer, bucket, key) };
     case 'SSE-S3':
     case 'default':
       return newSseS3(svc.serverKeys, bucket, key);
-    case 'SSE-KMS':
-      throw sseErrors.kmsNotImplemented();
+    case 'SSE-KMS': {
+      if (req.dsse) throw sseErrors.dsseNotImplemented();
+      if (!svc.kms || !caller) throw sseErrors.kmsNotImplemented();
+      const p: SseKmsParams = { bucketKey: req.bucketKey ?? false };
+      if (req.keyId !== undefined) p.keyId = req.keyId;
+      if (req.context !== undefined) p.context = req.context;
+      return newSseKms(svc.kms, p, bucket, key, caller);
+    }
   }
 }
 
@@ -53,7 +68,7 @@ export function checkCustomerKey(record: EncryptionRecord | undefined, customer:
 
 /** The KEK of a stored object or upload (after checkCustomerKey's checks). */
 export async function openObjectKeys(
-  record: EncryptionRecord, customer: CustomerKey | undefined, bucket: string, key: string, svc: SseKeyServices, use: KeyUse,
+  record: EncryptionRecord, customer: CustomerKey | undefined, bucket: string, key: string, svc: SseKeyServices, use: KeyUse, caller?: KeyCaller,
 ): Promise<Buffer> {
   checkCustomerKey(record, customer, use);
   switch (record.mode) {
@@ -62,7 +77,8 @@ export async function openObjectKeys(
     case 'SSE-S3':
       return openSseS3(svc.serverKeys, record, bucket, key);
     case 'SSE-KMS':
-      throw sseErrors.kmsNotImplemented();
+      if (!svc.kms || !caller) throw sseErrors.kmsNotImplemented();
+      return openSseKms(svc.kms, record, bucket, key, caller);
   }
 }
 

@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
 import type { KmsService } from '../server/context.ts';
 import { S3Error } from '../server/errors.ts';
 import { KmsError } from '../kms/errors.ts';
+import type { ServerKeyRef } from './metadata.ts';
+import type { ServerKeyProvider } from './sse-s3.ts';
 
 export type EncryptionContext = Record<string, string>;
 
@@ -202,30 +204,24 @@ export const SSE_S3_KEY_ALIAS = 'alias/kura/sse-s3';
 const SSE_S3_CONTEXT: EncryptionContext = { 'kura:service': 'sse-s3' };
 const INTERNAL_CALLER = { accessKeyId: 'kura-sse-s3' };
 
-/** Where an SSE-S3 object's secret is: a KMS data key blob under Kura's SSE-S3 key. */
-export interface KmsServerKeyRef {
-  provider: 'kms';
-  keyArn: string;
-  /** base64 of the KMS ciphertext blob. */
-  blob: string;
-}
-
 /**
  * SSE-S3 secrets from the KMS: one data key of Kura's SSE-S3 key serves all objects for a while (the
  * per-object KEK is derived from it and bucket/key), so SSE-S3 and SSE-KMS share one sealing path and
  * SSE-S3 costs about one KMS call per cache period.
  */
-export class KmsServerKeys {
-  constructor(private readonly keys: KmsKeyCache) {}
+export class KmsServerKeys implements ServerKeyProvider {
+  /** `legacy`: opens SSE-S3 objects written before the KMS held the SSE-S3 key (root-key master key). */
+  constructor(private readonly keys: KmsKeyCache, private readonly legacy?: ServerKeyProvider) {}
 
-  async newSecret(): Promise<{ secret: Buffer; ref: KmsServerKeyRef }> {
+  async newSecret(): Promise<{ secret: Buffer; ref: ServerKeyRef }> {
     const arn = await this.keys.defaultKey(SSE_S3_KEY_ALIAS, { managed: true });
     const k = await this.keys.shared(arn, SSE_S3_CONTEXT, INTERNAL_CALLER);
     return { secret: k.plaintext, ref: { provider: 'kms', keyArn: k.keyArn, blob: k.blob.toString('base64') } };
   }
 
-  async openSecret(ref: { provider: string; blob?: string }): Promise<Buffer> {
-    if (ref.provider !== 'kms' || typeof ref.blob !== 'string') {
+  async openSecret(ref: ServerKeyRef, context: string): Promise<Buffer> {
+    if (ref.provider !== 'kms') {
+      if (this.legacy) return this.legacy.openSecret(ref, context);
       throw new S3Error('InternalError', 'The server key this object was encrypted under is not available.');
     }
     return (await this.keys.decrypt(Buffer.from(ref.blob, 'base64'), SSE_S3_CONTEXT, INTERNAL_CALLER, true)).plaintext;

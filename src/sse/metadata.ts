@@ -25,7 +25,8 @@ export type EncryptionRecord =
       fingerprint: string;
     }
   | { v: 1; mode: 'SSE-S3'; serverKey: ServerKeyRef }
-  | { v: 1; mode: 'SSE-KMS'; keyArn: string; context: Record<string, string>; blob: string };
+  /** SSE-KMS (sse-kms.ts): blob = KMS data key ciphertext; bucketKey: the data key is the bucket's, under bucketKeyContext(context). */
+  | { v: 1; mode: 'SSE-KMS'; keyArn: string; context: Record<string, string>; blob: string; bucketKey?: true };
 
 export type SseMode = EncryptionRecord['mode'];
 
@@ -62,7 +63,8 @@ export function readEncryptionRecord(raw: unknown): EncryptionRecord | undefined
       break;
     }
     case 'SSE-KMS':
-      if (isStr(raw.keyArn) && isObj(raw.context) && b64(raw.blob)) return raw as EncryptionRecord;
+      if (isStr(raw.keyArn) && isObj(raw.context) && Object.values(raw.context).every(isStr) && b64(raw.blob)
+        && (raw.bucketKey === undefined || raw.bucketKey === true)) return raw as EncryptionRecord;
       break;
   }
   throw sseErrors.integrity();

@@ -9,6 +9,7 @@
 import { deriveKey } from '../crypto/index.ts';
 import { S3Error } from '../server/errors.ts';
 import { canonicalContext, type EncryptionContext, type KmsKeyCache } from './kms-keys.ts';
+import { objectContext, type EncryptionRecord } from './metadata.ts';
 
 export const SSE_KMS_LABEL = 'SSE-KMS';
 /** The AWS-managed key S3 uses when a request names no key (created on first use). */
@@ -28,16 +29,11 @@ export interface SseKmsParams {
   bucketKey: boolean;
 }
 
-export interface SseKmsRecord {
-  v: 1;
-  mode: 'SSE-KMS';
-  keyArn: string;
-  /** The object's encryption context (what S3 reports back); with a bucket key, the blob's context is bucketKeyContext(). */
-  context: EncryptionContext;
-  /** base64 of the KMS ciphertext blob of the data key. */
-  blob: string;
-  bucketKey?: true;
-}
+/**
+ * context: the object's encryption context (what S3 reports back); with a bucket key the blob's context is
+ * bucketKeyContext(context). blob: base64 of the KMS ciphertext blob of the data key.
+ */
+export type SseKmsRecord = Extract<EncryptionRecord, { mode: 'SSE-KMS' }>;
 
 function badContext(): S3Error {
   return new S3Error('InvalidArgument', `The header '${H_CONTEXT}' shall be Base64-encoded UTF-8 string holding JSON which represents a string-string map`, { ArgumentName: H_CONTEXT });
@@ -91,7 +87,7 @@ export function parseBucketKeyHeader(value: string | undefined): boolean | undef
 }
 
 function kek(plaintext: Buffer, bucket: string, key: string): Buffer {
-  return deriveKey(plaintext, SSE_KMS_LABEL, `${bucket}/${key}`);
+  return deriveKey(plaintext, SSE_KMS_LABEL, objectContext(bucket, key));
 }
 
 /** Keys for a new SSE-KMS object (or multipart upload) at bucket/key. KMS failures come back as S3's KMS.* errors. */
@@ -113,14 +109,6 @@ export async function openSseKms(keys: KmsKeyCache, record: SseKmsRecord, bucket
   const context = record.bucketKey ? bucketKeyContext(record.context, bucket) : record.context;
   const dataKey = await keys.decrypt(Buffer.from(record.blob, 'base64'), context, caller, record.bucketKey === true);
   return kek(dataKey.plaintext, bucket, key);
-}
-
-/** Validates a stored SSE-KMS record's shape (undefined if it is not one). */
-export function readSseKmsRecord(raw: unknown): SseKmsRecord | undefined {
-  const r = raw as Partial<SseKmsRecord> | undefined;
-  if (!r || r.mode !== 'SSE-KMS' || typeof r.keyArn !== 'string' || typeof r.blob !== 'string' || typeof r.context !== 'object' || r.context === null) return undefined;
-  if (Object.values(r.context).some((v) => typeof v !== 'string')) return undefined;
-  return r as SseKmsRecord;
 }
 
 /**

@@ -10,14 +10,19 @@ import { loadRootKey } from '../server/config.ts';
 import { S3Error } from '../server/errors.ts';
 import { sseErrors } from './errors.ts';
 import {
-  hasCustomerFields, parseCustomerKey, parseReadRequest, parseWriteRequest, responseHeadersFor, type CustomerKey, type FieldGetter,
+  hasCustomerFields, parseCustomerKey, parseReadRequest, parseWriteRequest, responseHeadersFor, type CustomerKey, type EncryptionRequest, type FieldGetter,
 } from './headers.ts';
-import { checkCustomerKey, newObjectKeys, openObjectKeys, type KeyUse, type SseKeyServices } from './keys.ts';
+import { checkCustomerKey, newObjectKeys, openObjectKeys, type KeyCaller, type KeyUse, type SseKeyServices } from './keys.ts';
 import { readEncryptionRecord, type EncryptionRecord } from './metadata.ts';
 import { matchesSseCKey } from './sse-c.ts';
 import { RootKeyProvider } from './sse-s3.ts';
-import { checkNotBlocked } from './bucket-encryption.ts';
 import { decryptingStream, encryptingStream, primed } from './object-crypto.ts';
+import { applyBucketDefault, checkNotBlocked } from './bucket-encryption.ts';
+import { KmsKeyCache, KmsServerKeys } from './kms-keys.ts';
+import { sseKmsResponseHeaders } from './sse-kms.ts';
+import type { KmsService } from '../server/context.ts';
+
+const CONTEXT_ECHOING_OPERATIONS = new Set(['PutObject', 'CopyObject', 'CreateMultipartUpload', 'PostObject']);
 
 /**
  * Request fields: headers; for presigned URLs also the query (clients may hoist x-amz-* into it);
@@ -43,7 +48,7 @@ export function requireSecureForCustomerKeys(ctx: RequestContext, get: FieldGett
   if (hasCustomerFields(get, 'target') || hasCustomerFields(get, 'source')) throw sseErrors.insecureTransport();
 }
 
-/** A random ETag for SSE-C objects and parts: AWS's is not the MD5 of the data, and an MD5 would reveal it. */
+/** A random ETag for SSE-C and SSE-KMS objects and parts: AWS's is not the MD5 of the data (and for SSE-C an MD5 would reveal it). */
 function opaqueEtag(): string {
   return randomBytes(16).toString('hex');
 }
@@ -51,14 +56,39 @@ function opaqueEtag(): string {
 export class SseObjectIo implements ObjectIo {
   constructor(private readonly keys: SseKeyServices) {}
 
-  /** Opens the SSE-S3 key source on the server's root key (KURA_ROOT_KEY or <data>/.kura/root.key). */
-  static async open(config: { dataDir: string }): Promise<SseObjectIo> {
+  /**
+   * With a KMS: SSE-KMS, and SSE-S3 secrets from the KMS (one sealing path); objects written under the
+   * root-key master key stay readable. Without one: SSE-S3 on the server's root key, no SSE-KMS.
+   */
+  static async open(config: { dataDir: string }, kms?: KmsService): Promise<SseObjectIo> {
     const root = await loadRootKey(config.dataDir);
     try {
-      return new SseObjectIo({ serverKeys: new RootKeyProvider(root) });
+      if (!kms) return new SseObjectIo({ serverKeys: new RootKeyProvider(root) });
+      const cache = new KmsKeyCache(kms);
+      return new SseObjectIo({ serverKeys: new KmsServerKeys(cache, new RootKeyProvider(root)), kms: cache });
     } finally {
       root.fill(0);
     }
+  }
+
+  /** The principal KMS calls are made for (audit log): the request's access key, or the owner's for a POST form. */
+  private caller(ctx: RequestContext): KeyCaller {
+    return { accessKeyId: ctx.auth?.accessKeyId ?? ctx.services.config.credentials.accessKeyId };
+  }
+
+  /** A write's encryption request with the bucket's default encryption applied; 403 when the bucket blocks SSE-C. */
+  private async writeRequest(ctx: RequestContext, get: FieldGetter, bucket: string): Promise<EncryptionRequest> {
+    const { config } = await ctx.backend.getBucket(bucket);
+    const req = parseWriteRequest(get);
+    if (req.mode === 'SSE-C') {
+      try {
+        checkNotBlocked(config, 'SSE-C');
+      } catch (e) {
+        req.customer.key.fill(0);
+        throw e;
+      }
+    }
+    return applyBucketDefault(req, config);
   }
 
   async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
@@ -72,12 +102,11 @@ export class SseObjectIo implements ObjectIo {
       if (target.upload) {
         const uploadRecord = readEncryptionRecord(target.upload.encryption);
         if (!uploadRecord) throw new S3Error('InvalidRequest', 'This multipart upload was created without encryption and cannot take parts on this server.');
-        kek = await openObjectKeys(uploadRecord, customer, target.bucket, target.key, this.keys, 'part');
+        kek = await openObjectKeys(uploadRecord, customer, target.bucket, target.key, this.keys, 'part', this.caller(ctx));
         mode = uploadRecord.mode;
       } else {
-        const req = parseWriteRequest(get);
-        if (req.mode === 'SSE-C') await this.checkSseCAllowed(ctx, target.bucket);
-        const keys = await newObjectKeys(req, target.bucket, target.key, this.keys);
+        const req = await this.writeRequest(ctx, get, target.bucket);
+        const keys = await newObjectKeys(req, target.bucket, target.key, this.keys, this.caller(ctx));
         if (req.mode === 'SSE-C') req.customer.key.fill(0);
         kek = keys.kek;
         record = keys.record;
@@ -91,23 +120,17 @@ export class SseObjectIo implements ObjectIo {
     kek.fill(0);
     const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, enc.stream, () => {}));
     const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex, partEncryption: enc.record };
-    if (mode === 'SSE-C') out.etag = opaqueEtag();
+    if (mode === 'SSE-C' || mode === 'SSE-KMS') out.etag = opaqueEtag();
     if (record) out.encryption = record;
     if (hasher.checksum !== undefined) out.checksum = hasher.checksum;
     return out;
   }
 
-  /** A bucket's encryption configuration may block SSE-C for new objects (403). */
-  private async checkSseCAllowed(ctx: RequestContext, bucket: string): Promise<void> {
-    checkNotBlocked((await ctx.backend.getBucket(bucket)).config, 'SSE-C');
-  }
-
   async beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown> {
     const get = requestFields(ctx);
     requireSecureForCustomerKeys(ctx, get);
-    const req = parseWriteRequest(get);
-    if (req.mode === 'SSE-C') await this.checkSseCAllowed(ctx, bucket);
-    const { record, kek } = await newObjectKeys(req, bucket, key, this.keys);
+    const req = await this.writeRequest(ctx, get, bucket);
+    const { record, kek } = await newObjectKeys(req, bucket, key, this.keys, this.caller(ctx));
     kek.fill(0);
     if (req.mode === 'SSE-C') req.customer.key.fill(0);
     return record;
@@ -137,7 +160,7 @@ export class SseObjectIo implements ObjectIo {
     const customer = this.customerFor(ctx, use);
     let kek: Buffer;
     try {
-      kek = await openObjectKeys(enc, customer, bucket, record.key, this.keys, use);
+      kek = await openObjectKeys(enc, customer, bucket, record.key, this.keys, use, this.caller(ctx));
     } finally {
       customer?.key.fill(0);
     }
@@ -156,6 +179,8 @@ export class SseObjectIo implements ObjectIo {
     } catch {
       return {};
     }
+    // S3 returns the KMS encryption context from the writes that set it, not from GET/HEAD.
+    if (enc?.mode === 'SSE-KMS') return sseKmsResponseHeaders(enc, CONTEXT_ECHOING_OPERATIONS.has(ctx.operation));
     if (enc?.mode !== 'SSE-C') return responseHeadersFor(enc?.mode);
     // The key MD5 is not stored: echo the request's, once it is known to be this object's key.
     let keyMd5: string | undefined;

@@ -9,6 +9,7 @@ import {
   bucketKeyContext, newSseKms, objectKmsContext, openSseKms, parseContextHeader, parseBucketKeyHeader, sseKmsResponseHeaders,
 } from '../../src/sse/sse-kms.ts';
 import { S3Error } from '../../src/server/errors.ts';
+import { RootKeyProvider } from '../../src/sse/sse-s3.ts';
 
 async function audit(f: Fixture): Promise<{ operation: string; keyId?: string; result: string; accessKeyId: string; encryptionContext?: Record<string, string> }[]> {
   return (await readFile(f.opts.auditLogPath, 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
@@ -135,15 +136,21 @@ describe('SSE-KMS keys over the real KMS', () => {
     const n0 = (await audit(f)).length;
     const a = await s3keys.newSecret();
     const b = await s3keys.newSecret();
+    assert.ok(a.ref.provider === 'kms' && b.ref.provider === 'kms');
     assert.equal(a.ref.blob, b.ref.blob);
-    assert.ok((await s3keys.openSecret(a.ref)).equals(a.secret));
+    assert.ok((await s3keys.openSecret(a.ref, 'b/k')).equals(a.secret));
     const ops = (await audit(f)).slice(n0).map((c) => c.operation);
     assert.deepEqual(ops, ['CreateKey', 'GenerateDataKey']);
     const m = (await f.ok('DescribeKey', { KeyId: SSE_S3_KEY_ALIAS })).KeyMetadata;
     assert.equal(m.KeyManager, 'AWS');
     assert.equal(a.ref.keyArn, m.Arn);
+    // Objects written under the root-key master key (before the KMS held SSE-S3's key) stay readable.
+    const root = new RootKeyProvider(Buffer.alloc(32, 7));
+    const legacy = await root.newSecret();
+    assert.ok((await new KmsServerKeys(new KmsKeyCache(f.kms), root).openSecret(legacy.ref, 'b/k')).equals(legacy.secret));
+    await assert.rejects(s3keys.openSecret(legacy.ref, 'b/k'), /not available/);
     await f.fails('DisableKey', { KeyId: m.KeyId }, 'AccessDeniedException');
     // A restarted server opens old refs.
-    assert.ok((await new KmsServerKeys(new KmsKeyCache(f.kms)).openSecret(a.ref)).equals(a.secret));
+    assert.ok((await new KmsServerKeys(new KmsKeyCache(f.kms)).openSecret(a.ref, 'b/k')).equals(a.secret));
   });
 });
