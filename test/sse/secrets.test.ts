@@ -1,7 +1,8 @@
-// Secrets test: after a workload touching every SSE path (PUT/GET/HEAD/copy/re-key/multipart/POST, wrong
-// keys and malformed keys included, debug logging on), neither the data dir nor the server's logs contain
-// any SSE-C key used, nor any object's DEK, in raw, base64 or hex form. The DEKs are recovered from the
-// stored records with the keys the test controls, and proven real by decrypting the stored data with them.
+// Secrets test: after a workload touching every SSE path (PUT/GET/HEAD/copy/re-key/multipart/POST, SSE-KMS
+// with and without bucket keys, wrong keys and malformed keys included, debug logging on), neither the data
+// dir nor the server's logs contain any SSE-C key used, any object's DEK, any KMS data key (SSE-S3, SSE-KMS)
+// or any KMS key's material, in raw, base64 or hex form. The DEKs are recovered from the stored records with
+// the keys the test controls (the root key opens the KMS), and proven real by decrypting the stored data.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +10,12 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startKura } from '../helpers/server.ts';
 import { newKey, ssecHeaders, raw, postForm, filesUnder, type TestKey } from './helpers.ts';
-import { RootKeyProvider, openObjectKeys, openSealedStream, readEncryptionRecord, type SseKeyServices } from '../../src/sse/index.ts';
+import {
+  KmsKeyCache, KmsServerKeys, RootKeyProvider, openObjectKeys, openSealedStream, readEncryptionRecord, type SseKeyServices,
+} from '../../src/sse/index.ts';
+import { bucketKeyContext } from '../../src/sse/sse-kms.ts';
+import { KeyManagementService } from '../../src/kms/index.ts';
+import { KeyStore } from '../../src/kms/store.ts';
 import { decryptBuffer } from '../../src/crypto/index.ts';
 
 function forms(secret: Buffer): Array<[string, Buffer]> {
@@ -59,14 +65,23 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
     const openId = /<UploadId>([^<]+)<\/UploadId>/.exec(open.text)![1]!;
     await ok(raw(srv, 'PUT', `/${bucket}/open`, { query: { partNumber: '1', uploadId: openId }, body: randomBytes(1000), headers: ssecHeaders(k1) }));
     await ok(postForm(srv, bucket, { key: 'form', 'x-amz-server-side-encryption-customer-algorithm': 'AES256', 'x-amz-server-side-encryption-customer-key': k3.b64, 'x-amz-server-side-encryption-customer-key-md5': k3.md5 }, randomBytes(3000)), 204);
+    await ok(raw(srv, 'PUT', `/${bucket}/kms`, { body, headers: { 'x-amz-server-side-encryption': 'aws:kms' } }));
+    await ok(raw(srv, 'PUT', `/${bucket}/kms-bk`, { body, headers: { 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-bucket-key-enabled': 'true' } }));
+    await ok(raw(srv, 'GET', `/${bucket}/kms-bk`));
+    await ok(raw(srv, 'PUT', `/${bucket}/kms-copy`, { headers: { 'x-amz-copy-source': `/${bucket}/kms`, 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-context': Buffer.from('{"a":"b"}').toString('base64') } }));
+    await ok(postForm(srv, bucket, { key: 'form-kms', 'x-amz-server-side-encryption': 'aws:kms' }, randomBytes(3000)), 204);
   } finally {
     await srv.stop({ keepData: true });
     logs = srv.stdout.join('\n') + srv.stderr();
   }
   try {
     assert.ok(logs.includes('"msg":"request"'), 'request logs were captured');
-    // Recover every stored DEK with the keys this test controls.
-    const svc: SseKeyServices = { serverKeys: new RootKeyProvider(rootKey) };
+    // Recover every stored DEK with the keys this test controls: the root key opens the KMS.
+    const kms = await KeyManagementService.open({ dir: join(dataDir, '.kura', 'kms'), rootKey, auditLogPath: join(dataDir, '.kura', 'audit-secrets-test.log'), region: 'us-east-1', accountId: '000000000000' });
+    const cache = new KmsKeyCache(kms);
+    const svc: SseKeyServices = { serverKeys: new KmsServerKeys(cache, new RootKeyProvider(rootKey)), kms: cache };
+    const caller = { accessKeyId: 'secrets-test' };
+    const kmsDataKeys: Buffer[] = [];
     const deks: Buffer[] = [];
     const records: Array<{ bucket: string; key: string; encryption: unknown; parts: Array<{ ref: string; size: number; encryption: unknown }> }> = [];
     for (const f of await filesUnder(join(dataDir, bucket))) {
@@ -81,11 +96,16 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
       let kek: Buffer | undefined;
       for (const k of enc.mode === 'SSE-C' ? used : [undefined]) {
         try {
-          kek = await openObjectKeys(enc, k ? { key: Buffer.from(k.raw), keyMd5: k.md5 } : undefined, r.bucket, r.key, svc, 'read');
+          kek = await openObjectKeys(enc, k ? { key: Buffer.from(k.raw), keyMd5: k.md5 } : undefined, r.bucket, r.key, svc, 'read', caller);
           break;
         } catch { /* not this key */ }
       }
       assert.ok(kek, `KEK of ${r.key}`);
+      if (enc.mode === 'SSE-S3') kmsDataKeys.push(Buffer.from(await svc.serverKeys.openSecret(enc.serverKey, `${r.bucket}/${r.key}`)));
+      if (enc.mode === 'SSE-KMS') {
+        const context = enc.bucketKey ? bucketKeyContext(enc.context, r.bucket) : enc.context;
+        kmsDataKeys.push((await kms.decrypt(Buffer.from(enc.blob, 'base64'), context, caller)).plaintext);
+      }
       for (const p of r.parts) {
         const params = openSealedStream(kek, p.encryption, r.bucket, r.key);
         const blob = await readFile(join(dataDir, r.bucket, 'blobs', p.ref.slice(0, 2), p.ref));
@@ -94,9 +114,18 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
       }
     }
     assert.ok(deks.length >= 7, `DEKs recovered: ${deks.length}`);
+    await kms.close();
+    assert.ok(records.some((r) => (r.encryption as { mode?: string }).mode === 'SSE-KMS'), 'SSE-KMS objects were written');
+    assert.ok(kmsDataKeys.length >= 6, `KMS data keys recovered: ${kmsDataKeys.length}`);
+    // The KMS keys' own material (every version), unsealed from the key store with the root key.
+    const store = await KeyStore.open(join(dataDir, '.kura', 'kms'), rootKey);
+    const materials = [...store.keys.values()].flatMap((rec) => rec.versions.map((v) => store.material(rec, v.version)));
+    assert.ok(materials.length >= 2, `KMS key versions: ${materials.length}`);
     const secrets: Array<[string, Buffer]> = [
       ...used.flatMap((k, i) => [[`customer key ${i}`, k.raw] as [string, Buffer], [`customer key ${i} as typed`, Buffer.from(k.b64)] as [string, Buffer]]),
       ...deks.map((d, i) => [`DEK ${i}`, d] as [string, Buffer]),
+      ...kmsDataKeys.map((d, i) => [`KMS data key ${i}`, d] as [string, Buffer]),
+      ...materials.map((d, i) => [`KMS key material ${i}`, d] as [string, Buffer]),
     ];
     const files = await filesUnder(dataDir);
     assert.ok(files.length > 10);
