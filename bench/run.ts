@@ -3,7 +3,8 @@
 //   npm run bench                                   # every mode, one 1 GiB object
 //   npm run bench -- --size 64MiB --modes plain,sse-c   (or BENCH_SIZE=64MiB BENCH_MODES=plain,sse-c)
 //   options: --size, --modes, --small-count (4 KiB objects, default 2000), --concurrency (default 16),
-//            --repeat (rounds per mode, default 3; the median is reported), --out FILE
+//            --repeat (rounds per mode, default 3; the median is reported), --out FILE,
+//            --kms-ops (KMS GenerateDataKey calls timed on their own, default 4000; 0 = skip)
 //
 // Per mode a fresh server is started, then: PUT of one large object as a single streamed PutObject,
 // the same through lib-storage's multipart Upload, GET of it streamed to nowhere, PUT and GET of many
@@ -23,7 +24,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { startKura } from '../test/helpers/server.ts';
 
 /** Extra S3 parameters (the SDK turns them into headers) for PUTs, and for GETs where the mode needs them. */
-type Params = Record<string, string>;
+type Params = Record<string, string | boolean>;
 interface Mode {
   name: string;
   put?: Params;
@@ -46,6 +47,7 @@ const MODES: Mode[] = [
   { name: 'default', put: {} }, // no SSE headers: SSE-S3, as AWS
   { name: 'sse-s3', put: { ServerSideEncryption: 'AES256' } },
   { name: 'sse-kms', put: { ServerSideEncryption: 'aws:kms' } },
+  { name: 'sse-kms-bk', put: { ServerSideEncryption: 'aws:kms', BucketKeyEnabled: true } }, // S3 Bucket Key: ~no KMS call per object
   { name: 'sse-c', put: SSEC, get: SSEC, serverArgs: ['--allow-insecure-ssec'] },
   { name: 'plain-https', https: true, serverEnv: { KURA_BENCH_PLAINTEXT_BASELINE: '1' } },
 ];
@@ -67,6 +69,7 @@ const { values: opts } = parseArgs({
     concurrency: { type: 'string', default: process.env.BENCH_CONCURRENCY ?? '16' },
     repeat: { type: 'string', default: process.env.BENCH_REPEAT ?? '3' },
     out: { type: 'string' },
+    'kms-ops': { type: 'string', default: process.env.BENCH_KMS_OPS ?? '4000' },
   },
 });
 const SIZE = parseSize(opts.size!);
@@ -206,6 +209,30 @@ async function benchMode(mode: Mode): Promise<ModeResult> {
   }
 }
 
+/** GenerateDataKey calls per second against the server's KMS API (each one audited), at the bench concurrency. */
+async function benchKmsGenerateDataKey(n: number): Promise<number> {
+  const { KMSClient, CreateKeyCommand, GenerateDataKeyCommand } = await import('@aws-sdk/client-kms');
+  const { Agent } = await import('node:http');
+  const { NodeHttpHandler } = await import('@smithy/node-http-handler');
+  const srv = await startKura();
+  const kms = new KMSClient({
+    endpoint: srv.endpoint, region: 'us-east-1', credentials: { ...srv.credentials },
+    requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) }),
+  });
+  try {
+    const KeyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
+    const ctx = { 'aws:s3:arn': 'arn:aws:s3:::bench/key' };
+    await pool(Array.from({ length: 200 }, (_, i) => i), CONCURRENCY, async () => void (await kms.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }))));
+    const secs = await timed(() => pool(Array.from({ length: n }, (_, i) => i), CONCURRENCY, async () => {
+      await kms.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }));
+    }));
+    return n / secs;
+  } finally {
+    kms.destroy();
+    await srv.stop();
+  }
+}
+
 function fmtSize(n: number): string {
   return n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : `${n} B`;
 }
@@ -249,6 +276,18 @@ for (const mode of selected) {
   }
 }
 console.log(`\n${table(results)}`);
+const ratioTo = (mode: string, base: string, k: 'smallPutOpsPerSec' | 'putBytesPerSec' | 'getBytesPerSec') => {
+  const a = results.find((r) => r.mode === mode);
+  const b = results.find((r) => r.mode === base);
+  return a && b ? (a[k] / b[k]).toFixed(2) : undefined;
+};
+for (const m of ['sse-kms', 'sse-kms-bk']) {
+  const put = ratioTo(m, 'sse-s3', 'smallPutOpsPerSec');
+  if (put) console.log(`${m} vs sse-s3: PUT 4 KiB ops/s ${put}×, PUT ${fmtSize(SIZE)} ${ratioTo(m, 'sse-s3', 'putBytesPerSec')}×, GET ${ratioTo(m, 'sse-s3', 'getBytesPerSec')}×`);
+}
+const KMS_OPS = Number(opts['kms-ops']);
+const kmsGenerateDataKeyOpsPerSec = KMS_OPS > 0 ? await benchKmsGenerateDataKey(KMS_OPS) : undefined;
+if (kmsGenerateDataKeyOpsPerSec) console.log(`KMS GenerateDataKey (client-kms over HTTP, concurrency ${CONCURRENCY}): ${kmsGenerateDataKeyOpsPerSec.toFixed(0)} ops/s`);
 for (const f of failures) console.log(`${f.mode}: failed: ${f.error.split('\n')[0]}`);
 if (!results.some((r) => r.mode === 'plain')) console.log('(no ratios: the plain mode was not run)');
 
@@ -262,6 +301,7 @@ const report = {
   machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
   opensslAes256GcmBytesPerSec16KiB: gcm,
   results,
+  kmsGenerateDataKeyOpsPerSec,
   failures,
 };
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
