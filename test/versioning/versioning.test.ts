@@ -407,6 +407,9 @@ describe('kura server: bucket versioning', () => {
     assert.equal(delim.CommonPrefixes, undefined, 'a prefix holding only deleted keys is not listed');
     const v1 = await s3.send(new ListObjectsCommand({ Bucket: b }));
     assert.deepEqual(v1.Contents?.map((o) => o.Key), ['keep']);
+    // Keys hidden by markers neither fill a page nor make it truncated.
+    const one = await s3.send(new ListObjectsV2Command({ Bucket: b, MaxKeys: 1 }));
+    assert.deepEqual([one.Contents?.map((o) => o.Key), one.IsTruncated], [['keep'], false]);
   });
 
   test('DeleteObjects with version ids: Deleted entries with VersionId, DeleteMarker, DeleteMarkerVersionId', async () => {
