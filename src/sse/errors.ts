@@ -34,6 +34,8 @@ export const sseErrors = {
   kmsHeadersWithoutKms: (name: string) =>
     arg('InvalidArgument', 'Server Side Encryption with AWS KMS managed key requires HTTP header x-amz-server-side-encryption : aws:kms', name),
   kmsNotImplemented: () => new S3Error('NotImplemented', 'Server-side encryption with AWS KMS keys (SSE-KMS) is not available on this server'),
+  kmsInsecureTransport: () =>
+    arg('InvalidArgument', 'Requests specifying Server Side Encryption with AWS KMS managed keys must be made over a secure connection.', H.sse, 'aws:kms'),
   dsseNotImplemented: () => new S3Error('NotImplemented', 'Dual-layer server-side encryption with AWS KMS keys (aws:kms:dsse) is not implemented'),
   badAlgorithm: (name: string, value?: string) =>
     arg('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.', name, value),

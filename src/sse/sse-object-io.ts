@@ -80,6 +80,8 @@ export class SseObjectIo implements ObjectIo {
   private async writeRequest(ctx: RequestContext, get: FieldGetter, bucket: string): Promise<EncryptionRequest> {
     const { config } = await ctx.backend.getBucket(bucket);
     const req = parseWriteRequest(get);
+    // AWS refuses requests naming SSE-KMS over plain HTTP (a bucket default over HTTP is fine).
+    if (req.mode === 'SSE-KMS' && !ctx.secure && !ctx.services.config.allowInsecureSsec) throw sseErrors.kmsInsecureTransport();
     if (req.mode === 'SSE-C') {
       try {
         checkNotBlocked(config, 'SSE-C');

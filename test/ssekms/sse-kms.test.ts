@@ -16,7 +16,8 @@ import {
 import {
   KMSClient, CreateAliasCommand, CreateKeyCommand, DecryptCommand, DescribeKeyCommand, DisableKeyCommand, EnableKeyCommand, ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
-import { startKura, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
+import { startKura, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
+import { raw, postForm } from '../sse/helpers.ts';
 
 const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
@@ -51,6 +52,7 @@ describe('SSE-KMS through S3', () => {
   let srv: KuraServer;
   let s3: S3Client;
   let s3tls: S3Client;
+  let plain: S3Client;
   let kms: KMSClient;
   let keyId: string;
   let keyArn: string;
@@ -58,8 +60,10 @@ describe('SSE-KMS through S3', () => {
 
   before(async () => {
     srv = await startKura();
-    s3 = srv.client();
-    s3tls = srv.client({ https: true });
+    // AWS takes requests naming SSE-KMS over TLS only.
+    s3 = srv.client({ https: true });
+    s3tls = s3;
+    plain = srv.client();
     kms = new KMSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: { ...srv.credentials }, maxAttempts: 1 });
     const m = (await kms.send(new CreateKeyCommand({ Description: 'sse-kms tests' }))).KeyMetadata!;
     keyId = m.KeyId!;
@@ -69,7 +73,7 @@ describe('SSE-KMS through S3', () => {
   });
   after(async () => {
     s3?.destroy();
-    s3tls?.destroy();
+    plain?.destroy();
     kms?.destroy();
     await srv?.stop();
   });
@@ -104,7 +108,7 @@ describe('SSE-KMS through S3', () => {
     const put = await s3.send(new PutObjectCommand({ Bucket: 'kms', Key: 'ctx', Body: 'hello', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/app', SSEKMSEncryptionContext: b64json({ project: 'kura' }) }));
     assert.deepEqual(JSON.parse(Buffer.from(put.SSEKMSEncryptionContext!, 'base64').toString()), { 'aws:s3:arn': 'arn:aws:s3:::kms/ctx', project: 'kura' });
     assert.equal((await collect((await s3.send(new GetObjectCommand({ Bucket: 'kms', Key: 'ctx' }))).Body)).toString(), 'hello');
-    const bad = await rawRequest(srv, 'PUT', '/kms/bad', { body: 'x', headers: { 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-context': b64json({ n: 1 }) } });
+    const bad = await raw(srv, 'PUT', '/kms/bad', { body: 'x', headers: { 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-context': b64json({ n: 1 }) } });
     assert.equal(bad.status, 400);
     assert.equal(xmlValue(bad.text, 'Code'), 'InvalidArgument');
     // The stored blob opens only with its context (KMS Decrypt with another context fails).
@@ -113,16 +117,19 @@ describe('SSE-KMS through S3', () => {
     await assert.rejects(kms.send(new DecryptCommand({ CiphertextBlob: blob, EncryptionContext: { 'aws:s3:arn': 'arn:aws:s3:::kms/ctx' } })), { name: 'InvalidCiphertextException' });
   });
 
-  test('request errors: SSE headers on GET/HEAD, unknown key on PUT, KMS headers without aws:kms', async () => {
+  test('request errors: SSE-KMS over plain HTTP, SSE headers on GET/HEAD, unknown key on PUT, KMS headers without aws:kms', async () => {
+    await s3Error(plain.send(new PutObjectCommand({ Bucket: 'kms', Key: 'insecure', Body: 'x', ServerSideEncryption: 'aws:kms' })), 'InvalidArgument', 400, /must be made over a secure connection/);
+    await s3Error(plain.send(new CreateMultipartUploadCommand({ Bucket: 'kms', Key: 'insecure', ServerSideEncryption: 'aws:kms' })), 'InvalidArgument', 400, /secure connection/);
     await s3.send(new PutObjectCommand({ Bucket: 'kms', Key: 'e', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: keyId }));
-    const get = await rawRequest(srv, 'GET', '/kms/e', { headers: { 'x-amz-server-side-encryption': 'aws:kms' } });
+    assert.equal((await collect((await plain.send(new GetObjectCommand({ Bucket: 'kms', Key: 'e' }))).Body)).toString(), 'x', 'reads over HTTP are fine');
+    const get = await raw(srv, 'GET', '/kms/e', { headers: { 'x-amz-server-side-encryption': 'aws:kms' } });
     assert.equal(get.status, 400);
     assert.equal(xmlValue(get.text, 'Code'), 'InvalidArgument');
-    const head = await rawRequest(srv, 'HEAD', '/kms/e', { headers: { 'x-amz-server-side-encryption': 'aws:kms' } });
+    const head = await raw(srv, 'HEAD', '/kms/e', { headers: { 'x-amz-server-side-encryption': 'aws:kms' } });
     assert.equal(head.status, 400);
     await s3Error(s3.send(new PutObjectCommand({ Bucket: 'kms', Key: 'nokey', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: 'alias/does-not-exist' })), 'KMS.NotFoundException', 400);
     await s3Error(s3.send(new PutObjectCommand({ Bucket: 'kms', Key: 'nokey', Body: 'x', ServerSideEncryption: 'aws:kms', SSEKMSKeyId: '0b0b0b0b-1111-2222-3333-444444444444' })), 'KMS.NotFoundException', 400);
-    const r = await rawRequest(srv, 'PUT', '/kms/nokms', { body: 'x', headers: { 'x-amz-server-side-encryption-aws-kms-key-id': keyId } });
+    const r = await raw(srv, 'PUT', '/kms/nokms', { body: 'x', headers: { 'x-amz-server-side-encryption-aws-kms-key-id': keyId } });
     assert.equal(r.status, 400);
     assert.equal(xmlValue(r.text, 'Code'), 'InvalidArgument');
   });
@@ -234,7 +241,7 @@ describe('SSE-KMS through S3', () => {
   test('bucket default encryption applies to PutObject, CopyObject and CreateMultipartUpload that name none', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'dflt' }));
     await s3.send(new PutBucketEncryptionCommand({ Bucket: 'dflt', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/app' }, BucketKeyEnabled: true }] } }));
-    const put = await s3.send(new PutObjectCommand({ Bucket: 'dflt', Key: 'a', Body: 'A' }));
+    const put = await plain.send(new PutObjectCommand({ Bucket: 'dflt', Key: 'a', Body: 'A' })); // a bucket default applies over HTTP too
     assert.equal(put.ServerSideEncryption, 'aws:kms');
     assert.equal(put.SSEKMSKeyId, keyArn);
     assert.equal(put.BucketKeyEnabled, true);
@@ -265,6 +272,24 @@ describe('SSE-KMS through S3', () => {
     await s3Error(s3.send(new PutObjectCommand({ Bucket: 'dflt', Key: 'h', Body: 'H' })), 'KMS.NotFoundException', 400);
   });
 
+  test('POST object (browser form) with SSE-KMS fields, and with the bucket default', async () => {
+    const file = randomBytes(5000);
+    const r = await postForm(srv, 'kms', { key: 'form', 'x-amz-server-side-encryption': 'aws:kms', 'x-amz-server-side-encryption-aws-kms-key-id': 'alias/app', 'x-amz-server-side-encryption-bucket-key-enabled': 'true' }, file);
+    assert.equal(r.status, 204, r.text);
+    assert.equal(r.headers['x-amz-server-side-encryption'], 'aws:kms');
+    assert.equal(r.headers['x-amz-server-side-encryption-aws-kms-key-id'], keyArn);
+    assert.equal(r.headers['x-amz-server-side-encryption-bucket-key-enabled'], 'true');
+    const g = await s3.send(new GetObjectCommand({ Bucket: 'kms', Key: 'form' }));
+    assert.ok((await collect(g.Body)).equals(file));
+    assert.equal(g.SSEKMSKeyId, keyArn);
+    await s3.send(new CreateBucketCommand({ Bucket: 'formdflt' }));
+    await s3.send(new PutBucketEncryptionCommand({ Bucket: 'formdflt', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: keyId } }] } }));
+    const d = await postForm(srv, 'formdflt', { key: 'f' }, file);
+    assert.equal(d.status, 204, d.text);
+    assert.equal(d.headers['x-amz-server-side-encryption'], 'aws:kms');
+    assert.equal(d.headers['x-amz-server-side-encryption-aws-kms-key-id'], keyArn);
+  });
+
   test('BlockedEncryptionTypes SSE-C: SSE-C writes are refused with 403, other writes and old objects are fine', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'nossec' }));
     const k = randomBytes(32);
@@ -278,8 +303,8 @@ describe('SSE-KMS through S3', () => {
   });
 
   test('AWS CLI: s3 cp --sse aws:kms --sse-kms-key-id, s3api head-object as in the Qiita seed', async () => {
-    const env = { ...process.env, ...srv.env() };
-    const aws = (...args: string[]) => run(AWS, [...args, '--endpoint-url', srv.endpoint], { env });
+    const env = { ...process.env, ...srv.env({ https: true }) };
+    const aws = (...args: string[]) => run(AWS, [...args, '--endpoint-url', srv.httpsEndpoint], { env });
     const text = 'The Phantom Menace\nAttack of the Clones\nRevenge of the Sith\n';
     const { mkdtemp, writeFile, rm } = await import('node:fs/promises');
     const { tmpdir } = await import('node:os');
@@ -312,7 +337,7 @@ g = s3.get_object(Bucket='kms', Key='boto')
 h = s3.head_object(Bucket='kms', Key='boto')
 print(json.dumps({'put': [r['ServerSideEncryption'], r['SSEKMSKeyId'], r.get('BucketKeyEnabled')], 'body': g['Body'].read().decode(), 'head': [h['ServerSideEncryption'], h['SSEKMSKeyId'], h.get('BucketKeyEnabled')]}))
 `;
-    const out = JSON.parse((await run(PY, ['-c', script, keyArn], { env: { ...process.env, ...srv.env() } })).stdout);
+    const out = JSON.parse((await run(PY, ['-c', script, keyArn], { env: { ...process.env, ...srv.env({ https: true }) } })).stdout);
     assert.deepEqual(out, { put: ['aws:kms', keyArn, true], body: 'from boto3', head: ['aws:kms', keyArn, true] });
   });
 
@@ -349,7 +374,7 @@ describe('SSE-KMS: a deleted key (KURA_KMS_CLOCK_OFFSET_DAYS past the deletion w
     let srv = await startKura();
     const dataDir = srv.dataDir;
     try {
-      let s3 = srv.client();
+      let s3 = srv.client({ https: true });
       const kms = new KMSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: { ...srv.credentials }, maxAttempts: 1 });
       const k = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!;
       await s3.send(new CreateBucketCommand({ Bucket: 'bdel' }));
@@ -360,7 +385,7 @@ describe('SSE-KMS: a deleted key (KURA_KMS_CLOCK_OFFSET_DAYS past the deletion w
       s3.destroy();
       await srv.stop({ keepData: true });
       srv = await startKura({ dataDir, env: { KURA_KMS_CLOCK_OFFSET_DAYS: '8' } });
-      s3 = srv.client();
+      s3 = srv.client({ https: true });
       await s3Error(s3.send(new GetObjectCommand({ Bucket: 'bdel', Key: 'doomed' })), 'KMS.NotFoundException', 400, /does not exist/);
       assert.equal((await collect((await s3.send(new GetObjectCommand({ Bucket: 'bdel', Key: 'fine' }))).Body)).toString(), 'y');
       s3.destroy();

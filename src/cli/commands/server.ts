@@ -15,7 +15,7 @@ export function registerServerCommand(program: Command): void {
     .option('--tls-key <file>', 'PEM private key for --tls-cert')
     .option('--domain <domain>', 'domain for virtual-host-style requests (<bucket>.<domain>)', 'localhost')
     .option('--region <region>', 'region reported by the server', 'us-east-1')
-    .option('--allow-insecure-ssec', 'accept SSE-C (customer keys) over plain HTTP', false)
+    .option('--allow-insecure-ssec', 'accept SSE-C (customer keys) and requests naming SSE-KMS over plain HTTP', false)
     .option('--kms-address <host:port>', 'also serve the KMS API on a listener of its own (it is always served on the S3 ports)')
     .action(async (o: { data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string }) => {
       const logger = createLogger();
