@@ -46,6 +46,33 @@ interface Piece {
 export function decryptingStream(
   segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
 ): Readable {
+  return Readable.from(decryptPieces(planPieces(segments, kek, bucket, key, range), open), { objectMode: false, highWaterMark: 1 });
+}
+
+/** Stored spans up to this size are read and authenticated whole before the response starts. */
+export const EAGER_SPAN = 256 * 1024;
+
+/**
+ * Like decryptingStream, for a response: a small stored span is read and decrypted completely first
+ * (any tampering becomes an error status, and small GETs skip the streaming machinery); a large one
+ * streams, with its first chunk checked before returning (primed).
+ */
+export async function openPlaintext(
+  segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
+): Promise<Readable> {
+  const pieces = planPieces(segments, kek, bucket, key, range);
+  const span = pieces.length ? pieces[pieces.length - 1]!.storedEnd - pieces[0]!.storedStart + 1 : 0;
+  if (span > EAGER_SPAN) return primed(Readable.from(decryptPieces(pieces, open), { objectMode: false, highWaterMark: 1 }));
+  const out: Buffer[] = [];
+  try {
+    for await (const c of decryptPieces(pieces, open)) out.push(c);
+  } catch (e) {
+    throw toS3Error(e);
+  }
+  return Readable.from(out, { objectMode: false });
+}
+
+function planPieces(segments: readonly Segment[], kek: Buffer, bucket: string, key: string, range?: { start: number; end: number }): Piece[] {
   const layout = segments.map((s) => {
     const r = readStreamRecord(s.encryption);
     let expected: number;
@@ -76,7 +103,7 @@ export function decryptingStream(
       });
     }
   }
-  return Readable.from(decryptPieces(pieces, open), { objectMode: false, highWaterMark: 1 });
+  return pieces;
 }
 
 /** Hands out exact byte counts from one stream, in order. */
@@ -118,7 +145,15 @@ async function* decryptPieces(pieces: Piece[], open: StoredOpener): AsyncGenerat
       await reader.skip(p.storedStart - pos); // empty parts between pieces
       const dec = createDecryptor(p.params, p.plainSize, { firstChunk: p.firstChunk, skip: p.skip, length: p.length });
       p.params.key.fill(0); // the decryptor holds its own KeyObject
-      pipeline(Readable.from(reader.take(p.storedEnd - p.storedStart + 1), { objectMode: false }), dec, () => {});
+      const n = p.storedEnd - p.storedStart + 1;
+      if (n <= EAGER_SPAN) {
+        // Small: gather the stored bytes and end the decryptor with them (no stream plumbing per piece).
+        const parts: Buffer[] = [];
+        for await (const b of reader.take(n)) parts.push(b);
+        dec.end(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+      } else {
+        pipeline(Readable.from(reader.take(n), { objectMode: false }), dec, () => {});
+      }
       for await (const chunk of dec) yield chunk as Buffer;
       pos = p.storedEnd + 1;
     }

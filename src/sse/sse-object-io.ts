@@ -16,7 +16,7 @@ import { checkCustomerKey, newObjectKeys, openObjectKeys, type KeyCaller, type K
 import { readEncryptionRecord, type EncryptionRecord } from './metadata.ts';
 import { matchesSseCKey } from './sse-c.ts';
 import { RootKeyProvider } from './sse-s3.ts';
-import { decryptingStream, encryptingStream, primed } from './object-crypto.ts';
+import { encryptingStream, openPlaintext } from './object-crypto.ts';
 import { applyBucketDefault, checkNotBlocked } from './bucket-encryption.ts';
 import { KmsKeyCache, KmsServerKeys } from './kms-keys.ts';
 import { sseKmsResponseHeaders } from './sse-kms.ts';
@@ -167,8 +167,7 @@ export class SseObjectIo implements ObjectIo {
       customer?.key.fill(0);
     }
     try {
-      const plain = decryptingStream(record.parts, (r) => ctx.backend.openObject(bucket, record, r), kek, bucket, record.key, range);
-      return await primed(plain);
+      return await openPlaintext(record.parts, (r) => ctx.backend.openObject(bucket, record, r), kek, bucket, record.key, range);
     } finally {
       kek.fill(0);
     }

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import {
-  RootKeyProvider, newObjectKeys, openObjectKeys, checkCustomerKey, encryptingStream, decryptingStream, primed,
+  RootKeyProvider, newObjectKeys, openObjectKeys, checkCustomerKey, encryptingStream, decryptingStream, openPlaintext, primed,
   type Segment, type CustomerKey, type SseKeyServices,
 } from '../../src/sse/index.ts';
 import { S3Error } from '../../src/server/errors.ts';
@@ -154,5 +154,22 @@ describe('segment pipelines', () => {
     const bad = Buffer.from(stored); bad[0]! ^= 0x80;
     await assert.rejects(primed(decryptingStream(segments, opener(bad), kek, 'b', 'k')), (e) => code(e) === '500 InternalError');
     assert.equal((await collect(await primed(decryptingStream(segments, opener(stored), kek, 'b', 'k')))).length, 50);
+  });
+  test('openPlaintext: small spans are authenticated whole before returning, large ones stream', async () => {
+    const kek = randomBytes(32);
+    const small = [randomBytes(100_000), randomBytes(100_000)];
+    const { stored, segments } = await store(kek, small, 65536);
+    assert.deepEqual(await collect(await openPlaintext(segments, opener(stored), kek, 'b', 'k')), Buffer.concat(small));
+    assert.deepEqual(await collect(await openPlaintext(segments, opener(stored), kek, 'b', 'k', { start: 99_990, end: 100_010 })), Buffer.concat(small).subarray(99_990, 100_011));
+    const bad = Buffer.from(stored); bad[bad.length - 3]! ^= 1; // last chunk of the last part
+    await assert.rejects(openPlaintext(segments, opener(bad), kek, 'b', 'k'), (e) => code(e) === '500 InternalError');
+    await assert.rejects(openPlaintext(segments, opener(stored.subarray(0, stored.length - 1)), kek, 'b', 'k'), (e) => code(e) === '500 InternalError');
+    const big = randomBytes(400_000);
+    const b2 = await store(kek, [big], 65536);
+    const late = Buffer.from(b2.stored); late[late.length - 3]! ^= 1;
+    // Stored bytes arrive in 64 KiB reads (as from a file): the first chunk verifies, streaming starts.
+    const chunked = (r: { start: number; end: number }) => Readable.from((function* () { for (let o = r.start; o <= r.end; o += 65536) yield late.subarray(o, Math.min(o + 65536, r.end + 1)); })());
+    const r = await openPlaintext(b2.segments, chunked, kek, 'b', 'k');
+    await assert.rejects(collect(r));
   });
 });

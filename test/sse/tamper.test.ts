@@ -104,6 +104,19 @@ describe('tampered stored objects', () => {
     });
   }
 
+  test('small object (read whole before answering): damage anywhere → clean 500', async () => {
+    const small = randomBytes(3 * CHUNK + 5);
+    assert.equal((await raw(srv, 'PUT', `/${bucket}/small`, { body: small, headers: ssecHeaders(k) })).status, 200);
+    for (const at of [0, STORED + 7, 3 * STORED + 4]) {
+      await withTampered('small', (b) => { b[at]! ^= 0x40; return b; }, async () => {
+        const r = await fetchObject('small', ssecHeaders(k));
+        assert.equal(r.status, 500, `bit at ${at}`);
+      });
+    }
+    await withTampered('small', () => 'truncate', async () => assert.equal((await fetchObject('small', ssecHeaders(k))).status, 500));
+    assert.deepEqual((await fetchObject('small', ssecHeaders(k))).body, small);
+  });
+
   test('another object\'s data file in place of this one fails', async () => {
     const [c] = await blobPaths(srv.dataDir, bucket, 'c');
     const s = await readFile((await blobPaths(srv.dataDir, bucket, 's'))[0]!);
