@@ -46,8 +46,11 @@ interface Piece {
 export function decryptingStream(
   segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
 ): Readable {
-  return Readable.from(decryptPieces(planPieces(segments, kek, bucket, key, range), open), { objectMode: false, highWaterMark: 1 });
+  return Readable.from(decryptPieces(planPieces(segments, kek, bucket, key, range), open), { objectMode: false, highWaterMark: READ_AHEAD });
 }
+
+/** Decrypted bytes buffered ahead of the consumer: keeps disk reads, decryption and the socket overlapping. */
+const READ_AHEAD = 1024 * 1024;
 
 /** Stored spans up to this size are read and authenticated whole before the response starts. */
 export const EAGER_SPAN = 256 * 1024;
@@ -62,7 +65,25 @@ export async function openPlaintext(
 ): Promise<Readable> {
   const pieces = planPieces(segments, kek, bucket, key, range);
   const span = pieces.length ? pieces[pieces.length - 1]!.storedEnd - pieces[0]!.storedStart + 1 : 0;
-  if (span > EAGER_SPAN) return primed(Readable.from(decryptPieces(pieces, open), { objectMode: false, highWaterMark: 1 }));
+  if (span > EAGER_SPAN) {
+    // Stream, once the first chunk verified (a failure there is still an error status).
+    const it = decryptPieces(pieces, open);
+    let first: IteratorResult<Buffer>;
+    try {
+      first = await it.next();
+    } catch (e) {
+      throw toS3Error(e);
+    }
+    async function* all(): AsyncGenerator<Buffer> {
+      if (first.done) return;
+      yield first.value;
+      yield* it;
+    }
+    const out = Readable.from(all(), { objectMode: false, highWaterMark: READ_AHEAD });
+    // A body never read (client gone) must still release the stored file.
+    out.once('close', () => { it.return(undefined).catch(() => {}); });
+    return out;
+  }
   const out: Buffer[] = [];
   try {
     for await (const c of decryptPieces(pieces, open)) out.push(c);
@@ -188,7 +209,9 @@ export async function primed(source: Readable): Promise<Readable> {
       await it.return?.();
     }
   }
-  return Readable.from(rest(), { objectMode: false, highWaterMark: 1 });
+  const out = Readable.from(rest(), { objectMode: false, highWaterMark: READ_AHEAD });
+  out.once('close', () => { it.return?.()?.catch(() => {}); });
+  return out;
 }
 
 /** Crypto failures on stored data are integrity errors; S3 errors pass through. */
