@@ -6,10 +6,12 @@
 //            --repeat (rounds per mode, default 3; the median is reported), --out FILE,
 //            --kms-ops (KMS GenerateDataKey calls timed on their own, default 4000; 0 = skip)
 //
-// Per mode a fresh server is started, then: PUT of one large object as a single streamed PutObject,
-// the same through lib-storage's multipart Upload, GET of it streamed to nowhere, PUT and GET of many
-// 4 KiB objects with some concurrency — each repeated, the median kept — and the server's peak RSS (VmHWM). The body is generated on the fly
-// (never held whole in memory). Results: a table on stdout, JSON in bench/results/latest.json and a dated copy.
+// Each mode gets a server of its own (all started up front; the data dirs need about 2 × size each). A round
+// is, per mode in turn: PUT of one large object as a single streamed PutObject, the same through
+// lib-storage's multipart Upload, GET of it streamed to nowhere, PUT and GET of many 4 KiB objects with
+// some concurrency. The median over the rounds is reported, with each server's peak RSS (VmHWM).
+// Bodies are generated on the fly (never held whole in memory).
+// Results: a table on stdout, JSON in bench/results/latest.json and a dated copy.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -146,7 +148,10 @@ interface ModeResult {
   peakRssBytes: number;
 }
 
-async function benchMode(mode: Mode): Promise<ModeResult> {
+type Sample = Omit<ModeResult, 'mode' | 'peakRssBytes'>;
+
+/** One mode's server and client, warmed up; run() times one round of every measurement. */
+async function openMode(mode: Mode) {
   const srv = await startKura({ args: mode.serverArgs ?? [], env: mode.serverEnv ?? {} });
   try {
     const s3: S3Client = srv.client({ https: mode.https });
@@ -159,11 +164,11 @@ async function benchMode(mode: Mode): Promise<ModeResult> {
       await s3.send(new PutObjectCommand({ Bucket, Key, Body: randomBytes(4096), ...mode.put }));
       await drain((await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }))).Body);
     });
-
-    const samples: Omit<ModeResult, 'mode' | 'peakRssBytes'>[] = [];
     const small = randomBytes(4096);
     const keys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${String(i).padStart(6, '0')}`);
-    for (let round = 0; round < REPEAT; round++) {
+    const samples: Sample[] = [];
+
+    const run = async (): Promise<void> => {
       const putSecs = await timed(async () => {
         await s3.send(new PutObjectCommand({ Bucket, Key: 'large', Body: generated(SIZE), ContentLength: SIZE, ...mode.put }));
       });
@@ -191,23 +196,32 @@ async function benchMode(mode: Mode): Promise<ModeResult> {
         smallPutOpsPerSec: SMALL_COUNT / smallPutSecs,
         smallGetOpsPerSec: SMALL_COUNT / smallGetSecs,
       });
-    }
-    s3.destroy();
-    const median = (k: keyof (typeof samples)[number]) => {
-      const v = samples.map((x) => x[k]).sort((a, b) => a - b);
-      return v[(v.length - 1) >> 1]!;
     };
-    return {
-      mode: mode.name,
-      putBytesPerSec: median('putBytesPerSec'),
-      multipartPutBytesPerSec: median('multipartPutBytesPerSec'),
-      getBytesPerSec: median('getBytesPerSec'),
-      smallPutOpsPerSec: median('smallPutOpsPerSec'),
-      smallGetOpsPerSec: median('smallGetOpsPerSec'),
-      peakRssBytes: await peakRssBytes(srv.process.pid!),
+
+    const finish = async (): Promise<ModeResult> => {
+      const median = (k: keyof Sample) => {
+        const v = samples.map((x) => x[k]).sort((a, b) => a - b);
+        return v[(v.length - 1) >> 1]!;
+      };
+      return {
+        mode: mode.name,
+        putBytesPerSec: median('putBytesPerSec'),
+        multipartPutBytesPerSec: median('multipartPutBytesPerSec'),
+        getBytesPerSec: median('getBytesPerSec'),
+        smallPutOpsPerSec: median('smallPutOpsPerSec'),
+        smallGetOpsPerSec: median('smallGetOpsPerSec'),
+        peakRssBytes: await peakRssBytes(srv.process.pid!),
+      };
     };
-  } finally {
+
+    const close = async () => {
+      s3.destroy();
+      await srv.stop();
+    };
+    return { mode, samples, run, finish, close };
+  } catch (e) {
     await srv.stop();
+    throw e;
   }
 }
 
@@ -264,18 +278,40 @@ console.log(`kura bench: ${fmtSize(SIZE)} object, ${SMALL_COUNT} × 4 KiB object
 if (gcm) console.log(`cipher limit (openssl speed -evp aes-256-gcm, 16 KiB blocks, one core): ${(gcm / MiB).toFixed(0)} MiB/s`);
 const results: ModeResult[] = [];
 const failures: { mode: string; error: string }[] = [];
+const failed = (mode: Mode, e: unknown) => {
+  // A mode the server does not support is reported, not fatal to the others.
+  const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  failures.push({ mode: mode.name, error });
+  console.log(`${mode.name} failed (${error.split('\n')[0]})`);
+};
+// Every mode's server runs from the start and the rounds go mode after mode, so a burst of load
+// elsewhere on the machine falls on all modes alike rather than on one.
+let open: Awaited<ReturnType<typeof openMode>>[] = [];
 for (const mode of selected) {
-  process.stdout.write(`running ${mode.name}… `);
   try {
-    const r = await benchMode(mode);
-    results.push(r);
-    console.log(`PUT ${(r.putBytesPerSec / MiB).toFixed(0)} MiB/s, GET ${(r.getBytesPerSec / MiB).toFixed(0)} MiB/s`);
+    open.push(await openMode(mode));
   } catch (e) {
-    // A mode the server does not support yet is reported, not fatal to the others.
-    const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-    failures.push({ mode: mode.name, error });
-    console.log(`failed (${error.split('\n')[0]})`);
+    failed(mode, e);
   }
+}
+for (let round = 1; round <= REPEAT; round++) {
+  for (const m of [...open]) {
+    process.stdout.write(`round ${round}/${REPEAT} ${m.mode.name}… `);
+    try {
+      await m.run();
+      const s = m.samples.at(-1)!;
+      console.log(`PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
+        `4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`);
+    } catch (e) {
+      failed(m.mode, e);
+      open = open.filter((o) => o !== m);
+      await m.close();
+    }
+  }
+}
+for (const m of open) {
+  results.push(await m.finish());
+  await m.close();
 }
 console.log(`\n${table(results)}`);
 const ratioTo = (mode: string, base: string, k: 'smallPutOpsPerSec' | 'putBytesPerSec' | 'getBytesPerSec') => {
