@@ -6,7 +6,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startKura, type KuraServer } from '../helpers/server.ts';
 import { toolBox, randomFile, sha256File, settledCount, requestsAfter, show, type ToolBox } from './helpers.ts';
@@ -78,6 +78,24 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
         assert.equal(r.code, 0, show(r));
         assert.equal(await sha256File(join(t.dir, 'big.back')), sum);
         r = await t.aws('s3', 'rm', `s3://${bucket}/big.bin`);
+        assert.equal(r.code, 0, show(r));
+      });
+
+      test('aws s3 cp - (a stream from stdin, multipart past 8 MiB) and aws s3 mv', async () => {
+        const data = randomBytes(9 * 1024 * 1024 + 17);
+        const before = await settledCount(srv, 'UploadPart', bucket);
+        let r = await t.awsWithInput(data, 's3', 'cp', '-', `s3://${bucket}/stream.bin`);
+        assert.equal(r.code, 0, show(r));
+        assert.equal(await requestsAfter(srv, 'UploadPart', bucket, before), 2);
+        r = await t.aws('s3', 'mv', `s3://${bucket}/stream.bin`, `s3://${bucket}/moved.bin`);
+        assert.equal(r.code, 0, show(r));
+        assert.match(r.stdout, /move: s3:\/\/.*\/stream\.bin to s3:\/\/.*\/moved\.bin/);
+        r = await t.aws('s3', 'cp', `s3://${bucket}/moved.bin`, 'moved.out', '--no-progress');
+        assert.equal(r.code, 0, show(r));
+        assert.ok((await readFile(join(t.dir, 'moved.out'))).equals(data), 'the streamed object differs');
+        const gone = await t.aws('s3api', 'head-object', '--bucket', bucket, '--key', 'stream.bin');
+        assert.equal(gone.code, SERVICE_ERROR, show(gone));
+        r = await t.aws('s3', 'rm', `s3://${bucket}/moved.bin`);
         assert.equal(r.code, 0, show(r));
       });
 

@@ -20,6 +20,7 @@ const CHECKS: Record<string, string> = {
   upload_file_multipart: 'upload_file with a 5 MiB multipart threshold, download_file, *_fileobj',
   multipart_low_level: 'create/upload_part/list_parts/complete/abort, EntityTooSmall, GET partNumber',
   presigned_urls: 'presigned GET and PUT URLs fetched with urllib; an expired one is refused',
+  presigned_post: 'generate_presigned_post: a browser-style form upload, and its policy enforced',
   error_codes: 'ClientError codes: NoSuchKey, NoSuchBucket, BucketNotEmpty, NoSuchUpload, auth errors…',
 };
 

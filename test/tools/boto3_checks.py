@@ -233,6 +233,40 @@ def check_presigned_urls():
     assert b"<Code>AccessDenied</Code>" in body and b"Request has expired" in body, body
 
 
+def post_form(url, fields, filename, content):
+    """(status, body) of a browser-style multipart/form-data POST: the fields, then the file."""
+    boundary = "----kura" + os.urandom(8).hex()
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+                 f"Content-Type: application/octet-stream\r\n\r\n".encode() + content + f"\r\n--{boundary}--\r\n".encode())
+    req = urllib.request.Request(url, method="POST", data=b"".join(parts),
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, context=url_context) as res:
+            return res.status, res.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def check_presigned_post():
+    v4 = boto3.client("s3", endpoint_url=ENDPOINT, config=Config(signature_version="s3v4"))
+    post = v4.generate_presigned_post(BUCKET, "form/${filename}", Fields={"Content-Type": "text/plain"},
+                                      Conditions=[{"Content-Type": "text/plain"}, ["starts-with", "$key", "form/"],
+                                                  ["content-length-range", 1, 64]], ExpiresIn=300)
+    assert post["fields"].get("x-amz-algorithm") == "AWS4-HMAC-SHA256", post["fields"]
+    status, body = post_form(post["url"], post["fields"], "hello.txt", b"posted by a form")
+    eq(status, 204, f"POST upload ({body!r})")
+    got = s3.get_object(Bucket=BUCKET, Key="form/hello.txt")
+    eq((got["Body"].read(), got["ContentType"]), (b"posted by a form", "text/plain"), "POSTed object")
+    status, body = post_form(post["url"], post["fields"], "big.txt", b"x" * 65)
+    eq(status, 400, "content-length-range exceeded")
+    assert b"<Code>EntityTooLarge</Code>" in body, body
+    forged = dict(post["fields"], key="elsewhere/x.txt")
+    status, body = post_form(post["url"], forged, "x.txt", b"forged")
+    eq(status, 403, "key outside the policy")
+    assert b"<Code>AccessDenied</Code>" in body, body
+
+
 def check_error_codes():
     def code(e):
         return e.response["Error"]["Code"], e.response["ResponseMetadata"]["HTTPStatusCode"]

@@ -27,7 +27,7 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (asynchronously, so other tests keep going); never rejects on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -104,6 +104,8 @@ export interface ToolBox {
   aws(...args: string[]): Promise<RunResult>;
   /** The same as a process of its own: /usr/bin/aws itself. */
   awsProcess(...args: string[]): Promise<RunResult>;
+  /** /usr/bin/aws with `input` on its stdin. */
+  awsWithInput(input: Buffer, ...args: string[]): Promise<RunResult>;
   /** `aws ... --output json` that must succeed; parsed stdout ({} when empty). */
   awsJson(...args: string[]): Promise<any>;
   curl(...args: string[]): Promise<RunResult>;
@@ -140,6 +142,7 @@ export async function toolBox(srv: KuraServer, https: boolean): Promise<ToolBox>
     https,
     aws: (...args) => runner.run(['--endpoint-url', endpoint, ...args], { ...env }, dir),
     awsProcess: (...args) => run(AWS, ['--endpoint-url', endpoint, ...args], { env, cwd: dir }),
+    awsWithInput: (input, ...args) => run(AWS, ['--endpoint-url', endpoint, ...args], { env, cwd: dir, input }),
     async awsJson(...args) {
       const r = await box.aws(...args, '--output', 'json');
       if (r.code !== 0) throw new Error(`aws ${args.join(' ')} failed: ${show(r)}`);
