@@ -4,7 +4,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   S3Client, CreateBucketCommand, HeadBucketCommand, DeleteBucketCommand, ListBucketsCommand, GetBucketLocationCommand,
   PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, ListObjectsV2Command, S3ServiceException,
@@ -292,7 +292,7 @@ describe('kura server: basic operations', () => {
   test('SDK default flexible checksums (aws-chunked trailer) are checked and returned', async () => {
     const s3 = srv.client();
     await s3.send(new CreateBucketCommand({ Bucket: 'crc-bucket' }));
-    for (const alg of ['CRC32', 'CRC32C', 'SHA1', 'SHA256'] as const) {
+    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const) {
       const put = await s3.send(new PutObjectCommand({ Bucket: 'crc-bucket', Key: alg, Body: Buffer.alloc(100_000, 7), ChecksumAlgorithm: alg }));
       const field = `Checksum${alg}` as 'ChecksumCRC32';
       assert.ok(put[field], alg);
@@ -300,5 +300,29 @@ describe('kura server: basic operations', () => {
       assert.equal(get[field], put[field]);
       assert.equal((await collect(get.Body)).length, 100_000);
     }
+  });
+
+  test('x-amz-checksum-crc64nvme header: the SDK\'s own CRC64NVME is accepted, a wrong one is BadDigest', async () => {
+    const s3 = srv.client();
+    await s3.send(new CreateBucketCommand({ Bucket: 'crc64-bucket' }));
+    // 1 MiB + 3 bytes: the slice-by-8 loop and the byte-wise tail both run; the SDK computes its own value.
+    const body = randomBytes(1024 * 1024 + 3);
+    const put = await s3.send(new PutObjectCommand({ Bucket: 'crc64-bucket', Key: 'k', Body: body, ChecksumAlgorithm: 'CRC64NVME' }));
+    assert.equal(put.ChecksumType, 'FULL_OBJECT');
+    const value = put.ChecksumCRC64NVME!;
+    assert.equal(Buffer.from(value, 'base64').length, 8);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: 'crc64-bucket', Key: 'k', ChecksumMode: 'ENABLED' }));
+    assert.equal(head.ChecksumCRC64NVME, value);
+    // Known answer: CRC-64/NVME("123456789") = 0xae8b14860a799888.
+    const check = Buffer.from('ae8b14860a799888', 'hex').toString('base64');
+    const ok = await rawRequest(srv, 'PUT', '/crc64-bucket/check', { body: '123456789', headers: { 'x-amz-checksum-crc64nvme': check } });
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(ok.headers['x-amz-checksum-crc64nvme'], check);
+    const bad = await rawRequest(srv, 'PUT', '/crc64-bucket/check', { body: '123456780', headers: { 'x-amz-checksum-crc64nvme': check } });
+    assert.equal(bad.status, 400);
+    assert.equal(xmlValue(bad.text, 'Code'), 'BadDigest');
+    const short = await rawRequest(srv, 'PUT', '/crc64-bucket/check', { body: '123456789', headers: { 'x-amz-checksum-crc64nvme': 'AAAAAA==' } });
+    assert.equal(short.status, 400);
+    assert.equal(xmlValue(short.text, 'Code'), 'InvalidRequest');
   });
 });

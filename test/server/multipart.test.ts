@@ -192,6 +192,53 @@ describe('kura server: multipart uploads', () => {
     assert.equal(bad.name, 'InvalidRequest');
   });
 
+  test('CRC64NVME multipart: FULL_OBJECT by default, combined from the parts, whole-object value checked at completion', async () => {
+    const { Crc64Nvme } = await import('../../src/server/checksums.ts');
+    const key = 'full-object/crc64';
+    const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB + 1), randomBytes(12345)];
+    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC64NVME' }));
+    assert.equal(created.ChecksumAlgorithm, 'CRC64NVME');
+    assert.equal(created.ChecksumType, 'FULL_OBJECT');
+    const done: { PartNumber: number; ETag: string; ChecksumCRC64NVME: string }[] = [];
+    for (const [i, p] of parts.entries()) {
+      // The SDK computes each part's CRC64NVME itself (aws-chunked trailer); the server checks it.
+      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC64NVME' }));
+      done.push({ PartNumber: i + 1, ETag: r.ETag!, ChecksumCRC64NVME: r.ChecksumCRC64NVME! });
+    }
+    const whole = new Crc64Nvme();
+    for (const p of parts) whole.update(p);
+    const expected = whole.digest().toString('base64');
+    const wrong = await s3Error(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done }, ChecksumCRC64NVME: 'AAAAAAAAAAA=', ChecksumType: 'FULL_OBJECT' })));
+    assert.equal(wrong.name, 'BadDigest');
+    const res = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done }, ChecksumCRC64NVME: expected, ChecksumType: 'FULL_OBJECT' }));
+    assert.equal(res.ChecksumCRC64NVME, expected);
+    assert.equal(res.ChecksumType, 'FULL_OBJECT');
+    // The SDK validates a FULL_OBJECT checksum of a GET against the body it receives.
+    const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
+    assert.equal(get.ChecksumCRC64NVME, expected);
+    assert.equal(get.ChecksumType, 'FULL_OBJECT');
+    assert.ok((await collect(get.Body)).equals(Buffer.concat(parts)));
+    const composite = await s3Error(s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'COMPOSITE' })));
+    assert.equal(composite.name, 'InvalidRequest');
+  });
+
+  test('FULL_OBJECT CRC32 through lib-storage-sized parts: combined value equals the CRC32 of the whole', async () => {
+    const { crc32 } = await import('node:zlib');
+    const key = 'full-object/crc32';
+    const parts = [randomBytes(5 * MiB), randomBytes(3)];
+    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }));
+    const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
+    for (const [i, p] of parts.entries()) {
+      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC32' }));
+      done.push({ PartNumber: i + 1, ETag: r.ETag!, ChecksumCRC32: r.ChecksumCRC32! });
+    }
+    const res = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }));
+    const expected = Buffer.alloc(4);
+    expected.writeUInt32BE(crc32(parts[1]!, crc32(parts[0]!)));
+    assert.equal(res.ChecksumCRC32, expected.toString('base64'));
+    assert.equal(res.ChecksumType, 'FULL_OBJECT');
+  });
+
   test('deleting a bucket removes incomplete uploads', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'mpu-del' }));
     await s3.send(new CreateMultipartUploadCommand({ Bucket: 'mpu-del', Key: 'k' }));

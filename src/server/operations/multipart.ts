@@ -50,7 +50,8 @@ export async function createMultipartUpload(ctx: RequestContext): Promise<void> 
     if (type === 'FULL_OBJECT' && !supportsFullObject(algorithm)) throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`);
     if (type === 'COMPOSITE' && algorithm === 'CRC64NVME') throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
     meta.checksumAlgorithm = algorithm;
-    meta.checksumType = type === 'FULL_OBJECT' ? 'FULL_OBJECT' : 'COMPOSITE';
+    // CRC64NVME exists only as a full-object checksum, so it is its default type (AWS: "Checking object integrity").
+    meta.checksumType = type === 'FULL_OBJECT' || (type === undefined && algorithm === 'CRC64NVME') ? 'FULL_OBJECT' : 'COMPOSITE';
   }
   const encryption = await ctx.services.objectIo.beginUpload(ctx, bucket, key);
   if (encryption !== undefined) meta.encryption = encryption;
