@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   S3Client, CreateBucketCommand, HeadBucketCommand, DeleteBucketCommand, ListBucketsCommand, GetBucketLocationCommand,
   PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, ListObjectsV2Command, S3ServiceException,
+  paginateListBuckets,
 } from '@aws-sdk/client-s3';
 import { startKura, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
 
@@ -287,6 +288,40 @@ describe('kura server: basic operations', () => {
     const still = await rawRequest(srv, 'GET', '/digest-bucket/k');
     assert.equal(still.text, body);
     assert.equal((await rawRequest(srv, 'GET', '/digest-bucket/k3')).status, 404);
+  });
+
+  test('ListBuckets: max-buckets pages, continuation token, prefix and bucket-region filters, paginateListBuckets', async () => {
+    const s3 = srv.client();
+    const names = ['lb-page-c', 'lb-page-a', 'lb-page-e', 'lb-page-b', 'lb-page-d'];
+    for (const n of names) await s3.send(new CreateBucketCommand({ Bucket: n }));
+    await s3.send(new CreateBucketCommand({ Bucket: 'lb-page-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
+    const sorted = [...names, 'lb-page-eu'].sort();
+    const first = await s3.send(new ListBucketsCommand({ Prefix: 'lb-page-', MaxBuckets: 2 }));
+    assert.deepEqual(first.Buckets?.map((b) => b.Name), sorted.slice(0, 2));
+    assert.equal(first.Prefix, 'lb-page-');
+    assert.ok(first.ContinuationToken);
+    assert.equal(first.Buckets?.[0]?.BucketRegion, 'us-east-1');
+    const second = await s3.send(new ListBucketsCommand({ Prefix: 'lb-page-', MaxBuckets: 2, ContinuationToken: first.ContinuationToken }));
+    assert.deepEqual(second.Buckets?.map((b) => b.Name), sorted.slice(2, 4));
+    const last = await s3.send(new ListBucketsCommand({ Prefix: 'lb-page-', MaxBuckets: 2, ContinuationToken: second.ContinuationToken }));
+    assert.deepEqual(last.Buckets?.map((b) => b.Name), sorted.slice(4));
+    assert.equal(last.ContinuationToken, undefined);
+    const eu = await s3.send(new ListBucketsCommand({ BucketRegion: 'eu-west-1' }));
+    assert.deepEqual(eu.Buckets?.map((b) => [b.Name, b.BucketRegion]), [['lb-page-eu', 'eu-west-1']]);
+    const pages: string[][] = [];
+    for await (const page of paginateListBuckets({ client: s3, pageSize: 4 }, { Prefix: 'lb-page-' })) pages.push((page.Buckets ?? []).map((b) => b.Name!));
+    assert.deepEqual(pages, [sorted.slice(0, 4), sorted.slice(4)]);
+    for (const [query, code] of [
+      [{ 'max-buckets': '0' }, 'InvalidArgument'],
+      [{ 'max-buckets': '10001' }, 'InvalidArgument'],
+      [{ 'max-buckets': 'ten' }, 'InvalidArgument'],
+      [{ 'continuation-token': '!!!' }, 'InvalidArgument'],
+    ] as const) {
+      const r = await rawRequest(srv, 'GET', '/', { query });
+      assert.equal(r.status, 400, JSON.stringify(query));
+      assert.equal(xmlValue(r.text, 'Code'), code);
+    }
+    for (const n of [...names, 'lb-page-eu']) await s3.send(new DeleteBucketCommand({ Bucket: n }));
   });
 
   test('SDK default flexible checksums (aws-chunked trailer) are checked and returned', async () => {

@@ -3,7 +3,9 @@ import { isIP } from 'node:net';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { parseXml, xmlText } from '../xml.ts';
-import { xmlDate } from '../http-util.ts';
+import { intParam, xmlDate } from '../http-util.ts';
+import type { BucketInfo } from '../../storage/backend.ts';
+import { compareKeys } from '../../storage/key-order.ts';
 
 /** AWS general-purpose bucket naming rules. */
 export function isValidBucketName(name: string): boolean {
@@ -16,13 +18,32 @@ export function isValidBucketName(name: string): boolean {
   return true;
 }
 
+// ListBuckets pages (max-buckets, 1–10,000) in name order; the continuation token is the last name
+// listed, base64url-encoded (AWS calls it opaque). Filters: prefix, bucket-region.
+const MAX_BUCKETS = 10000;
+
+function bucketAfterToken(token: string): string {
+  const name = /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
+  if (!isValidBucketName(name)) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token', ArgumentValue: token });
+  return name;
+}
+
 export async function listBuckets(ctx: RequestContext): Promise<void> {
   ctx.operation = 'ListBuckets';
   const prefix = ctx.param('prefix') ?? '';
-  const buckets = (await ctx.backend.listBuckets()).filter((b) => b.name.startsWith(prefix));
+  const region = ctx.param('bucket-region');
+  const maxBuckets = intParam(ctx, 'max-buckets', MAX_BUCKETS, 1, MAX_BUCKETS, false);
+  const token = ctx.param('continuation-token');
+  const after = token ? bucketAfterToken(token) : undefined;
+  const regionOf = (b: BucketInfo): string => b.config.location || 'us-east-1';
+  const matching = (await ctx.backend.listBuckets())
+    .filter((b) => b.name.startsWith(prefix) && (region === undefined || regionOf(b) === region) && (after === undefined || compareKeys(b.name, after) > 0))
+    .sort((a, b) => compareKeys(a.name, b.name));
+  const page = matching.slice(0, maxBuckets);
   ctx.sendXml(200, 'ListAllMyBucketsResult', {
     Owner: ctx.owner,
-    Buckets: { Bucket: buckets.map((b) => ({ Name: b.name, CreationDate: xmlDate(b.created), BucketRegion: b.config.location || 'us-east-1' })) },
+    Buckets: { Bucket: page.map((b) => ({ Name: b.name, CreationDate: xmlDate(b.created), BucketRegion: regionOf(b) })) },
+    ContinuationToken: matching.length > page.length ? Buffer.from(page[page.length - 1]!.name, 'utf8').toString('base64url') : undefined,
     Prefix: ctx.param('prefix'),
   });
 }
