@@ -1,5 +1,15 @@
 // The errors AWS S3 returns for server-side encryption requests, with its codes and messages.
 // Messages never contain key material.
+//
+// Sources, checked one by one (real S3 answers where one was published, else MinIO's table, which
+// copies S3's texts): MinIO cmd/api-errors.go (ErrInvalidSSECustomerKey, ErrMissingSSECustomerKey(MD5),
+// ErrSSECustomerKeyMD5Mismatch, ErrInvalidSSECustomerParameters, ErrInsecureSSECustomerRequest,
+// ErrSSEMultipartEncrypted, ErrSSEEncryptedObject, ErrInvalidEncryptionParameters,
+// ErrIncompatibleEncryptionMethod) and its mapping of a wrong key to AccessDenied (minio/minio#5203,
+// #6600: "403 just like AWS S3"); real S3 responses quoted in minio/minio#4894 and aws/aws-cli#1349
+// (bad customer algorithm), aws/aws-sdk-php#1291 (part without the upload's key), boto/boto3#684
+// (MD5 mismatch), thoughtbot/paperclip#2243 and aws/aws-sdk-cpp#1771 (unknown SSE method),
+// aws/aws-sdk-ruby#1302 (SSE-C with SSE-S3); ceph/s3-tests' SSE-C suite (400 / 403 statuses).
 import { S3Error } from '../server/errors.ts';
 
 export const H = {
@@ -37,8 +47,16 @@ export const sseErrors = {
   kmsInsecureTransport: () =>
     arg('InvalidArgument', 'Requests specifying Server Side Encryption with AWS KMS managed keys must be made over a secure connection.', H.sse, 'aws:kms'),
   dsseNotImplemented: () => new S3Error('NotImplemented', 'Dual-layer server-side encryption with AWS KMS keys (aws:kms:dsse) is not implemented'),
-  badAlgorithm: (name: string, value?: string) =>
-    arg('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.', name, value),
+  /** SSE-C key or MD5 given without the algorithm field. */
+  missingAlgorithm: (name: string) =>
+    arg('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.', name),
+  /**
+   * A customer algorithm other than AES256. S3 answers InvalidEncryptionAlgorithmError and names
+   * x-amz-server-side-encryption as the argument, even for the -customer-algorithm header (as captured
+   * from S3 in minio/minio#4894).
+   */
+  badAlgorithm: (value: string) =>
+    new S3Error('InvalidEncryptionAlgorithmError', 'The Encryption request you specified is not valid. Supported value: AES256.', { ArgumentName: H.sse, ArgumentValue: value }),
   missingKey: (name: string) =>
     arg('InvalidArgument', 'Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.', name),
   missingKeyMd5: (name: string) =>
@@ -61,7 +79,7 @@ export const sseErrors = {
     new S3Error('InvalidRequest', 'The multipart upload initiate requested encryption. Subsequent part requests must include the appropriate encryption parameters.'),
   /** UploadPart whose SSE-C key differs from CreateMultipartUpload's. */
   partKeyMismatch: () =>
-    new S3Error('InvalidRequest', 'The provided encryption parameters did not match the ones used originally.'),
+    new S3Error('InvalidArgument', 'The provided encryption parameters did not match the ones used originally.'),
   /** Stored data or metadata failed authentication. Never says more. */
   integrity: () => new S3Error('InternalError', 'The stored object failed an integrity check and cannot be returned.'),
 } as const;

@@ -66,8 +66,8 @@ export function parseCustomerKey(get: FieldGetter, which: 'target' | 'source' = 
   const keyB64 = get(f.key);
   const md5 = get(f.keyMd5);
   if (algorithm === undefined && keyB64 === undefined && md5 === undefined) return undefined;
-  if (algorithm === undefined) throw sseErrors.badAlgorithm(f.algorithm);
-  if (algorithm !== SSE_ALGORITHM) throw sseErrors.badAlgorithm(f.algorithm, algorithm);
+  if (algorithm === undefined) throw sseErrors.missingAlgorithm(f.algorithm);
+  if (algorithm !== SSE_ALGORITHM) throw sseErrors.badAlgorithm(algorithm);
   if (keyB64 === undefined || keyB64 === '') throw sseErrors.missingKey(f.key);
   if (md5 === undefined || md5 === '') throw sseErrors.missingKeyMd5(f.keyMd5);
   const key = decodeBase64Strict(keyB64);

@@ -34,39 +34,66 @@ describe('SSE request errors', () => {
     assert.ok(!r.text.includes(k.b64));
   }
 
-  const badKeys: Array<[string, Record<string, string>, RegExp]> = [
-    ['key of 16 bytes', { ...ssecHeaders(k), [`${P}key`]: randomBytes(16).toString('base64'), [`${P}key-md5`]: k.md5 }, /secret key was invalid/],
-    ['key of 33 bytes', { ...ssecHeaders(k), [`${P}key`]: randomBytes(33).toString('base64') }, /secret key was invalid/],
-    ['key not base64', { ...ssecHeaders(k), [`${P}key`]: '#'.repeat(44) }, /secret key was invalid/],
-    ['MD5 of another key', { ...ssecHeaders(k), [`${P}key-md5`]: createHash('md5').update(randomBytes(32)).digest('base64') }, /calculated MD5 hash of the key did not match/],
-    ['MD5 not base64', { ...ssecHeaders(k), [`${P}key-md5`]: 'not-an-md5' }, /MD5/],
-    ['algorithm AES128', { ...ssecHeaders(k), [`${P}algorithm`]: 'AES128' }, /valid encryption algorithm/],
-    ['no algorithm', { [`${P}key`]: k.b64, [`${P}key-md5`]: k.md5 }, /valid encryption algorithm/],
-    ['no key', { [`${P}algorithm`]: 'AES256', [`${P}key-md5`]: k.md5 }, /appropriate secret key/],
-    ['no MD5', { [`${P}algorithm`]: 'AES256', [`${P}key`]: k.b64 }, /MD5 of the secret key/],
+  // S3's exact codes and messages (sources: the header comment of src/sse/errors.ts).
+  const MSG = {
+    badKey: 'The secret key was invalid for the specified algorithm.',
+    md5: 'The calculated MD5 hash of the key did not match the hash that was provided.',
+    badAlgorithm: 'The Encryption request you specified is not valid. Supported value: AES256.',
+    noAlgorithm: 'Requests specifying Server Side Encryption with Customer provided keys must provide a valid encryption algorithm.',
+    noKey: 'Requests specifying Server Side Encryption with Customer provided keys must provide an appropriate secret key.',
+    noMd5: 'Requests specifying Server Side Encryption with Customer provided keys must provide the client calculated MD5 of the secret key.',
+  };
+  const badKeys: Array<[string, Record<string, string>, string, string]> = [
+    ['key of 16 bytes', { ...ssecHeaders(k), [`${P}key`]: randomBytes(16).toString('base64'), [`${P}key-md5`]: k.md5 }, 'InvalidArgument', MSG.badKey],
+    ['key of 33 bytes', { ...ssecHeaders(k), [`${P}key`]: randomBytes(33).toString('base64') }, 'InvalidArgument', MSG.badKey],
+    ['key not base64', { ...ssecHeaders(k), [`${P}key`]: '#'.repeat(44) }, 'InvalidArgument', MSG.badKey],
+    ['MD5 of another key', { ...ssecHeaders(k), [`${P}key-md5`]: createHash('md5').update(randomBytes(32)).digest('base64') }, 'InvalidArgument', MSG.md5],
+    ['MD5 not base64', { ...ssecHeaders(k), [`${P}key-md5`]: 'not-an-md5' }, 'InvalidArgument', MSG.md5],
+    ['algorithm AES128', { ...ssecHeaders(k), [`${P}algorithm`]: 'AES128' }, 'InvalidEncryptionAlgorithmError', MSG.badAlgorithm],
+    ['no algorithm', { [`${P}key`]: k.b64, [`${P}key-md5`]: k.md5 }, 'InvalidArgument', MSG.noAlgorithm],
+    ['no key', { [`${P}algorithm`]: 'AES256', [`${P}key-md5`]: k.md5 }, 'InvalidArgument', MSG.noKey],
+    ['no MD5', { [`${P}algorithm`]: 'AES256', [`${P}key`]: k.b64 }, 'InvalidArgument', MSG.noMd5],
   ];
+  const exactly = (m: string): RegExp => new RegExp(`^${m.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
 
-  test('malformed SSE-C keys → 400 InvalidArgument on PUT, GET, HEAD, CreateMultipartUpload', async () => {
-    for (const [what, headers, message] of badKeys) {
-      await expectError('PUT', `/${bucket}/new`, headers, 400, 'InvalidArgument', message);
-      await expectError('GET', `/${bucket}/c`, headers, 400, 'InvalidArgument', message);
-      await expectError('HEAD', `/${bucket}/c`, headers, 400, 'InvalidArgument');
-      await expectError('POST', `/${bucket}/new`, headers, 400, 'InvalidArgument', message, { uploads: '' });
+  test('malformed SSE-C keys → 400 with S3\'s code and message on PUT, GET, HEAD, CreateMultipartUpload', async () => {
+    for (const [what, headers, code, message] of badKeys) {
+      await expectError('PUT', `/${bucket}/new`, headers, 400, code, exactly(message));
+      await expectError('GET', `/${bucket}/c`, headers, 400, code, exactly(message));
+      await expectError('HEAD', `/${bucket}/c`, headers, 400, code);
+      await expectError('POST', `/${bucket}/new`, headers, 400, code, exactly(message), { uploads: '' });
       void what;
     }
   });
 
-  test('malformed copy-source SSE-C keys → 400 InvalidArgument', async () => {
-    for (const [, headers, message] of badKeys) {
+  test('a bad customer algorithm names the argument as S3 does', async () => {
+    const r = await raw(srv, 'PUT', `/${bucket}/new`, { body: 'x', headers: { ...ssecHeaders(k), [`${P}algorithm`]: 'AES251' } });
+    assert.equal(xmlValue(r.text, 'ArgumentName'), 'x-amz-server-side-encryption');
+    assert.equal(xmlValue(r.text, 'ArgumentValue'), 'AES251');
+  });
+
+  test('malformed copy-source SSE-C keys → 400 with the same codes', async () => {
+    for (const [, headers, code, message] of badKeys) {
       const copy = Object.fromEntries(Object.entries(headers).map(([h, v]) => [h.replace(P, CP), v]));
-      await expectError('PUT', `/${bucket}/copy`, { ...copy, 'x-amz-copy-source': `/${bucket}/c` }, 400, 'InvalidArgument', message);
+      await expectError('PUT', `/${bucket}/copy`, { ...copy, 'x-amz-copy-source': `/${bucket}/c` }, 400, code, exactly(message));
     }
   });
 
+  test('UploadPart: without the upload\'s key 400 InvalidRequest, with another key 400 InvalidArgument', async () => {
+    const created = await raw(srv, 'POST', `/${bucket}/mp`, { query: { uploads: '' }, headers: ssecHeaders(k) });
+    assert.equal(created.status, 200, created.text);
+    const uploadId = xmlValue(created.text, 'UploadId')!;
+    const part = { partNumber: '1', uploadId };
+    await expectError('PUT', `/${bucket}/mp`, {}, 400, 'InvalidRequest', /^The multipart upload initiate requested encryption\. Subsequent part requests must include the appropriate encryption parameters\.$/, part);
+    await expectError('PUT', `/${bucket}/mp`, ssecHeaders(newKey()), 400, 'InvalidArgument', /^The provided encryption parameters did not match the ones used originally\.$/, part);
+    assert.equal((await raw(srv, 'PUT', `/${bucket}/mp`, { query: part, headers: ssecHeaders(k), body: 'part' })).status, 200);
+    assert.equal((await raw(srv, 'DELETE', `/${bucket}/mp`, { query: { uploadId } })).status, 204);
+  });
+
   test('unknown x-amz-server-side-encryption, or SSE-S3 with SSE-C → 400 InvalidArgument', async () => {
-    await expectError('PUT', `/${bucket}/u`, { 'x-amz-server-side-encryption': 'AES512' }, 400, 'InvalidArgument', /not supported/);
+    await expectError('PUT', `/${bucket}/u`, { 'x-amz-server-side-encryption': 'AES512' }, 400, 'InvalidArgument', /^The encryption method specified is not supported$/);
     await expectError('PUT', `/${bucket}/u`, { 'x-amz-server-side-encryption': 'aes256' }, 400, 'InvalidArgument');
-    await expectError('PUT', `/${bucket}/u`, { 'x-amz-server-side-encryption': 'AES256', ...ssecHeaders(k) }, 400, 'InvalidArgument', /incompatible/);
+    await expectError('PUT', `/${bucket}/u`, { 'x-amz-server-side-encryption': 'AES256', ...ssecHeaders(k) }, 400, 'InvalidArgument', /^Server Side Encryption with Customer provided key is incompatible with the encryption method specified$/);
     await expectError('POST', `/${bucket}/u`, { 'x-amz-server-side-encryption': 'AES256', ...ssecHeaders(k) }, 400, 'InvalidArgument', /incompatible/, { uploads: '' });
     await expectError('PUT', `/${bucket}/u`, { 'x-amz-copy-source': `/${bucket}/s`, 'x-amz-server-side-encryption': 'DES' }, 400, 'InvalidArgument');
   });
@@ -76,7 +103,7 @@ describe('SSE request errors', () => {
     await expectError('HEAD', `/${bucket}/c`, {}, 400, 'InvalidRequest');
     await expectError('GET', `/${bucket}/c`, ssecHeaders(newKey()), 403, 'AccessDenied');
     await expectError('HEAD', `/${bucket}/c`, ssecHeaders(newKey()), 403, 'AccessDenied');
-    await expectError('GET', `/${bucket}/s`, ssecHeaders(k), 400, 'InvalidRequest', /not applicable/);
+    await expectError('GET', `/${bucket}/s`, ssecHeaders(k), 400, 'InvalidRequest', /^The encryption parameters are not applicable to this object\.$/);
     await expectError('GET', `/${bucket}/s`, { 'x-amz-server-side-encryption': 'AES256' }, 400, 'InvalidArgument');
     const ok = await raw(srv, 'GET', `/${bucket}/c`, { headers: ssecHeaders(k) });
     assert.equal(ok.status, 200);

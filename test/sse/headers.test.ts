@@ -69,8 +69,8 @@ describe('SSE-C key validation', () => {
     rejects(() => parseCustomerKey(fields(without('x-amz-server-side-encryption-customer-key'))), 'InvalidArgument', 400, /appropriate secret key/);
     rejects(() => parseCustomerKey(fields(without('x-amz-server-side-encryption-customer-key-md5'))), 'InvalidArgument', 400, /MD5 of the secret key/);
   });
-  test('algorithm other than AES256 → InvalidArgument', () =>
-    rejects(() => parseCustomerKey(fields(ssec(key, md5, 'AES128'))), 'InvalidArgument', 400, /valid encryption algorithm/));
+  test('algorithm other than AES256 → InvalidEncryptionAlgorithmError (as S3)', () =>
+    rejects(() => parseCustomerKey(fields(ssec(key, md5, 'AES128'))), 'InvalidEncryptionAlgorithmError', 400, /^The Encryption request you specified is not valid\. Supported value: AES256\.$/));
   test('copy-source fields are read separately', () => {
     const f = fields(ssec(key, md5, 'AES256', 'x-amz-copy-source-server-side-encryption-customer-'));
     assert.equal(parseCustomerKey(f, 'target'), undefined);

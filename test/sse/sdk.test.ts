@@ -129,7 +129,7 @@ describe('SSE through the AWS SDK', () => {
     const noKey = await s3Error(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: 1, Body: parts[0] })));
     assert.deepEqual([noKey.status, noKey.code], [400, 'InvalidRequest']);
     const otherKey = await s3Error(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: 1, Body: parts[0], ...ssecParams(k2) })));
-    assert.deepEqual([otherKey.status, otherKey.code], [400, 'InvalidRequest']);
+    assert.deepEqual([otherKey.status, otherKey.code], [400, 'InvalidArgument']);
     const etags: string[] = [];
     for (let i = 0; i < 3; i++) {
       const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: i + 1, Body: parts[i], ...ssecParams(k1) }));
