@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 import { writeFileAtomic } from '../storage/fs/atomic.ts';
+import type { S3BackendOptions } from '../storage/s3/s3-backend.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -30,7 +31,22 @@ export interface ServerOptions {
   region?: string;
   /** Allow SSE-C over plain HTTP (refused by default, as AWS does). Used by the SSE part. */
   allowInsecureSsec?: boolean;
+  /** Storage backend: 'fs' (default, the data dir) or 's3' (gateway to an S3-compatible store). Env KURA_BACKEND. */
+  backend?: string;
+  /** Gateway: upstream endpoint URL (env KURA_BACKEND_ENDPOINT); unset = AWS S3. */
+  backendEndpoint?: string;
+  /** Gateway: upstream bucket (env KURA_BACKEND_BUCKET). */
+  backendBucket?: string;
+  /** Gateway: key prefix in the upstream bucket (env KURA_BACKEND_PREFIX). */
+  backendPrefix?: string;
+  /** Gateway: upstream region (env KURA_BACKEND_REGION, then AWS_REGION; default us-east-1). */
+  backendRegion?: string;
+  /** Gateway: PEM CA bundle for an HTTPS upstream (env KURA_BACKEND_CA_BUNDLE). */
+  backendCaBundle?: string;
 }
+
+/** Where objects are stored. */
+export type BackendConfig = { kind: 'fs' } | ({ kind: 's3' } & S3BackendOptions);
 
 export interface ServerConfig {
   dataDir: string;
@@ -42,6 +58,8 @@ export interface ServerConfig {
   region: string;
   allowInsecureSsec: boolean;
   credentials: Credentials;
+  /** Unset = the filesystem backend. */
+  backend?: BackendConfig;
   /** Where generated credentials are kept (undefined when taken from the environment). */
   credentialsPath?: string;
   credentialsGenerated: boolean;
@@ -161,10 +179,50 @@ export async function loadRootKey(dataDir: string, env: NodeJS.ProcessEnv = proc
   return k;
 }
 
+/**
+ * The storage backend from options, else KURA_BACKEND* variables. Upstream credentials of the gateway:
+ * KURA_BACKEND_ACCESS_KEY_ID / KURA_BACKEND_SECRET_ACCESS_KEY (+ KURA_BACKEND_SESSION_TOKEN), else the
+ * AWS SDK's default chain (AWS_ACCESS_KEY_ID…, AWS_PROFILE, ~/.aws, instance roles).
+ */
+export function backendConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): BackendConfig {
+  const kind = opts.backend ?? env.KURA_BACKEND ?? 'fs';
+  const endpoint = opts.backendEndpoint ?? env.KURA_BACKEND_ENDPOINT;
+  const bucket = opts.backendBucket ?? env.KURA_BACKEND_BUCKET;
+  const prefix = opts.backendPrefix ?? env.KURA_BACKEND_PREFIX;
+  const region = opts.backendRegion ?? env.KURA_BACKEND_REGION ?? env.AWS_REGION ?? env.AWS_DEFAULT_REGION;
+  const caBundle = opts.backendCaBundle ?? env.KURA_BACKEND_CA_BUNDLE;
+  if (kind === 'fs') {
+    if (endpoint || bucket || prefix || opts.backendRegion || caBundle) throw new Error('--backend-* options need --backend s3');
+    return { kind: 'fs' };
+  }
+  if (kind !== 's3') throw new Error(`unknown backend '${kind}' (fs or s3)`);
+  if (!bucket) throw new Error('--backend s3 needs --backend-bucket (or KURA_BACKEND_BUCKET)');
+  if (endpoint) {
+    let url: URL;
+    try {
+      url = new URL(endpoint);
+    } catch {
+      throw new Error(`invalid --backend-endpoint '${endpoint}'`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--backend-endpoint must be an http(s) URL, not '${endpoint}'`);
+  }
+  const config: BackendConfig = { kind: 's3', bucket, prefix: prefix ?? '', region: region ?? 'us-east-1' };
+  if (endpoint) config.endpoint = endpoint;
+  if (caBundle) config.caBundle = resolve(caBundle);
+  const id = env.KURA_BACKEND_ACCESS_KEY_ID;
+  const secret = env.KURA_BACKEND_SECRET_ACCESS_KEY;
+  if (id || secret) {
+    if (!id || !secret) throw new Error('set both KURA_BACKEND_ACCESS_KEY_ID and KURA_BACKEND_SECRET_ACCESS_KEY, or neither');
+    config.credentials = { accessKeyId: id, secretAccessKey: secret, ...(env.KURA_BACKEND_SESSION_TOKEN ? { sessionToken: env.KURA_BACKEND_SESSION_TOKEN } : {}) };
+  }
+  return config;
+}
+
 export async function loadConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
   const dataDir = resolve(opts.dataDir ?? './data');
   await mkdir(dataDir, { recursive: true });
   const stateDir = await ensureStateDir(dataDir);
+  const backend = backendConfig(opts, env);
   const address = opts.address ?? DEFAULT_HTTP;
   const tlsAddress = opts.tlsAddress ?? DEFAULT_HTTPS;
   const creds = await loadCredentials(dataDir, env);
@@ -176,6 +234,7 @@ export async function loadConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = p
     allowInsecureSsec: opts.allowInsecureSsec ?? false,
     credentials: creds.credentials,
     credentialsGenerated: creds.generated,
+    backend,
   };
   if (creds.path) config.credentialsPath = creds.path;
   if (address !== 'off') config.http = parseAddress(address);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import type { StorageBackend } from '../storage/backend.ts';
-import { FsBackend } from '../storage/fs/fs-backend.ts';
+import { openBackend } from '../storage/open-backend.ts';
 import { formatAddress, type ListenAddress, type ServerConfig } from './config.ts';
 import type { KmsService, Services } from './context.ts';
 import { PlainObjectIo, type ObjectIo } from './object-io.ts';
@@ -15,7 +15,7 @@ import { Router, type Route } from './router.ts';
 
 export interface StartOptions {
   logger?: Logger;
-  /** Defaults to the filesystem backend on config.dataDir. */
+  /** Defaults to config.backend (the filesystem backend on config.dataDir unless configured otherwise). */
   backend?: StorageBackend;
   objectIo?: ObjectIo;
   kms?: KmsService;
@@ -64,7 +64,7 @@ function plaintextBaseline(): boolean {
 
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
-  const backend = opts.backend ?? (await FsBackend.open(config.dataDir));
+  const backend = opts.backend ?? (await openBackend(config));
   const services: Services = {
     config,
     backend,

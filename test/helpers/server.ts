@@ -8,6 +8,10 @@
 //   await srv.kill9();                        // SIGKILL (crash tests); restart with startKura({ dataDir: srv.dataDir })
 //
 // For other clients (AWS CLI, boto3, s3cmd): srv.env() gives AWS_* variables (AWS_CA_BUNDLE included).
+//
+// Gateway: startKura({ backend: 's3' }) first starts an upstream Kura (srv.upstream, bucket srv.upstreamBucket),
+// then the server under test with `--backend s3` in front of it; stop() stops both. Pass `upstream` to reuse
+// one (restarts). KURA_TEST_BACKEND=s3 makes that the default, to run a whole test file against the gateway.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -46,6 +50,9 @@ export interface KuraServer {
   stop(opts?: { keepData?: boolean }): Promise<number | null>;
   /** SIGKILL and wait (data dir kept). */
   kill9(): Promise<void>;
+  /** With backend 's3': the upstream store and the upstream bucket holding everything. */
+  upstream?: KuraServer;
+  upstreamBucket?: string;
 }
 
 export interface StartKuraOptions {
@@ -57,9 +64,52 @@ export interface StartKuraOptions {
   args?: string[];
   /** Default 30 s. */
   startTimeoutMs?: number;
+  /** 's3': run as a gateway in front of another Kura (default: KURA_TEST_BACKEND, else 'fs'). */
+  backend?: 'fs' | 's3';
+  /** Gateway: reuse this upstream (not stopped by stop()); by default one is started. */
+  upstream?: KuraServer;
+  /** Gateway: upstream bucket (created when missing; default 'kura-upstream') and prefix (default 'gw/'). */
+  upstreamBucket?: string;
+  upstreamPrefix?: string;
+}
+
+async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
+  const ownUpstream = !opts.upstream;
+  const upstream = opts.upstream ?? (await startKura({ backend: 'fs' }));
+  const upstreamBucket = opts.upstreamBucket ?? 'kura-upstream';
+  try {
+    const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
+    await upstream.client().send(new CreateBucketCommand({ Bucket: upstreamBucket })).catch((e: { name?: string }) => {
+      if (e.name !== 'BucketAlreadyOwnedByYou') throw e;
+    });
+    const gw = await startKura({
+      ...opts,
+      backend: 'fs',
+      args: ['--backend', 's3', '--backend-endpoint', upstream.endpoint, '--backend-bucket', upstreamBucket, '--backend-prefix', opts.upstreamPrefix ?? 'gw/', ...(opts.args ?? [])],
+      env: { KURA_BACKEND_ACCESS_KEY_ID: upstream.credentials.accessKeyId, KURA_BACKEND_SECRET_ACCESS_KEY: upstream.credentials.secretAccessKey, ...opts.env },
+    });
+    const stopGateway = gw.stop.bind(gw);
+    const kill9 = gw.kill9.bind(gw);
+    return Object.assign(gw, {
+      upstream,
+      upstreamBucket,
+      async stop(o: { keepData?: boolean } = {}) {
+        const code = await stopGateway(o);
+        if (ownUpstream) await upstream.stop(o);
+        return code;
+      },
+      async kill9() {
+        await kill9();
+      },
+    });
+  } catch (e) {
+    if (ownUpstream) await upstream.stop();
+    throw e;
+  }
 }
 
 export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer> {
+  if ((opts.backend ?? process.env.KURA_TEST_BACKEND) === 's3') return startGateway(opts);
   const ownDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'kura-test-')));
   const env: NodeJS.ProcessEnv = { ...process.env, KURA_LOG_LEVEL: process.env.KURA_LOG_LEVEL ?? 'info', ...opts.env };

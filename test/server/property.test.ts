@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { S3Client, CreateBucketCommand, PutObjectCommand, ListObjectsV2Command, ListObjectsCommand } from '@aws-sdk/client-s3';
 import { startKura, rawRequest, type KuraServer } from '../helpers/server.ts';
-import { BucketIndex } from '../../src/storage/fs/bucket-index.ts';
+import { BucketIndex } from '../../src/storage/bucket-index.ts';
 import type { ObjectRecord } from '../../src/storage/backend.ts';
 
 /** S3 order: UTF-8 bytes. */

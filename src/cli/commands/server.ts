@@ -1,7 +1,9 @@
-// `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store.
+// `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store, or as a gateway
+// in front of an S3-compatible store (--backend s3).
 import type { Command } from 'commander';
 import { loadConfig, parseAddress, type ServerOptions } from '../../server/config.ts';
 import { createLogger, singleUserLookup, startServer } from '../../server/server.ts';
+import { describeBackend } from '../../storage/open-backend.ts';
 import { openServerKms, startKmsListener, type KmsListener } from '../../kms/server.ts';
 
 export function registerServerCommand(program: Command): void {
@@ -17,11 +19,26 @@ export function registerServerCommand(program: Command): void {
     .option('--region <region>', 'region reported by the server', 'us-east-1')
     .option('--allow-insecure-ssec', 'accept SSE-C (customer keys) and requests naming SSE-KMS over plain HTTP', false)
     .option('--kms-address <host:port>', 'also serve the KMS API on a listener of its own (it is always served on the S3 ports)')
-    .action(async (o: { data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string }) => {
+    .option('--backend <fs|s3>', "where objects are stored: 'fs' (the data dir; default) or 's3' (gateway to an S3-compatible store) [env KURA_BACKEND]")
+    .option('--backend-endpoint <url>', 'gateway: upstream S3 endpoint URL (default: AWS S3) [env KURA_BACKEND_ENDPOINT]')
+    .option('--backend-bucket <name>', 'gateway: the upstream bucket holding all of Kura\'s buckets [env KURA_BACKEND_BUCKET]')
+    .option('--backend-prefix <prefix>', 'gateway: key prefix inside the upstream bucket [env KURA_BACKEND_PREFIX]')
+    .option('--backend-region <region>', 'gateway: upstream region (default AWS_REGION or us-east-1) [env KURA_BACKEND_REGION]')
+    .option('--backend-ca-bundle <file>', 'gateway: PEM CA certificates to trust for an HTTPS upstream [env KURA_BACKEND_CA_BUNDLE]')
+    .action(async (o: {
+      data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string;
+      backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
+    }) => {
       const logger = createLogger();
       const opts: ServerOptions = { dataDir: o.data, address: o.address, tlsAddress: o.tlsAddress, domain: o.domain, region: o.region, allowInsecureSsec: o.allowInsecureSsec };
       if (o.tlsCert) opts.tlsCert = o.tlsCert;
       if (o.tlsKey) opts.tlsKey = o.tlsKey;
+      if (o.backend !== undefined) opts.backend = o.backend;
+      if (o.backendEndpoint !== undefined) opts.backendEndpoint = o.backendEndpoint;
+      if (o.backendBucket !== undefined) opts.backendBucket = o.backendBucket;
+      if (o.backendPrefix !== undefined) opts.backendPrefix = o.backendPrefix;
+      if (o.backendRegion !== undefined) opts.backendRegion = o.backendRegion;
+      if (o.backendCaBundle !== undefined) opts.backendCaBundle = o.backendCaBundle;
       let config;
       try {
         config = await loadConfig(opts);
@@ -55,6 +72,7 @@ export function registerServerCommand(program: Command): void {
         https: server.https,
         kms: kmsListener?.address,
         dataDir: config.dataDir,
+        backend: describeBackend(config),
         caPath: config.tls?.certPath,
         certGenerated: config.tls?.generated || undefined,
         accessKeyId: config.credentials.accessKeyId,

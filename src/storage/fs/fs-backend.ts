@@ -21,9 +21,10 @@ import type {
   BucketConfig, BucketInfo, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult, ObjectMeta,
   ObjectRecord, PartLayout, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
 } from '../backend.ts';
-import { BucketIndex } from './bucket-index.ts';
+import { BucketIndex } from '../bucket-index.ts';
 import { compareKeys } from '../key-order.ts';
-import { NULL_VERSION, newVersionId } from '../version-id.ts';
+import { mapLimit } from '../map-limit.ts';
+import { addVersion, checkPreconditions, planDelete, versionIdFor } from '../versions.ts';
 import { fsyncDir, randomId, renameDurable, writeFileAtomic, writeStreamToFile } from './atomic.ts';
 
 const RETIRE_GRACE_MS = 30_000;
@@ -64,20 +65,6 @@ async function listDir(path: string): Promise<string[]> {
     if (isErrno(e, 'ENOENT') || isErrno(e, 'ENOTDIR')) return [];
     throw e;
   }
-}
-
-/** Runs fn over items with at most `limit` in flight. */
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  });
-  await Promise.all(workers);
-  return out;
 }
 
 export class FsBackend implements StorageBackend {
@@ -323,37 +310,13 @@ export class FsBackend implements StorageBackend {
     index.setVersions(key, versions);
   }
 
-  private checkPreconditions(current: ObjectRecord | undefined, opts?: WriteOptions): void {
-    if (!opts) return;
-    if (opts.ifNoneMatch !== undefined && current && (opts.ifNoneMatch === '*' || opts.ifNoneMatch === current.etag)) {
-      throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-None-Match' });
-    }
-    if (opts.ifMatch !== undefined) {
-      if (!current) throw new S3Error('NoSuchKey');
-      if (opts.ifMatch !== '*' && opts.ifMatch !== current.etag) throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' });
-    }
-  }
-
-  /** Adds a new version under the bucket's versioning state; returns the replaced versions (to retire). */
-  private newVersionList(info: BucketInfo, old: ObjectRecord[], rec: ObjectRecord): { list: ObjectRecord[]; removed: ObjectRecord[] } {
-    if (info.config.versioning === 'Enabled') return { list: [rec, ...old], removed: [] };
-    return {
-      list: [rec, ...old.filter((v) => v.versionId !== 'null')],
-      removed: old.filter((v) => v.versionId === 'null'),
-    };
-  }
-
-  private versionIdFor(info: BucketInfo): string {
-    return info.config.versioning === 'Enabled' ? newVersionId() : NULL_VERSION;
-  }
-
   private commitRecord(bucket: string, key: string, build: (versionId: string) => Promise<ObjectRecord>, opts?: WriteOptions, afterCommit?: () => Promise<void>): Promise<ObjectRecord> {
     return this.withLock(`key\0${bucket}\0${key}`, async () => {
       const index = await this.index(bucket);
       const info = this.state(bucket).info;
-      this.checkPreconditions(index.latest(key), opts);
-      const rec = await build(this.versionIdFor(info));
-      const { list, removed } = this.newVersionList(info, index.getVersions(key) ?? [], rec);
+      checkPreconditions(index.latest(key), opts);
+      const rec = await build(versionIdFor(info));
+      const { list, removed } = addVersion(info, index.getVersions(key) ?? [], rec);
       await this.writeVersions(bucket, key, index, list);
       if (afterCommit) await afterCommit();
       this.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
@@ -416,30 +379,8 @@ export class FsBackend implements StorageBackend {
     const index = await this.index(bucket);
     return this.withLock(`key\0${bucket}\0${key}`, async () => {
       const info = this.state(bucket).info;
-      const old = index.getVersions(key) ?? [];
-      let list: ObjectRecord[];
-      let removed: ObjectRecord[];
-      let added = false;
-      let result: { versionId?: string; deleteMarker?: boolean } = {};
-      if (versionId !== undefined) {
-        removed = old.filter((v) => v.versionId === versionId);
-        list = old.filter((v) => v.versionId !== versionId);
-        result = { versionId };
-        if (removed[0]?.deleteMarker) result.deleteMarker = true;
-      } else if (info.config.versioning) {
-        const markerId = this.versionIdFor(info);
-        const marker: ObjectRecord = {
-          key, versionId: markerId, deleteMarker: true, lastModified: new Date().toISOString(), size: 0, storedSize: 0, etag: '',
-          contentType: '', userMetadata: {}, headers: {}, parts: [],
-        };
-        ({ list, removed } = this.newVersionList(info, old, marker));
-        added = true;
-        result = { versionId: markerId, deleteMarker: true };
-      } else {
-        removed = old;
-        list = [];
-      }
-      if (added || removed.length) await this.writeVersions(bucket, key, index, list);
+      const { list, removed, changed, result } = planDelete(info, key, index.getVersions(key) ?? [], versionId);
+      if (changed) await this.writeVersions(bucket, key, index, list);
       this.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
       return result;
     });

@@ -1,8 +1,8 @@
 // In-memory index of one bucket: keys in S3 order plus each key's versions (newest first).
 // Built from the metadata files when the bucket is first used, updated on every commit.
-import type { ObjectRecord, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult } from '../backend.ts';
-import { compareKeys, lowerBound, upperBound, endOfPrefix } from '../key-order.ts';
-import { NULL_VERSION } from '../version-id.ts';
+import type { ObjectRecord, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult } from './backend.ts';
+import { compareKeys, lowerBound, upperBound, endOfPrefix } from './key-order.ts';
+import { NULL_VERSION } from './version-id.ts';
 
 /**
  * Where a version listing continues within the marker's key: after the marker's version; when that
