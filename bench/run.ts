@@ -5,6 +5,8 @@
 //   options: --size, --modes, --small-count (4 KiB objects, default 2000), --concurrency (default 16),
 //            --repeat (rounds per mode, default 3; the median is reported), --out FILE,
 //            --kms-ops (KMS GenerateDataKey calls timed on their own, default 4000; 0 = skip)
+//   npm run bench -- --cse                          # client-side encryption: `kura cp` per CSE format vs `aws s3 cp`
+//   npm run bench -- --modes plain,cse-kura --cse-sizes 64MiB   (cse-<format> names select formats; see bench/cse.ts)
 //
 // Each mode gets a server of its own (all started up front; the data dirs need about 2 × size each). A round
 // is, per mode in turn: PUT of one large object as a single streamed PutObject, the same through
@@ -15,7 +17,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -24,6 +26,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { startKura } from '../test/helpers/server.ts';
+import { CSE_MODE_NAMES, cseTable, cseToolVersions, runCseBench, type CseRun } from './cse.ts';
 
 /** Extra S3 parameters (the SDK turns them into headers) for PUTs, and for GETs where the mode needs them. */
 type Params = Record<string, string | boolean>;
@@ -74,15 +77,20 @@ const { values: opts } = parseArgs({
     repeat: { type: 'string', default: process.env.BENCH_REPEAT ?? '3' },
     out: { type: 'string' },
     'kms-ops': { type: 'string', default: process.env.BENCH_KMS_OPS ?? '4000' },
+    cse: { type: 'boolean', default: !!process.env.BENCH_CSE },
+    'cse-sizes': { type: 'string', default: process.env.BENCH_CSE_SIZES ?? '256MiB,1GiB' },
   },
 });
 const SIZE = parseSize(opts.size!);
 const SMALL_COUNT = Number(opts['small-count']);
 const CONCURRENCY = Number(opts.concurrency);
 const REPEAT = Math.max(1, Number(opts.repeat));
-const selected = opts.modes!.split(',').map((n) => {
-  const mode = MODES.find((m) => m.name === n.trim());
-  if (!mode) throw new Error(`unknown mode ${n}; modes: ${MODES.map((m) => m.name).join(', ')}`);
+// `--cse` alone runs only the client-side table; `--modes` may mix server-side modes and cse-<format> names.
+const modeNames = (opts.cse && !process.argv.some((a) => a === '--modes' || a.startsWith('--modes=')) && !process.env.BENCH_MODES ? [] : opts.modes!.split(',')).map((n) => n.trim());
+const cseFormats = opts.cse ? CSE_MODE_NAMES : modeNames.filter((n) => CSE_MODE_NAMES.includes(n));
+const selected = modeNames.filter((n) => !CSE_MODE_NAMES.includes(n)).map((n) => {
+  const mode = MODES.find((m) => m.name === n);
+  if (!mode) throw new Error(`unknown mode ${n}; modes: ${[...MODES.map((m) => m.name), ...CSE_MODE_NAMES].join(', ')}`);
   return mode;
 });
 
@@ -272,81 +280,111 @@ function table(rows: ModeResult[]): string {
   return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
 }
 
-const gcm = opensslGcmLimit();
-console.log(`kura bench: ${fmtSize(SIZE)} object, ${SMALL_COUNT} × 4 KiB objects at concurrency ${CONCURRENCY}, median of ${REPEAT}; ` +
-  `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}`);
-if (gcm) console.log(`cipher limit (openssl speed -evp aes-256-gcm, 16 KiB blocks, one core): ${(gcm / MiB).toFixed(0)} MiB/s`);
-const results: ModeResult[] = [];
-const failures: { mode: string; error: string }[] = [];
-const failed = (mode: Mode, e: unknown) => {
-  // A mode the server does not support is reported, not fatal to the others.
-  const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  failures.push({ mode: mode.name, error });
-  console.log(`${mode.name} failed (${error.split('\n')[0]})`);
-};
-// Every mode's server runs from the start and the rounds go mode after mode, so a burst of load
-// elsewhere on the machine falls on all modes alike rather than on one.
-let open: Awaited<ReturnType<typeof openMode>>[] = [];
-for (const mode of selected) {
-  try {
-    open.push(await openMode(mode));
-  } catch (e) {
-    failed(mode, e);
-  }
-}
-for (let round = 1; round <= REPEAT; round++) {
-  for (const m of [...open]) {
-    process.stdout.write(`round ${round}/${REPEAT} ${m.mode.name}… `);
+async function serverSideBench() {
+  const gcm = opensslGcmLimit();
+  console.log(`kura bench: ${fmtSize(SIZE)} object, ${SMALL_COUNT} × 4 KiB objects at concurrency ${CONCURRENCY}, median of ${REPEAT}; ` +
+    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}`);
+  if (gcm) console.log(`cipher limit (openssl speed -evp aes-256-gcm, 16 KiB blocks, one core): ${(gcm / MiB).toFixed(0)} MiB/s`);
+  const results: ModeResult[] = [];
+  const failures: { mode: string; error: string }[] = [];
+  const failed = (mode: Mode, e: unknown) => {
+    // A mode the server does not support is reported, not fatal to the others.
+    const error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+    failures.push({ mode: mode.name, error });
+    console.log(`${mode.name} failed (${error.split('\n')[0]})`);
+  };
+  // Every mode's server runs from the start and the rounds go mode after mode, so a burst of load
+  // elsewhere on the machine falls on all modes alike rather than on one.
+  let open: Awaited<ReturnType<typeof openMode>>[] = [];
+  for (const mode of selected) {
     try {
-      await m.run();
-      const s = m.samples.at(-1)!;
-      console.log(`PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
-        `4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`);
+      open.push(await openMode(mode));
     } catch (e) {
-      failed(m.mode, e);
-      open = open.filter((o) => o !== m);
-      await m.close();
+      failed(mode, e);
     }
   }
-}
-for (const m of open) {
-  results.push(await m.finish());
-  await m.close();
-}
-console.log(`\n${table(results)}`);
-const ratioTo = (mode: string, base: string, k: 'smallPutOpsPerSec' | 'putBytesPerSec' | 'getBytesPerSec') => {
-  const a = results.find((r) => r.mode === mode);
-  const b = results.find((r) => r.mode === base);
-  return a && b ? (a[k] / b[k]).toFixed(2) : undefined;
-};
-for (const m of ['sse-kms', 'sse-kms-bk']) {
-  const put = ratioTo(m, 'sse-s3-https', 'smallPutOpsPerSec');
-  if (put) console.log(`${m} vs sse-s3-https: PUT 4 KiB ops/s ${put}×, PUT ${fmtSize(SIZE)} ${ratioTo(m, 'sse-s3-https', 'putBytesPerSec')}×, GET ${ratioTo(m, 'sse-s3-https', 'getBytesPerSec')}×`);
-}
-const KMS_OPS = Number(opts['kms-ops']);
-const kmsGenerateDataKeyOpsPerSec = KMS_OPS > 0 ? await benchKmsGenerateDataKey(KMS_OPS) : undefined;
-if (kmsGenerateDataKeyOpsPerSec) console.log(`KMS GenerateDataKey (client-kms over HTTP, concurrency ${CONCURRENCY}): ${kmsGenerateDataKeyOpsPerSec.toFixed(0)} ops/s`);
-for (const f of failures) console.log(`${f.mode}: failed: ${f.error.split('\n')[0]}`);
-if (!results.some((r) => r.mode === 'plain')) console.log('(no ratios: the plain mode was not run)');
+  for (let round = 1; round <= REPEAT; round++) {
+    for (const m of [...open]) {
+      process.stdout.write(`round ${round}/${REPEAT} ${m.mode.name}… `);
+      try {
+        await m.run();
+        const s = m.samples.at(-1)!;
+        console.log(`PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
+          `4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`);
+      } catch (e) {
+        failed(m.mode, e);
+        open = open.filter((o) => o !== m);
+        await m.close();
+      }
+    }
+  }
+  for (const m of open) {
+    results.push(await m.finish());
+    await m.close();
+  }
+  console.log(`\n${table(results)}`);
+  const ratioTo = (mode: string, base: string, k: 'smallPutOpsPerSec' | 'putBytesPerSec' | 'getBytesPerSec') => {
+    const a = results.find((r) => r.mode === mode);
+    const b = results.find((r) => r.mode === base);
+    return a && b ? (a[k] / b[k]).toFixed(2) : undefined;
+  };
+  for (const m of ['sse-kms', 'sse-kms-bk']) {
+    const put = ratioTo(m, 'sse-s3-https', 'smallPutOpsPerSec');
+    if (put) console.log(`${m} vs sse-s3-https: PUT 4 KiB ops/s ${put}×, PUT ${fmtSize(SIZE)} ${ratioTo(m, 'sse-s3-https', 'putBytesPerSec')}×, GET ${ratioTo(m, 'sse-s3-https', 'getBytesPerSec')}×`);
+  }
+  const KMS_OPS = Number(opts['kms-ops']);
+  const kmsGenerateDataKeyOpsPerSec = KMS_OPS > 0 ? await benchKmsGenerateDataKey(KMS_OPS) : undefined;
+  if (kmsGenerateDataKeyOpsPerSec) console.log(`KMS GenerateDataKey (client-kms over HTTP, concurrency ${CONCURRENCY}): ${kmsGenerateDataKeyOpsPerSec.toFixed(0)} ops/s`);
+  for (const f of failures) console.log(`${f.mode}: failed: ${f.error.split('\n')[0]}`);
+  if (!results.some((r) => r.mode === 'plain')) console.log('(no ratios: the plain mode was not run)');
 
-const report = {
-  date: new Date().toISOString(),
-  objectSize: SIZE,
-  smallObjectSize: 4096,
-  smallCount: SMALL_COUNT,
-  concurrency: CONCURRENCY,
-  repeat: REPEAT,
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
-  opensslAes256GcmBytesPerSec16KiB: gcm,
-  results,
-  kmsGenerateDataKeyOpsPerSec,
-  failures,
-};
+  return {
+    date: new Date().toISOString(),
+    objectSize: SIZE,
+    smallObjectSize: 4096,
+    smallCount: SMALL_COUNT,
+    concurrency: CONCURRENCY,
+    repeat: REPEAT,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
+    opensslAes256GcmBytesPerSec16KiB: gcm,
+    results,
+    kmsGenerateDataKeyOpsPerSec,
+    failures,
+  };
+}
+
 const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
 await mkdir(dir, { recursive: true });
-const json = `${JSON.stringify(report, null, 2)}\n`;
-const out = opts.out ?? join(dir, 'latest.json');
-await writeFile(out, json);
-if (!opts.out) await writeFile(join(dir, `${report.date.slice(0, 19).replace(/:/g, '-')}.json`), json);
-console.log(`\nwritten: ${out}`);
-if (failures.length) process.exitCode = 1;
+
+/** Writes a report as `<name>.json` and a dated copy (or to --out). */
+async function writeReport(name: string, report: { date: string } & Record<string, unknown>): Promise<void> {
+  const json = `${JSON.stringify(report, null, 2)}\n`;
+  // Both sections with --out: the client-side report goes beside it as <out>-cse.json.
+  const out = opts.out ? (name === 'latest' || !selected.length ? opts.out : opts.out.replace(/(\.json)?$/, '-cse.json')) : join(dir, `${name}.json`);
+  await writeFile(out, json);
+  if (!opts.out) await writeFile(join(dir, `${name === 'latest' ? '' : `${name}-`}${report.date.slice(0, 19).replace(/:/g, '-')}.json`), json);
+  console.log(`\nwritten: ${out}`);
+}
+
+if (selected.length) {
+  const report = await serverSideBench();
+  await writeReport('latest', report);
+  if (report.failures.length) process.exitCode = 1;
+}
+
+if (cseFormats.length) {
+  const sizes = opts['cse-sizes']!.split(',').map(parseSize).sort((a, b) => a - b);
+  const formats = cseFormats.map((n) => n.slice('cse-'.length));
+  console.log(`\nkura bench, client-side encryption: kura cp (${formats.join(', ')}) vs aws s3 cp, ${sizes.map(fmtSize).join(' and ')}, one run each, ` +
+    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  const runs: CseRun[] = await runCseBench({ sizes, formats, log: (l) => console.log(l) });
+  console.log(`\n${cseTable(runs)}`);
+  console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  await writeReport('cse-latest', {
+    date: new Date().toISOString(),
+    sizes,
+    machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
+    tools: cseToolVersions(),
+    runs,
+  });
+}
