@@ -185,8 +185,9 @@ export function writeConditions(ctx: RequestContext): { ifMatch?: string; ifNone
 export function intParam(ctx: RequestContext, name: string, dflt: number, min: number, max: number, clamp = true): number {
   const v = ctx.param(name);
   if (v === undefined || v === '') return dflt;
-  if (!/^-?\d+$/.test(v)) throw new S3Error('InvalidArgument', `Provided ${name} not an integer or within integer range`, { ArgumentName: name, ArgumentValue: v });
   const n = Number(v);
+  // Beyond a signed 32-bit integer S3 answers as for a non-number.
+  if (!/^-?\d+$/.test(v) || n > 2147483647 || n < -2147483648) throw new S3Error('InvalidArgument', `Provided ${name} not an integer or within integer range`, { ArgumentName: name, ArgumentValue: v });
   if (n < min) throw new S3Error('InvalidArgument', `Argument ${name} must be an integer between ${min} and ${max}`, { ArgumentName: name, ArgumentValue: v });
   if (n > max) {
     if (clamp) return max;

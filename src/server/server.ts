@@ -1,6 +1,7 @@
 // The Kura server: HTTP and HTTPS listeners in front of one Router, pino JSON logs on stdout,
 // graceful shutdown (stop accepting, finish in-flight requests).
-import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, maxHeaderSize, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
@@ -11,7 +12,9 @@ import { formatAddress, type ListenAddress, type ServerConfig } from './config.t
 import type { KmsService, Services } from './context.ts';
 import { PlainObjectIo, type ObjectIo } from './object-io.ts';
 import { SseObjectIo } from '../sse/sse-object-io.ts';
-import { Router, type Route } from './router.ts';
+import { Router, newRequestIds, type Route } from './router.ts';
+import { S3Error } from './errors.ts';
+import { toXml } from './xml.ts';
 
 export interface StartOptions {
   logger?: Logger;
@@ -55,6 +58,33 @@ export function singleUserLookup(config: ServerConfig): (accessKeyId: string) =>
     const given = Buffer.from(accessKeyId);
     return given.length === id.length && timingSafeEqual(given, id) ? config.credentials.secretAccessKey : undefined;
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before any handler runs (headers too large, malformed HTTP,
+ * header timeout) still get an S3 XML error instead of Node's bare 431/400/408.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const e = err.code === 'HPE_HEADER_OVERFLOW'
+    ? new S3Error('RequestHeaderSectionTooLarge', undefined, { MaxSizeAllowed: String(maxHeaderSize) })
+    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new S3Error('RequestTimeout')
+      : new S3Error('BadRequest', 'An error occurred when parsing the HTTP request.');
+  const { requestId, hostId } = newRequestIds();
+  const body = toXml('Error', { Code: e.code, Message: e.message, ...e.details, RequestId: requestId, HostId: hostId }, false);
+  // Read what the client still sends: closing with unread input would reset the connection before
+  // the client sees the answer.
+  socket.on('data', () => {});
+  socket.on('error', () => socket.destroy());
+  setTimeout(() => socket.destroy(), 5_000).unref();
+  socket.end(
+    `HTTP/1.1 ${e.status} Bad Request\r\ncontent-type: application/xml\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+      `x-amz-request-id: ${requestId}\r\nx-amz-id-2: ${hostId}\r\nserver: Kura\r\nconnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** Benchmark baseline only: store plaintext, to measure what encryption at rest costs (npm run bench). */
@@ -106,6 +136,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     s.requestTimeout = 0;
     s.headersTimeout = 60_000;
     s.keepAliveTimeout = 5_000;
+    s.on('clientError', answerClientError);
     servers.push(s);
     return s;
   };

@@ -50,8 +50,16 @@ const parser = new XMLParser({
 /** Parses a request body; throws MalformedXML. Returns the root element's content. */
 export function parseXml(body: Buffer | string, root: string): Record<string, unknown> {
   const text = typeof body === 'string' ? body : body.toString('utf8');
-  if (!text.trim() || XMLValidator.validate(text) !== true) throw new S3Error('MalformedXML');
-  const doc = parser.parse(text) as Record<string, unknown>;
+  let doc: Record<string, unknown>;
+  try {
+    // S3's request documents have no DTD: refusing one outright rules out entity expansion and external entities.
+    if (!text.trim() || /<!DOCTYPE/i.test(text) || XMLValidator.validate(text) !== true) throw new S3Error('MalformedXML');
+    doc = parser.parse(text) as Record<string, unknown>;
+  } catch {
+    // The parser's own refusals (external entities, entity expansion limits) and a stack exhausted by
+    // absurd nesting are the client's malformed document too.
+    throw new S3Error('MalformedXML');
+  }
   const content = doc[root];
   if (content === undefined) throw new S3Error('MalformedXML');
   if (typeof content === 'string') return {};

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { parseXml, xmlText } from '../xml.ts';
+import { parseXml } from '../xml.ts';
 import { intParam, xmlDate } from '../http-util.ts';
 import type { BucketInfo } from '../../storage/backend.ts';
 import { compareKeys } from '../../storage/key-order.ts';
@@ -59,7 +59,9 @@ export async function createBucket(ctx: RequestContext): Promise<void> {
   let location = '';
   if (body.length && body.toString('utf8').trim()) {
     const conf = parseXml(body, 'CreateBucketConfiguration');
-    location = xmlText(conf['LocationConstraint'])?.trim() ?? '';
+    const constraint = conf['LocationConstraint'];
+    if (constraint !== undefined && typeof constraint !== 'string') throw new S3Error('MalformedXML');
+    location = constraint?.trim() ?? '';
     if (location === 'us-east-1') throw new S3Error('InvalidLocationConstraint', undefined, { LocationConstraint: location });
   }
   await ctx.backend.createBucket(name, { location });

@@ -73,7 +73,10 @@ function responseHeaders(ctx: RequestContext, { rec, namesNull }: Found, sel: Se
   if (ctx.header('x-amz-checksum-mode')?.toUpperCase() === 'ENABLED' && sel.status === 200) Object.assign(h, checksumHeaders(rec));
   for (const [param, header] of Object.entries(OVERRIDES)) {
     const v = ctx.param(param);
-    if (v !== undefined) h[header] = v;
+    if (v === undefined) continue;
+    // What cannot go out as a header value (control characters, beyond ISO-8859-1) is refused as S3 does.
+    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(v)) throw new S3Error('InvalidArgument', 'Header value cannot be represented using ISO-8859-1.', { ArgumentName: param, ArgumentValue: v });
+    h[header] = v;
   }
   return h;
 }

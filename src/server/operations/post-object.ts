@@ -39,6 +39,9 @@ function readForm(ctx: RequestContext): Promise<{ fields: Record<string, string>
       if (!settled && !(n in fields)) fields[n] = value;
     });
     bb.on('file', (name: string, stream: Readable, info: { filename?: string }) => {
+      // A truncated form fails the file stream ("Unexpected end of form"): whoever reads it sees the
+      // error; unread (a refused policy, an ignored part), it must not become an uncaught exception.
+      stream.on('error', () => {});
       if (settled || name.toLowerCase() !== 'file') {
         stream.resume();
         return;
@@ -93,7 +96,9 @@ export async function postObject(ctx: RequestContext): Promise<void> {
     for (const h of STORED_HEADERS) if (fields[h] !== undefined) headers[h] = fields[h];
 
     ingested = true;
-    const got = await ctx.services.objectIo.ingest(ctx, file.stream, { bucket, key, formFields: fields });
+    const got = await ctx.services.objectIo.ingest(ctx, file.stream, { bucket, key, formFields: fields }).catch((e: unknown) => {
+      throw file.stream.errored ? new S3Error('MalformedPOSTRequest') : e;
+    });
     const [min, max] = policy.contentLengthRange ?? [0, MAX_PUT_SIZE];
     if (got.size < min || got.size > Math.min(max, MAX_PUT_SIZE)) {
       await ctx.backend.discardBlob(bucket, got.blob);
