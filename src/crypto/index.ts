@@ -5,7 +5,10 @@ export {
   newStreamParams, ciphertextSize, plaintextSize, chunkCount, planRange, planPartsRange, chunkNonce, chunkAad,
   type StreamParams, type RangePlan, type PartRangePlan,
 } from './format.ts';
-export { createEncryptor, createDecryptor, encryptBuffer, decryptBuffer, type DecryptOptions } from './stream.ts';
+export {
+  createEncryptor, createDecryptor, encryptBuffer, decryptBuffer, StreamEncryptor, StreamDecryptor, cipherTransform,
+  type DecryptOptions, type Emit, type SyncCipher,
+} from './stream.ts';
 export {
   sealKey, unsealKey, deriveKey, keyFingerprint, verifyKeyFingerprint, newFingerprintSalt, constantTimeEqual,
   SEALED_KEY_OVERHEAD, FINGERPRINT_SALT_SIZE,

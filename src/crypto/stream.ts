@@ -1,7 +1,7 @@
 // Streaming encryptor/decryptor for the chunked AES-256-GCM format (docs/FORMAT.md).
 // Memory per stream is one chunk buffer; input may be sliced arbitrarily.
 import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { CryptoError, badParams } from './errors.ts';
 import {
   AAD_SIZE, NONCE_SIZE, TAG_SIZE, checkParams, checkSize, chunkAad, chunkCount, chunkNonce, chunkPlainLength,
@@ -45,7 +45,15 @@ class ChunkCipher {
   }
 }
 
-class Encryptor extends Transform {
+/** Receives output of the synchronous encryptor/decryptor: sealed chunks or verified plaintext, in order. */
+export type Emit = (data: Buffer) => void;
+
+/**
+ * Encrypts one stream synchronously: write() plaintext in any slicing, end() once; sealed bytes go to
+ * `emit` as they are ready (ciphertext, then its tag). With `plainSize` the input must be exactly that long.
+ * No stream machinery: callers embed it in whatever pipeline they run (createEncryptor wraps it in a Transform).
+ */
+export class StreamEncryptor {
   private readonly cipher: ChunkCipher;
   private readonly chunkSize: number;
   private readonly acc: Buffer;
@@ -55,7 +63,6 @@ class Encryptor extends Transform {
   private readonly lastIndex: number; // -1 when the size is not known up front
 
   constructor(p: StreamParams, private readonly plainSize?: number) {
-    super();
     this.cipher = new ChunkCipher(p);
     this.chunkSize = p.chunkSize;
     if (plainSize !== undefined) checkSize(plainSize);
@@ -63,73 +70,63 @@ class Encryptor extends Transform {
     this.acc = Buffer.allocUnsafe(plainSize === undefined ? p.chunkSize : Math.min(p.chunkSize, plainSize));
   }
 
-  private sealChunk(plaintext: Buffer, final: boolean): void {
+  private sealChunk(plaintext: Buffer, final: boolean, emit: Emit): void {
     const [ct, tag] = this.cipher.seal(this.index++, final, plaintext);
-    if (ct.length) this.push(ct);
-    this.push(tag);
+    if (ct.length) emit(ct);
+    emit(tag);
   }
 
-  override _transform(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    try {
-      this.received += data.length;
-      const cs = this.chunkSize;
-      if (this.plainSize !== undefined && this.received > this.plainSize) {
-        return cb(new CryptoError('KURA_CRYPTO_SIZE_MISMATCH', 'more input than the declared plaintext size'));
-      }
-      let off = 0;
-      while (off < data.length) {
-        const avail = data.length - off;
-        if (this.plainSize === undefined) {
-          // A full chunk is sealed only once a further byte shows it is not the last one.
-          if (this.accLen === cs) {
-            this.sealChunk(this.acc, false);
-            this.accLen = 0;
-          } else if (this.accLen === 0 && avail > cs) {
-            this.sealChunk(data.subarray(off, off + cs), false);
-            off += cs;
-          } else {
-            const n = Math.min(avail, cs - this.accLen);
-            data.copy(this.acc, this.accLen, off, off + n);
-            this.accLen += n;
-            off += n;
-          }
+  write(data: Buffer, emit: Emit): void {
+    this.received += data.length;
+    const cs = this.chunkSize;
+    if (this.plainSize !== undefined && this.received > this.plainSize) {
+      throw new CryptoError('KURA_CRYPTO_SIZE_MISMATCH', 'more input than the declared plaintext size');
+    }
+    let off = 0;
+    while (off < data.length) {
+      const avail = data.length - off;
+      if (this.plainSize === undefined) {
+        // A full chunk is sealed only once a further byte shows it is not the last one.
+        if (this.accLen === cs) {
+          this.sealChunk(this.acc, false, emit);
+          this.accLen = 0;
+        } else if (this.accLen === 0 && avail > cs) {
+          this.sealChunk(data.subarray(off, off + cs), false, emit);
+          off += cs;
         } else {
-          const target = chunkPlainLength(this.plainSize, cs, this.index);
-          const final = this.index === this.lastIndex;
-          if (this.accLen === 0 && avail >= target) {
-            this.sealChunk(data.subarray(off, off + target), final);
-            off += target;
-          } else {
-            const n = Math.min(avail, target - this.accLen);
-            data.copy(this.acc, this.accLen, off, off + n);
-            this.accLen += n;
-            off += n;
-            if (this.accLen === target) {
-              this.sealChunk(this.acc.subarray(0, target), final);
-              this.accLen = 0;
-            }
+          const n = Math.min(avail, cs - this.accLen);
+          data.copy(this.acc, this.accLen, off, off + n);
+          this.accLen += n;
+          off += n;
+        }
+      } else {
+        const target = chunkPlainLength(this.plainSize, cs, this.index);
+        const final = this.index === this.lastIndex;
+        if (this.accLen === 0 && avail >= target) {
+          this.sealChunk(data.subarray(off, off + target), final, emit);
+          off += target;
+        } else {
+          const n = Math.min(avail, target - this.accLen);
+          data.copy(this.acc, this.accLen, off, off + n);
+          this.accLen += n;
+          off += n;
+          if (this.accLen === target) {
+            this.sealChunk(this.acc.subarray(0, target), final, emit);
+            this.accLen = 0;
           }
         }
       }
-      cb();
-    } catch (err) {
-      cb(err as Error);
     }
   }
 
-  override _flush(cb: TransformCallback): void {
-    try {
-      if (this.plainSize === undefined) {
-        this.sealChunk(this.acc.subarray(0, this.accLen), true);
-      } else {
-        if (this.received !== this.plainSize) {
-          return cb(new CryptoError('KURA_CRYPTO_SIZE_MISMATCH', 'less input than the declared plaintext size'));
-        }
-        if (this.plainSize === 0) this.sealChunk(Buffer.alloc(0), true);
+  end(emit: Emit): void {
+    if (this.plainSize === undefined) {
+      this.sealChunk(this.acc.subarray(0, this.accLen), true, emit);
+    } else {
+      if (this.received !== this.plainSize) {
+        throw new CryptoError('KURA_CRYPTO_SIZE_MISMATCH', 'less input than the declared plaintext size');
       }
-      cb();
-    } catch (err) {
-      cb(err as Error);
+      if (this.plainSize === 0) this.sealChunk(Buffer.alloc(0), true, emit);
     }
   }
 }
@@ -140,7 +137,12 @@ export interface DecryptOptions {
   length?: number;     // plaintext bytes to emit (default: through the end of the stream)
 }
 
-class Decryptor extends Transform {
+/**
+ * Decrypts one stream (or the chunks of it covering a range) synchronously: write() stored bytes in any
+ * slicing, end() once. A chunk's plaintext goes to `emit` only after its tag verified; tampering, stored
+ * bytes past the last expected chunk and (at end()) missing ones throw CryptoError.
+ */
+export class StreamDecryptor {
   private readonly cipher: ChunkCipher;
   private readonly chunkSize: number;
   private readonly finalIndex: number;
@@ -151,9 +153,10 @@ class Decryptor extends Transform {
   private accLen = 0;
   private index: number;
   private pos = 0; // plaintext offset of the current chunk, relative to the start of firstChunk
+  /** Stored bytes still expected (through the end of lastChunk). */
+  remaining: number;
 
   constructor(p: StreamParams, private readonly plainSize: number, opts: DecryptOptions = {}) {
-    super();
     this.cipher = new ChunkCipher(p);
     checkSize(plainSize);
     const cs = p.chunkSize;
@@ -173,58 +176,99 @@ class Decryptor extends Transform {
     this.index = firstChunk;
     this.emitStart = skip;
     this.emitEnd = skip + length;
+    this.remaining = (this.lastChunk - firstChunk) * (cs + TAG_SIZE) + chunkPlainLength(plainSize, cs, this.lastChunk) + TAG_SIZE;
     this.acc = Buffer.allocUnsafe(Math.min(cs, plainSize) + TAG_SIZE);
   }
 
-  private openChunk(stored: Buffer): void {
+  private openChunk(stored: Buffer, emit: Emit): void {
     const pt = this.cipher.open(this.index, this.index === this.finalIndex, stored);
     const a = Math.max(this.emitStart - this.pos, 0);
     const b = Math.min(this.emitEnd - this.pos, pt.length);
-    if (b > a) this.push(a === 0 && b === pt.length ? pt : pt.subarray(a, b));
     this.pos += pt.length;
     this.index++;
+    if (b > a) emit(a === 0 && b === pt.length ? pt : pt.subarray(a, b));
+  }
+
+  write(data: Buffer, emit: Emit): void {
+    let off = 0;
+    while (off < data.length) {
+      if (this.index > this.lastChunk) {
+        throw new CryptoError('KURA_CRYPTO_TRAILING_DATA', 'stored data continues past the last expected chunk');
+      }
+      const target = chunkPlainLength(this.plainSize, this.chunkSize, this.index) + TAG_SIZE;
+      const avail = data.length - off;
+      if (this.accLen === 0 && avail >= target) {
+        this.remaining -= target;
+        this.openChunk(data.subarray(off, off + target), emit);
+        off += target;
+      } else {
+        const n = Math.min(avail, target - this.accLen);
+        data.copy(this.acc, this.accLen, off, off + n);
+        this.accLen += n;
+        this.remaining -= n;
+        off += n;
+        if (this.accLen === target) {
+          this.accLen = 0;
+          this.openChunk(this.acc.subarray(0, target), emit);
+        }
+      }
+    }
+  }
+
+  end(): void {
+    if (this.index <= this.lastChunk) {
+      throw new CryptoError('KURA_CRYPTO_TRUNCATED', 'stored data ended before the last expected chunk');
+    }
+  }
+}
+
+/** Anything that turns input into output synchronously, like StreamEncryptor and StreamDecryptor. */
+export interface SyncCipher {
+  write(data: Buffer, emit: Emit): void;
+  end(emit: Emit): void;
+  /** Called when the stream is destroyed before its end (e.g. to wipe keys). */
+  dispose?(): void;
+}
+
+/** A synchronous encryptor or decryptor as a Transform (one layer, no per-chunk promises). */
+class CipherTransform extends Transform {
+  private readonly out: Emit = (b) => void this.push(b);
+  constructor(private readonly core: SyncCipher, opts?: TransformOptions) {
+    super(opts);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.core.dispose?.();
+    cb(err);
   }
 
   override _transform(data: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     try {
-      let off = 0;
-      while (off < data.length) {
-        if (this.index > this.lastChunk) {
-          return cb(new CryptoError('KURA_CRYPTO_TRAILING_DATA', 'stored data continues past the last expected chunk'));
-        }
-        const target = chunkPlainLength(this.plainSize, this.chunkSize, this.index) + TAG_SIZE;
-        const avail = data.length - off;
-        if (this.accLen === 0 && avail >= target) {
-          this.openChunk(data.subarray(off, off + target));
-          off += target;
-        } else {
-          const n = Math.min(avail, target - this.accLen);
-          data.copy(this.acc, this.accLen, off, off + n);
-          this.accLen += n;
-          off += n;
-          if (this.accLen === target) {
-            this.accLen = 0;
-            this.openChunk(this.acc.subarray(0, target));
-          }
-        }
-      }
-      cb();
+      this.core.write(data, this.out);
     } catch (err) {
-      cb(err as Error);
+      return cb(err as Error);
     }
+    cb();
   }
 
   override _flush(cb: TransformCallback): void {
-    if (this.index <= this.lastChunk) {
-      return cb(new CryptoError('KURA_CRYPTO_TRUNCATED', 'stored data ended before the last expected chunk'));
+    try {
+      this.core.end(this.out);
+    } catch (err) {
+      return cb(err as Error);
     }
     cb();
   }
 }
 
+/** A SyncCipher as a Transform; `opts` e.g. for a larger readableHighWaterMark. */
+export function cipherTransform(core: SyncCipher, opts?: TransformOptions): Transform {
+  return new CipherTransform(core, opts);
+}
+
 /** Plaintext in, sealed chunks out. With `plainSize` the input must be exactly that long (else an error). */
 export function createEncryptor(p: StreamParams, plainSize?: number): Transform {
-  return new Encryptor(p, plainSize);
+  return new CipherTransform(new StreamEncryptor(p, plainSize));
 }
 
 /**
@@ -233,7 +277,7 @@ export function createEncryptor(p: StreamParams, plainSize?: number): Transform 
  * Errors on any tampering, missing or extra stored bytes; a chunk's plaintext is emitted only after its tag verified.
  */
 export function createDecryptor(p: StreamParams, plainSize: number, opts?: DecryptOptions): Transform {
-  return new Decryptor(p, plainSize, opts);
+  return new CipherTransform(new StreamDecryptor(p, plainSize, opts));
 }
 
 /** One-shot encryption of a whole stream held in memory (small objects, metadata, tests). */

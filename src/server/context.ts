@@ -141,6 +141,19 @@ export class RequestContext {
   sendStream(status: number, headers: Record<string, string | number | undefined>, stream: Readable): Promise<void> {
     this.setHeaders(headers);
     this.res.writeHead(status);
+    // Pieces the stream emits in one burst (e.g. the decrypted chunks of one disk read) leave in one
+    // socket write (writev) instead of one syscall and one client wake-up each.
+    let corked = false;
+    const uncork = (): void => {
+      corked = false;
+      this.res.uncork();
+    };
+    stream.on('data', () => {
+      if (corked) return;
+      corked = true;
+      this.res.cork();
+      process.nextTick(uncork);
+    });
     return new Promise((resolve) => {
       pipeline(stream, this.res, (err) => {
         if (err && !this.res.destroyed) {

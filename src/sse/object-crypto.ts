@@ -3,7 +3,7 @@
 // A plaintext range reads only the chunks that cover it, from each part it touches.
 import { Readable, pipeline, type Transform } from 'node:stream';
 import {
-  CryptoError, ciphertextSize, createDecryptor, createEncryptor, planPartsRange, type StreamParams,
+  CryptoError, StreamDecryptor, ciphertextSize, cipherTransform, createEncryptor, planPartsRange, type Emit, type StreamParams, type SyncCipher,
 } from '../crypto/index.ts';
 import { isS3Error } from '../server/errors.ts';
 import { sseErrors } from './errors.ts';
@@ -46,10 +46,15 @@ interface Piece {
 export function decryptingStream(
   segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
 ): Readable {
-  return Readable.from(decryptPieces(planPieces(segments, kek, bucket, key, range), open), { objectMode: false, highWaterMark: READ_AHEAD });
+  const pieces = planPieces(segments, kek, bucket, key, range);
+  if (pieces.length === 0) return Readable.from([], { objectMode: false });
+  return decryptSpan(pieces, open);
 }
 
-/** Decrypted bytes buffered ahead of the consumer: keeps disk reads, decryption and the socket overlapping. */
+/**
+ * Decrypted bytes buffered ahead of the consumer (also the stored bytes per file read): keeps disk
+ * reads, decryption and the socket overlapping, in few large steps.
+ */
 const READ_AHEAD = 1024 * 1024;
 
 /** Stored spans up to this size are read and authenticated whole before the response starts. */
@@ -64,31 +69,19 @@ export async function openPlaintext(
   segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
 ): Promise<Readable> {
   const pieces = planPieces(segments, kek, bucket, key, range);
-  const span = pieces.length ? pieces[pieces.length - 1]!.storedEnd - pieces[0]!.storedStart + 1 : 0;
-  if (span > EAGER_SPAN) {
-    // Stream, once the first chunk verified (a failure there is still an error status).
-    const it = decryptPieces(pieces, open);
-    let first: IteratorResult<Buffer>;
-    try {
-      first = await it.next();
-    } catch (e) {
-      throw toS3Error(e);
-    }
-    async function* all(): AsyncGenerator<Buffer> {
-      if (first.done) return;
-      yield first.value;
-      yield* it;
-    }
-    const out = Readable.from(all(), { objectMode: false, highWaterMark: READ_AHEAD });
-    // A body never read (client gone) must still release the stored file.
-    out.once('close', () => { it.return(undefined).catch(() => {}); });
-    return out;
-  }
+  if (pieces.length === 0) return Readable.from([], { objectMode: false });
+  const span = pieces[pieces.length - 1]!.storedEnd - pieces[0]!.storedStart + 1;
+  if (span > EAGER_SPAN) return primed(decryptSpan(pieces, open));
   const out: Buffer[] = [];
+  const opener = new PiecesDecryptor(pieces);
+  const push = (b: Buffer) => void out.push(b);
   try {
-    for await (const c of decryptPieces(pieces, open)) out.push(c);
+    for await (const b of open({ start: pieces[0]!.storedStart, end: pieces[pieces.length - 1]!.storedEnd })) opener.write(b as Buffer, push);
+    opener.end();
   } catch (e) {
     throw toS3Error(e);
+  } finally {
+    opener.dispose();
   }
   return Readable.from(out, { objectMode: false });
 }
@@ -127,91 +120,96 @@ function planPieces(segments: readonly Segment[], kek: Buffer, bucket: string, k
   return pieces;
 }
 
-/** Hands out exact byte counts from one stream, in order. */
-class ByteReader {
-  private pending: Buffer | undefined;
-  constructor(private readonly it: AsyncIterator<Buffer>) {}
+/**
+ * Decrypts the stored span [pieces[0].storedStart, last storedEnd] (read in one go: the backend pins one
+ * consistent version): hands each piece's stored bytes to that piece's decryptor and drops the bytes
+ * between pieces (empty parts). Synchronous, so one Transform layer carries a whole GET.
+ */
+class PiecesDecryptor implements SyncCipher {
+  private i = 0;
+  private pos: number; // absolute stored offset of the next input byte
+  private dec: StreamDecryptor | undefined;
 
-  async *take(n: number): AsyncGenerator<Buffer> {
-    while (n > 0) {
-      let b = this.pending;
-      this.pending = undefined;
-      if (!b) {
-        const r = await this.it.next();
-        if (r.done) return; // short: the decryptor reports the truncation
-        b = r.value;
+  constructor(private readonly pieces: Piece[]) {
+    this.pos = pieces[0]!.storedStart;
+  }
+
+  write(data: Buffer, emit: Emit): void {
+    let off = 0;
+    while (off < data.length) {
+      const p = this.pieces[this.i];
+      if (!p) throw new CryptoError('KURA_CRYPTO_TRAILING_DATA', 'stored data continues past the last expected chunk');
+      if (this.pos < p.storedStart) {
+        const n = Math.min(p.storedStart - this.pos, data.length - off);
+        off += n;
+        this.pos += n;
+        continue;
       }
-      if (b.length > n) {
-        this.pending = b.subarray(n);
-        b = b.subarray(0, n);
+      if (!this.dec) {
+        this.dec = new StreamDecryptor(p.params, p.plainSize, { firstChunk: p.firstChunk, skip: p.skip, length: p.length });
+        p.params.key.fill(0); // the decryptor holds its own KeyObject
       }
-      n -= b.length;
-      if (b.length) yield b;
+      const n = Math.min(this.dec.remaining, data.length - off);
+      this.dec.write(off === 0 && n === data.length ? data : data.subarray(off, off + n), emit);
+      off += n;
+      this.pos += n;
+      if (this.dec.remaining === 0) {
+        this.dec.end();
+        this.dec = undefined;
+        this.i++;
+      }
     }
   }
 
-  async skip(n: number): Promise<void> {
-    for await (const _ of this.take(n)); // eslint-disable-line @typescript-eslint/no-unused-vars
+  end(): void {
+    if (this.i < this.pieces.length) throw new CryptoError('KURA_CRYPTO_TRUNCATED', 'stored data ended before the last expected chunk');
+  }
+
+  dispose(): void {
+    for (const p of this.pieces) p.params.key.fill(0);
   }
 }
 
-// One open of the stored span (the backend pins one consistent version), split among the pieces.
-async function* decryptPieces(pieces: Piece[], open: StoredOpener): AsyncGenerator<Buffer> {
-  if (pieces.length === 0) return;
+/** The stored span through one PiecesDecryptor transform. Source and transform are destroyed together. */
+function decryptSpan(pieces: Piece[], open: StoredOpener): Readable {
   const source = open({ start: pieces[0]!.storedStart, end: pieces[pieces.length - 1]!.storedEnd });
-  const reader = new ByteReader(source[Symbol.asyncIterator]() as AsyncIterator<Buffer>);
-  let pos = pieces[0]!.storedStart;
-  try {
-    for (const p of pieces) {
-      await reader.skip(p.storedStart - pos); // empty parts between pieces
-      const dec = createDecryptor(p.params, p.plainSize, { firstChunk: p.firstChunk, skip: p.skip, length: p.length });
-      p.params.key.fill(0); // the decryptor holds its own KeyObject
-      const n = p.storedEnd - p.storedStart + 1;
-      if (n <= EAGER_SPAN) {
-        // Small: gather the stored bytes and end the decryptor with them (no stream plumbing per piece).
-        const parts: Buffer[] = [];
-        for await (const b of reader.take(n)) parts.push(b);
-        dec.end(parts.length === 1 ? parts[0] : Buffer.concat(parts));
-      } else {
-        pipeline(Readable.from(reader.take(n), { objectMode: false }), dec, () => {});
-      }
-      for await (const chunk of dec) yield chunk as Buffer;
-      pos = p.storedEnd + 1;
-    }
-  } finally {
-    for (const p of pieces) p.params.key.fill(0);
-    source.destroy();
-  }
+  const dec = cipherTransform(new PiecesDecryptor(pieces), { readableHighWaterMark: READ_AHEAD });
+  pipeline(source, dec, () => {});
+  // It decrypts ahead before anyone consumes it (e.g. while a copy sets up its target); an error then
+  // stays recorded for the consumer (its pipeline or iterator sees it) instead of being unhandled.
+  dec.on('error', () => {});
+  return dec;
 }
 
 /**
  * Waits for the first plaintext bytes (or the end) so a failure in the first chunk becomes an error
  * response instead of a broken body. Later failures abort the body: never unauthenticated bytes.
+ * Returns the same stream, nothing consumed.
  */
 export async function primed(source: Readable): Promise<Readable> {
-  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  let first: IteratorResult<Buffer>;
   try {
-    first = await it.next();
+    // 'readable' fires once data is buffered or the end is reached; nothing is read here.
+    await new Promise<void>((resolve, reject) => {
+      const settle = (e?: Error): void => {
+        source.off('readable', onReadable);
+        source.off('error', settle);
+        source.off('close', onClose);
+        if (e) reject(e);
+        else resolve();
+      };
+      const onReadable = (): void => settle();
+      const onClose = (): void => settle(source.errored ?? new Error('stream closed before any data'));
+      source.on('readable', onReadable);
+      source.once('error', settle);
+      source.once('close', onClose);
+    });
+    // Removing a 'readable' listener takes effect on the next tick; a later pipe() must see it gone to flow.
+    await new Promise<void>((resolve) => process.nextTick(resolve));
   } catch (e) {
+    source.destroy();
     throw toS3Error(e);
   }
-  async function* rest(): AsyncGenerator<Buffer> {
-    try {
-      if (first.done) return;
-      yield first.value;
-      for (;;) {
-        const n = await it.next();
-        if (n.done) return;
-        yield n.value;
-      }
-    } finally {
-      await it.return?.();
-    }
-  }
-  const out = Readable.from(rest(), { objectMode: false, highWaterMark: READ_AHEAD });
-  out.once('close', () => { it.return?.()?.catch(() => {}); });
-  return out;
+  return source;
 }
 
 /** Crypto failures on stored data are integrity errors; S3 errors pass through. */

@@ -30,6 +30,8 @@ import { fsyncDir, randomId, renameDurable, writeFileAtomic, writeStreamToFile }
 const RETIRE_GRACE_MS = 30_000;
 const UPLOAD_ID = /^[0-9a-f]{48}$/;
 const BLOB_ID = /^[0-9a-f]{32}$/;
+/** Bytes per file read (and buffered ahead per open object): few, large reads for big GETs. */
+const READ_SIZE = 1024 * 1024;
 
 interface BucketState {
   info: BucketInfo;
@@ -365,12 +367,13 @@ export class FsBackend implements StorageBackend {
     }
     const paths = segments.map((s) => s.path);
     this.pin(paths);
+    const file = (seg: { path: string; start: number; end: number }) =>
+      createReadStream(seg.path, { start: seg.start, end: seg.end, highWaterMark: READ_SIZE });
     async function* read(): AsyncGenerator<Buffer> {
-      for (const seg of segments) {
-        yield* createReadStream(seg.path, { start: seg.start, end: seg.end, highWaterMark: 256 * 1024 }) as AsyncIterable<Buffer>;
-      }
+      for (const seg of segments) yield* file(seg) as AsyncIterable<Buffer>;
     }
-    const stream = Readable.from(read(), { objectMode: false });
+    // One file (a single PUT, or a range within one part): its read stream as it is, no extra layer.
+    const stream = segments.length === 1 ? file(segments[0]!) : Readable.from(read(), { objectMode: false, highWaterMark: READ_SIZE });
     stream.once('close', () => this.unpin(paths));
     return stream;
   }
