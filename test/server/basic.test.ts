@@ -356,6 +356,17 @@ describe('kura server: basic operations', () => {
     const bad = await rawRequest(srv, 'PUT', '/crc64-bucket/check', { body: '123456780', headers: { 'x-amz-checksum-crc64nvme': check } });
     assert.equal(bad.status, 400);
     assert.equal(xmlValue(bad.text, 'Code'), 'BadDigest');
+    // As an aws-chunked trailer (what the SDK sends for streamed bodies), right and wrong.
+    for (const [value, status] of [[check, 200], [Buffer.from('ae8b14860a799889', 'hex').toString('base64'), 400]] as const) {
+      const chunked = `9\r\n123456789\r\n0\r\nx-amz-checksum-crc64nvme:${value}\r\n\r\n`;
+      const r = await rawRequest(srv, 'PUT', '/crc64-bucket/trailer', {
+        body: chunked,
+        headers: { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': '9', 'x-amz-trailer': 'x-amz-checksum-crc64nvme' },
+      });
+      assert.equal(r.status, status, r.text);
+      if (status === 200) assert.equal(r.headers['x-amz-checksum-crc64nvme'], check);
+      else assert.equal(xmlValue(r.text, 'Code'), 'BadDigest');
+    }
     const short = await rawRequest(srv, 'PUT', '/crc64-bucket/check', { body: '123456789', headers: { 'x-amz-checksum-crc64nvme': 'AAAAAA==' } });
     assert.equal(short.status, 400);
     assert.equal(xmlValue(short.text, 'Code'), 'InvalidRequest');

@@ -8,6 +8,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { XMLValidator } from 'fast-xml-parser';
 import { startKura, rawRequest, xmlValue, type KuraServer, type RawResponse } from '../helpers/server.ts';
 
@@ -338,6 +339,20 @@ describe('no 500 for a client mistake', () => {
     assert.equal(r.status, 400);
     assert.equal(xmlValue(r.body, 'Code'), 'RequestHeaderSectionTooLarge');
     assert.equal(XMLValidator.validate(r.body), true);
+    assert.equal((await fetch(`${srv.endpoint}/health`)).status, 200);
+  });
+
+  test('bytes that are not HTTP: 400 with an S3 XML error, server up', async () => {
+    const url = new URL(srv.endpoint);
+    const answer = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(url.port), url.hostname, () => sock.end('GARBAGE / NOT-HTTP\r\n\u0001\u0002\r\n\r\n'));
+      let got = '';
+      sock.setEncoding('utf8').on('data', (d: string) => (got += d)).on('end', () => resolve(got)).on('error', reject);
+    });
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    const body = answer.slice(answer.indexOf('\r\n\r\n') + 4);
+    assert.equal(XMLValidator.validate(body), true, answer);
+    assert.equal(xmlValue(body, 'Code'), 'BadRequest');
     assert.equal((await fetch(`${srv.endpoint}/health`)).status, 200);
   });
 });
