@@ -23,6 +23,11 @@ export interface StartOptions {
   objectIo?: ObjectIo;
   kms?: KmsService;
   extraRoutes?: Route[];
+  /**
+   * Benchmark baseline only (`npm run bench`, see the CLI's hidden flag): store objects UNENCRYPTED, to
+   * measure what encryption at rest costs. Never set otherwise.
+   */
+  plaintextBaseline?: boolean;
 }
 
 export interface RunningServer {
@@ -87,11 +92,6 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
-/** Benchmark baseline only: store plaintext, to measure what encryption at rest costs (npm run bench). */
-function plaintextBaseline(): boolean {
-  return process.env.KURA_BENCH_PLAINTEXT_BASELINE === '1';
-}
-
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
   const backend = opts.backend ?? (await openBackend(config));
@@ -100,9 +100,12 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     backend,
     lookupSecret: singleUserLookup(config),
     // Every object at rest is encrypted (SSE-S3 when a request names no encryption).
-    objectIo: opts.objectIo ?? (plaintextBaseline() ? new PlainObjectIo() : await SseObjectIo.open(config, opts.kms)),
+    objectIo: opts.objectIo ?? (opts.plaintextBaseline ? new PlainObjectIo() : await SseObjectIo.open(config, opts.kms)),
   };
-  if (plaintextBaseline()) logger.warn('KURA_BENCH_PLAINTEXT_BASELINE=1: objects are stored UNENCRYPTED (benchmark baseline only)');
+  if (opts.plaintextBaseline) {
+    logger.warn('BENCHMARK PLAINTEXT BASELINE: objects are stored UNENCRYPTED; never use this server for data');
+    process.stderr.write('kura server: WARNING: benchmark plaintext baseline, objects are stored UNENCRYPTED\n');
+  }
   if (opts.kms) services.kms = opts.kms;
   const router = new Router(services, logger, opts.extraRoutes);
   let closing = false;

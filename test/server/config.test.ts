@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { generate } from 'selfsigned';
-import { CreateBucketCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startKura } from '../helpers/server.ts';
 import { loadRootKey, parseAddress } from '../../src/server/config.ts';
 
@@ -104,5 +104,35 @@ describe('kura server: configuration', () => {
     } finally {
       await srv.stop();
     }
+  });
+  test('the benchmark plaintext baseline needs its hidden flag and its environment variable together', async () => {
+    const help = spawnSync(process.execPath, ['bin/kura.mjs', 'server', '--help'], { encoding: 'utf8', timeout: 30_000 });
+    assert.doesNotMatch(help.stdout, /plaintext|baseline/i, 'not offered in --help');
+    const dataDir = await mkdtemp(join(tmpdir(), 'kura-baseline-'));
+    try {
+      const flagOnly = spawnSync(process.execPath, ['bin/kura.mjs', 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', 'off', '--bench-plaintext-baseline'],
+        { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KURA_BENCH_PLAINTEXT_BASELINE: '' } });
+      assert.equal(flagOnly.status, 2);
+      assert.match(flagOnly.stderr, /needs KURA_BENCH_PLAINTEXT_BASELINE=1/);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+    const encryption = async (opts: { env?: Record<string, string>; args?: string[] }) => {
+      const srv = await startKura(opts);
+      try {
+        const s3 = srv.client();
+        await s3.send(new CreateBucketCommand({ Bucket: 'baseline' }));
+        await s3.send(new PutObjectCommand({ Bucket: 'baseline', Key: 'k', Body: 'hello' }));
+        return { sse: (await s3.send(new HeadObjectCommand({ Bucket: 'baseline', Key: 'k' }))).ServerSideEncryption, stderr: srv.stderr(), stdout: srv.stdout.join('\n') };
+      } finally {
+        await srv.stop();
+      }
+    };
+    const envOnly = await encryption({ env: { KURA_BENCH_PLAINTEXT_BASELINE: '1' } });
+    assert.equal(envOnly.sse, 'AES256', 'the variable alone leaves encryption on');
+    assert.match(envOnly.stdout, /KURA_BENCH_PLAINTEXT_BASELINE is ignored/);
+    const both = await encryption({ env: { KURA_BENCH_PLAINTEXT_BASELINE: '1' }, args: ['--bench-plaintext-baseline'] });
+    assert.equal(both.sse, undefined, 'flag and variable together: the plaintext baseline');
+    assert.match(both.stderr, /WARNING: benchmark plaintext baseline, objects are stored UNENCRYPTED/);
   });
 });

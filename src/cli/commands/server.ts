@@ -1,6 +1,6 @@
 // `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store, or as a gateway
 // in front of an S3-compatible store (--backend s3).
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { loadConfig, parseAddress, type ServerOptions } from '../../server/config.ts';
 import { createLogger, singleUserLookup, startServer } from '../../server/server.ts';
 import { describeBackend } from '../../storage/open-backend.ts';
@@ -25,11 +25,22 @@ export function registerServerCommand(program: Command): void {
     .option('--backend-prefix <prefix>', 'gateway: key prefix inside the upstream bucket [env KURA_BACKEND_PREFIX]')
     .option('--backend-region <region>', 'gateway: upstream region (default AWS_REGION or us-east-1) [env KURA_BACKEND_REGION]')
     .option('--backend-ca-bundle <file>', 'gateway: PEM CA certificates to trust for an HTTPS upstream [env KURA_BACKEND_CA_BUNDLE]')
+    // `npm run bench` only: its 'plain' baseline server stores objects UNENCRYPTED. Not in --help, and
+    // honoured only together with KURA_BENCH_PLAINTEXT_BASELINE=1, so neither alone can turn encryption off.
+    .addOption(new Option('--bench-plaintext-baseline').hideHelp())
     .action(async (o: {
+      benchPlaintextBaseline?: boolean;
       data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string;
       backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
     }) => {
       const logger = createLogger();
+      const baselineEnv = process.env.KURA_BENCH_PLAINTEXT_BASELINE === '1';
+      if (o.benchPlaintextBaseline && !baselineEnv) {
+        process.stderr.write('kura server: --bench-plaintext-baseline needs KURA_BENCH_PLAINTEXT_BASELINE=1 (benchmark use only)\n');
+        process.exit(2);
+      }
+      if (baselineEnv && !o.benchPlaintextBaseline) logger.warn('KURA_BENCH_PLAINTEXT_BASELINE is ignored without its benchmark-only flag: objects are encrypted');
+      const plaintextBaseline = baselineEnv && o.benchPlaintextBaseline === true;
       const opts: ServerOptions = { dataDir: o.data, address: o.address, tlsAddress: o.tlsAddress, domain: o.domain, region: o.region, allowInsecureSsec: o.allowInsecureSsec };
       if (o.tlsCert) opts.tlsCert = o.tlsCert;
       if (o.tlsKey) opts.tlsKey = o.tlsKey;
@@ -59,7 +70,7 @@ export function registerServerCommand(program: Command): void {
       let kmsListener: KmsListener | undefined;
       try {
         kms = await openServerKms(config);
-        server = await startServer(config, { logger, kms });
+        server = await startServer(config, { logger, kms, plaintextBaseline });
         if (o.kmsAddress) {
           kmsListener = await startKmsListener(kms, { address: parseAddress(o.kmsAddress), lookupSecret: singleUserLookup(config), region: config.region, logger });
         }
