@@ -73,10 +73,22 @@ export interface StartKuraOptions {
   upstreamPrefix?: string;
 }
 
+/** Gateway data dir → data dir of its upstream, kept while the gateway is down (stop({ keepData }), kill9()) for restarts. */
+const stoppedUpstreams = new Map<string, string>();
+
 async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
+  const remembered = !opts.upstream && opts.dataDir ? stoppedUpstreams.get(opts.dataDir) : undefined;
+  if (opts.dataDir) stoppedUpstreams.delete(opts.dataDir);
   const ownUpstream = !opts.upstream;
-  const upstream = opts.upstream ?? (await startKura({ backend: 'fs' }));
+  const upstream = opts.upstream ?? (await startKura({ backend: 'fs', ...(remembered ? { dataDir: remembered } : {}) }));
   const upstreamBucket = opts.upstreamBucket ?? 'kura-upstream';
+  /** Stops an upstream this helper started: its data is kept for a restart of the gateway, or removed. */
+  const stopUpstream = async (gatewayDir: string, keep: boolean): Promise<void> => {
+    if (!ownUpstream) return;
+    await upstream.stop({ keepData: keep });
+    if (keep) stoppedUpstreams.set(gatewayDir, upstream.dataDir);
+    else if (remembered) await rm(remembered, { recursive: true, force: true });
+  };
   try {
     const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
     await upstream.client().send(new CreateBucketCommand({ Bucket: upstreamBucket })).catch((e: { name?: string }) => {
@@ -90,16 +102,20 @@ async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
     });
     const stopGateway = gw.stop.bind(gw);
     const kill9 = gw.kill9.bind(gw);
+    // The upstream's data is kept when the gateway's is (a data dir the caller gave is never removed), unless
+    // stop({ keepData: false }) says otherwise.
+    const keeps = (o: { keepData?: boolean }): boolean => o.keepData ?? !!opts.dataDir;
     return Object.assign(gw, {
       upstream,
       upstreamBucket,
       async stop(o: { keepData?: boolean } = {}) {
         const code = await stopGateway(o);
-        if (ownUpstream) await upstream.stop(o);
+        await stopUpstream(gw.dataDir, keeps(o));
         return code;
       },
       async kill9() {
         await kill9();
+        await stopUpstream(gw.dataDir, true);
       },
     });
   } catch (e) {

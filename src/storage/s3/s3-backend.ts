@@ -164,7 +164,13 @@ export class S3Backend implements StorageBackend {
 
   private async getRecord<T>(name: string): Promise<T | undefined> {
     const data = await this.getBytes(name);
-    return data && this.sealer.open<T>(name, data);
+    if (!data) return undefined;
+    try {
+      return this.sealer.open<T>(name, data);
+    } catch {
+      // Never skipped: a record dropped at load would make its blobs look orphaned, and they would be deleted.
+      throw new Error(`gateway record ${this.location}${name} failed authentication (altered upstream, or sealed under another root key)`);
+    }
   }
 
   private async putRecord(name: string, value: unknown): Promise<void> {

@@ -1,0 +1,134 @@
+// Gateway crash safety: kill -9 of the gateway during concurrent PUTs and multipart uploads; after a
+// restart every listed object is complete and one of the versions written, and the first use of the
+// bucket removed every upstream blob no record refers to (and the upstream multipart uploads of
+// interrupted staging). A gateway with another root key refuses the upstream store.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import {
+  CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
+  CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { startKura, collect, type KuraServer } from '../helpers/server.ts';
+
+const MiB = 1024 * 1024;
+
+function md5hex(b: Buffer): string {
+  return createHash('md5').update(b).digest('hex');
+}
+
+async function upstreamNames(up: KuraServer, bucket: string, prefix: string): Promise<string[]> {
+  const c = up.client();
+  const out: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await c.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ContinuationToken: token }));
+    out.push(...(page.Contents ?? []).map((o) => o.Key!));
+    token = page.NextContinuationToken;
+  } while (token);
+  return out;
+}
+
+describe('gateway backend: crash safety', () => {
+  test('kill -9 during concurrent writes: complete objects only, orphan blobs removed upstream', async () => {
+    let gw = await startKura({ backend: 's3' });
+    const dataDir = gw.dataDir;
+    try {
+      let s3: S3Client = gw.client({ maxAttempts: 1 });
+      const bucket = 'crash';
+      await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+      const written = new Map<string, Set<string>>();
+      const remember = (key: string, body: Buffer): void => {
+        if (!written.has(key)) written.set(key, new Set());
+        written.get(key)!.add(md5hex(body));
+      };
+      let stop = false;
+      let completed = 0;
+      const writer = async (w: number): Promise<void> => {
+        for (let i = 0; !stop; i++) {
+          const key = `k${(w + i) % 5}`;
+          // Some bodies exceed the staging part size (8 MiB): staged upstream as multipart uploads.
+          const body = randomBytes(i % 4 === 3 ? 9 * MiB : Math.floor(Math.random() * 2 * MiB));
+          remember(key, body);
+          try {
+            await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+            completed++;
+          } catch {
+            return; // the gateway died
+          }
+        }
+      };
+      const multipart = async (): Promise<void> => {
+        for (let i = 0; !stop; i++) {
+          const key = `mp${i % 2}`;
+          const parts = [randomBytes(5 * MiB), randomBytes(1 + Math.floor(Math.random() * MiB))];
+          remember(key, Buffer.concat(parts));
+          try {
+            const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+            const etags: string[] = [];
+            for (const [n, p] of parts.entries()) etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n + 1, Body: p }))).ETag!);
+            await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, n) => ({ ETag, PartNumber: n + 1 })) } }));
+            completed++;
+          } catch {
+            return;
+          }
+        }
+      };
+      const writers = [...Array.from({ length: 4 }, (_, w) => writer(w)), multipart()];
+      // Kill once a few writes have landed, while the others are in flight.
+      while (completed < 8) await new Promise((r) => setTimeout(r, 50));
+      await gw.kill9();
+      stop = true;
+      await Promise.all(writers);
+
+      gw = await startKura({ backend: 's3', dataDir });
+      s3 = gw.client();
+      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
+      assert.ok((listed.Contents?.length ?? 0) > 0, 'some objects survived');
+      let blobs = 0;
+      for (const o of listed.Contents ?? []) {
+        const body = await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }))).Body);
+        assert.equal(body.length, o.Size, `${o.Key}: listed size`);
+        assert.ok(written.get(o.Key!)?.has(md5hex(body)), `${o.Key}: content is one of the written versions`);
+        blobs += (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.Key!, PartNumber: 1 }))).PartsCount ?? 1;
+      }
+      for (const u of (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []) {
+        blobs += (await s3.send(new ListPartsCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }))).Parts?.length ?? 0;
+      }
+      // Upstream: exactly the referenced blobs remain (the bucket was loaded by the listing above).
+      const up = gw.upstream!;
+      const names = await upstreamNames(up, gw.upstreamBucket!, 'gw/b/');
+      assert.equal(names.filter((n) => n.includes('/d/')).length, blobs, 'no orphan blobs upstream');
+      const staging = await up.client().send(new ListMultipartUploadsCommand({ Bucket: gw.upstreamBucket!, Prefix: 'gw/' }));
+      assert.equal(staging.Uploads?.length ?? 0, 0, 'no upstream multipart uploads left from interrupted staging');
+      // And the store keeps working.
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'after', Body: 'ok' }));
+      assert.equal((await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'after' }))).Body)).toString(), 'ok');
+    } finally {
+      await gw.stop({ keepData: false });
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  test('a gateway with another root key refuses the upstream store', async () => {
+    const gw = await startKura({ backend: 's3' });
+    try {
+      await gw.client().send(new CreateBucketCommand({ Bucket: 'mine' }));
+      await assert.rejects(
+        startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } }),
+        /exited with 1 before listening[\s\S]*another root key/,
+      );
+      // Another prefix of the same upstream bucket is another store: that works.
+      const other = await startKura({ backend: 's3', upstream: gw.upstream!, upstreamPrefix: 'other/', env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } });
+      try {
+        assert.deepEqual((await other.client().send(new (await import('@aws-sdk/client-s3')).ListBucketsCommand({}))).Buckets ?? [], []);
+      } finally {
+        await other.stop();
+      }
+    } finally {
+      await gw.stop();
+    }
+  });
+});

@@ -1,0 +1,31 @@
+// Existing server test files, run once more with every server they start being a gateway
+// (KURA_TEST_BACKEND=s3: `kura server --backend s3` in front of another Kura, see test/helpers/server.ts).
+// The same S3 behaviour must hold whichever backend stores the objects.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const FILES = ['test/server/objects.test.ts', 'test/server/multipart.test.ts', 'test/versioning/versioning.test.ts'];
+
+test(`against the gateway: ${FILES.join(', ')}`, { timeout: 240_000 }, async () => {
+  // A runner of its own: without NODE_TEST_CONTEXT the child does not report into this runner.
+  const env: NodeJS.ProcessEnv = { ...process.env, KURA_TEST_BACKEND: 's3' };
+  delete env.NODE_TEST_CONTEXT;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...FILES], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const failures = out.split('\n').filter((l) => /^\s*not ok /.test(l));
+  assert.equal(code, 0, `failed against the gateway:\n${failures.join('\n')}\n${out.slice(-4000)}`);
+  // The files really ran (not an empty or skipped run).
+  const pass = Number(/^# pass (\d+)/m.exec(out)?.[1] ?? 0);
+  assert.ok(pass >= 25, `only ${pass} tests passed`);
+});
