@@ -56,16 +56,18 @@ export interface CseRun {
   seconds: number;
   bytesPerSec: number;
   peakRssBytes: number;
+  /** User + system CPU seconds of the command: its cost, independent of what else the machine was doing. */
+  cpuSeconds: number;
   /** 1-minute load average when the command ended (other jobs share the machine). */
   loadAvg: number;
 }
 
-/** Runs one command under /usr/bin/time; wall-clock seconds and the process's peak RSS. */
-async function measure(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ seconds: number; peakRssBytes: number }> {
+/** Runs one command under /usr/bin/time; wall-clock seconds, the process's peak RSS and CPU time. */
+async function measure(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ seconds: number; peakRssBytes: number; cpuSeconds: number }> {
   const rssFile = join(cwd, '.rss');
   const t0 = performance.now();
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(TIME, ['-f', '%M', '-o', rssFile, ...argv], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(TIME, ['-f', '%M %U %S', '-o', rssFile, ...argv], { cwd, env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
     child.on('error', reject);
@@ -73,8 +75,8 @@ async function measure(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Pro
   });
   const seconds = (performance.now() - t0) / 1000;
   if (code !== 0) throw new Error(`${argv.slice(0, 4).join(' ')}… exited ${code}: ${stderr.trim().split('\n').at(-1)}`);
-  const kb = Number((await readFile(rssFile, 'utf8')).trim().split('\n').at(-1));
-  return { seconds, peakRssBytes: kb * 1024 };
+  const [kb, user, sys] = (await readFile(rssFile, 'utf8')).trim().split('\n').at(-1)!.split(' ').map(Number);
+  return { seconds, peakRssBytes: kb! * 1024, cpuSeconds: user! + sys! };
 }
 
 /** `size` random bytes written to `path` (4 MiB at a time); returns their SHA-256. */
@@ -136,9 +138,9 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; log: 
         const url = `s3://${Bucket}/${Key}`;
         for (const direction of ['upload', 'download'] as const) {
           const m = await measure(direction === 'upload' ? t.upload(src, url, srv.endpoint) : t.download(url, out, srv.endpoint), dir, env);
-          const r: CseRun = { tool: t.name, size, direction, seconds: m.seconds, bytesPerSec: size / m.seconds, peakRssBytes: m.peakRssBytes, loadAvg: loadavg()[0]! };
+          const r: CseRun = { tool: t.name, size, direction, seconds: m.seconds, bytesPerSec: size / m.seconds, peakRssBytes: m.peakRssBytes, cpuSeconds: m.cpuSeconds, loadAvg: loadavg()[0]! };
           runs.push(r);
-          o.log(`${t.name.padEnd(10)} ${direction.padEnd(8)} ${fmt(size).padStart(8)}: ${(r.bytesPerSec / MiB).toFixed(0).padStart(4)} MiB/s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB, load ${r.loadAvg.toFixed(1)}`);
+          o.log(`${t.name.padEnd(10)} ${direction.padEnd(8)} ${fmt(size).padStart(8)}: ${(r.bytesPerSec / MiB).toFixed(0).padStart(4)} MiB/s, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB, load ${r.loadAvg.toFixed(1)}`);
         }
         if ((await sha256File(out)) !== sum) throw new Error(`${t.name}: the downloaded file differs from the source`);
         await rm(out, { force: true });
@@ -168,10 +170,11 @@ export function cseTable(runs: CseRun[]): string {
     const r = get(tool, big, d), b = get(base, big, d);
     return r ? `${(r.bytesPerSec / MiB).toFixed(0)}${b ? ` (${(r.bytesPerSec / b.bytesPerSec).toFixed(2)}×)` : ''}` : '-';
   };
+  const cpu = (tool: string, d: CseRun['direction']) => { const r = get(tool, big, d); return r ? r.cpuSeconds.toFixed(1) : '-'; };
   const rss = (tool: string, d: CseRun['direction']) => sizes.map((s) => { const r = get(tool, s, d); return r ? (r.peakRssBytes / MiB).toFixed(0) : '-'; }).join(' / ');
   const sizeList = sizes.map(fmt).join(' / ');
-  const head = ['tool / format', `upload ${fmt(big)} MiB/s`, `download ${fmt(big)} MiB/s`, `upload peak RSS MiB (${sizeList})`, `download peak RSS MiB (${sizeList})`];
-  const body = tools.map((t) => [t === base ? t : `kura cp --cse-format ${t}`, rate(t, 'upload'), rate(t, 'download'), rss(t, 'upload'), rss(t, 'download')]);
+  const head = ['tool / format', `upload ${fmt(big)} MiB/s`, `download ${fmt(big)} MiB/s`, 'CPU s up / down', `upload peak RSS MiB (${sizeList})`, `download peak RSS MiB (${sizeList})`];
+  const body = tools.map((t) => [t === base ? t : `kura cp --cse-format ${t}`, rate(t, 'upload'), rate(t, 'download'), `${cpu(t, 'upload')} / ${cpu(t, 'download')}`, rss(t, 'upload'), rss(t, 'download')]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');

@@ -12,6 +12,9 @@ import { NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import { CseError } from './errors.ts';
 import { keyFingerprint, type MasterKey } from './keys.ts';
 import { guarded } from './pipe.ts';
+import { looksLikeEsdk } from './esdk-detect.ts';
+
+export { looksLikeEsdk };
 
 export const ESDK_DEFAULT_NAMESPACE = 'kura';
 const MAX_EDKS = 10;
@@ -104,9 +107,16 @@ export function decryptKeyring(keys: MasterKey[]): KeyringNode {
   return new SelectingKeyring(keys);
 }
 
+/**
+ * Frame length of the messages Kura writes. The SDKs' default of 4096 bytes costs a cipher set-up per 4 KiB
+ * (about 10 CPU s per GiB with @aws-crypto/client-node); 1 MiB frames cost a fifth of that. Every ESDK reads any
+ * frame length (the format allows up to 2^32 - 1), holding one frame in memory.
+ */
+export const ESDK_FRAME_LENGTH = 1024 * 1024;
+
 /** Plaintext in, ESDK message out (suite 0x0578: committing key, ECDSA P-384 signature). */
 export function createEsdkEncryptStream(key: MasterKey, opts: { plaintextLength?: number; frameLength?: number } = {}): Duplex {
-  return esdk.encryptStream(encryptKeyring(key), { plaintextLength: opts.plaintextLength, frameLength: opts.frameLength });
+  return esdk.encryptStream(encryptKeyring(key), { plaintextLength: opts.plaintextLength, frameLength: opts.frameLength ?? ESDK_FRAME_LENGTH });
 }
 
 /**
@@ -138,13 +148,4 @@ export function parseEsdkHeader(head: Uint8Array): EsdkHeaderInfo | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** ESDK v2 messages start 0x02 + a committing suite id; v1 messages 0x01 0x80 + suite id. */
-export function looksLikeEsdk(head: Uint8Array): boolean {
-  if (head.length < 3) return false;
-  const suite = (head[1] << 8) | head[2];
-  if (head[0] === 0x02) return suite === 0x0478 || suite === 0x0578;
-  if (head[0] === 0x01 && head[1] === 0x80) return [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378].includes((head[2] << 8) | head[3]);
-  return false;
 }

@@ -5,7 +5,6 @@ import { mkdir, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { CseClient } from '../../cse/client.ts';
 import { CseError } from '../../cse/errors.ts';
 import { connectionOptions, cseClient, cseOptions, parseS3Url, run, sseOptions, sseFrom, type S3Options, type S3Url } from './s3-common.ts';
@@ -79,6 +78,7 @@ async function upload(client: CseClient, path: string, to: S3Url, o: CpOptions, 
   try {
     if (!client.keys.length) {
       // No client-side key: a plain (optionally SSE) upload.
+      const { Upload } = await import('@aws-sdk/lib-storage');
       const body = path === '-' ? process.stdin : createReadStream(path);
       const total = path === '-' ? undefined : (await stat(path)).size;
       const up = new Upload({

@@ -1,10 +1,12 @@
 // Shared by the S3 client commands (cp, ls, rm, mb, rb, head): endpoint and credentials the way AWS users
 // configure them, CSE keys, server-side options, exit codes and one-line errors.
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
-import { KMS } from '@aws-sdk/client-kms';
+import type { KMS } from '@aws-sdk/client-kms';
 import { fromIni, fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import type { Command } from 'commander';
+import type { Command, CommanderError } from 'commander';
 import { CseClient, type SseOptions } from '../../cse/client.ts';
 import { CseError } from '../../cse/errors.ts';
 import { loadMasterKey, parseAesKeyFile, parseDescription, type MasterKey } from '../../cse/keys.ts';
@@ -20,6 +22,7 @@ export interface S3Options {
   endpointUrl?: string;
   profile?: string;
   region?: string;
+  caBundle?: string;
   cseKey?: string[];
   cseFormat?: string;
   matdesc?: string;
@@ -40,7 +43,8 @@ export function connectionOptions(cmd: Command): Command {
   return cmd
     .option('--endpoint-url <url>', 'S3 endpoint (default: AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL, else AWS)')
     .option('--profile <name>', 'shared config/credentials profile (default: AWS_PROFILE)')
-    .option('--region <region>', 'region (default: AWS_REGION / AWS_DEFAULT_REGION / us-east-1)');
+    .option('--region <region>', 'region (default: AWS_REGION / AWS_DEFAULT_REGION / us-east-1)')
+    .option('--ca-bundle <FILE>', 'PEM certificate bundle to trust for HTTPS instead of the system CAs (default: AWS_CA_BUNDLE)');
 }
 
 export function cseOptions(cmd: Command): Command {
@@ -64,12 +68,27 @@ function region(o: S3Options): string {
   return o.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1';
 }
 
+/**
+ * HTTPS trust as the AWS CLI: `--ca-bundle FILE`, else AWS_CA_BUNDLE, replaces the system CAs (a private
+ * endpoint such as Kura's self-signed listener). The SDK for JavaScript does not read AWS_CA_BUNDLE itself.
+ */
+function requestHandler(o: S3Options) {
+  const path = o.caBundle ?? (process.env.AWS_CA_BUNDLE || undefined);
+  if (path === undefined) return undefined;
+  let ca: Buffer;
+  try { ca = readFileSync(path); } catch (e) {
+    throw new CseError('BadArgument', `cannot read the CA bundle ${path} (${o.caBundle !== undefined ? '--ca-bundle' : 'AWS_CA_BUNDLE'}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  return { httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ca }) };
+}
+
 export function s3Client(o: S3Options): S3Client {
   const endpoint = o.endpointUrl ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   return new S3Client({
     region: region(o),
     endpoint,
     forcePathStyle: !!endpoint,
+    requestHandler: requestHandler(o),
     credentials: o.profile ? fromIni({ profile: o.profile }) : fromNodeProviderChain(),
     // Only when an operation requires it: stock S3-compatible stores (ABCI, MinIO, Ceph) may not know the new checksums.
     requestChecksumCalculation: 'WHEN_REQUIRED',
@@ -77,17 +96,19 @@ export function s3Client(o: S3Options): S3Client {
   });
 }
 
-function kmsClient(o: S3Options): KMS {
+function kmsClient(o: S3Options, KMS: typeof import('@aws-sdk/client-kms').KMS): KMS {
   const endpoint = process.env.AWS_ENDPOINT_URL_KMS ?? o.endpointUrl ?? process.env.AWS_ENDPOINT_URL;
-  return new KMS({ region: region(o), endpoint, credentials: o.profile ? fromIni({ profile: o.profile }) : fromNodeProviderChain() });
+  return new KMS({ region: region(o), endpoint, requestHandler: requestHandler(o), credentials: o.profile ? fromIni({ profile: o.profile }) : fromNodeProviderChain() });
 }
 
 export async function loadKeys(o: S3Options): Promise<MasterKey[]> {
   const description = o.matdesc !== undefined ? parseMatdesc(o.matdesc) : undefined;
   let kms: KMS | undefined;
+  // The KMS client is loaded only when a kms: key is given (start-up time).
+  const kmsModule = (o.cseKey ?? []).some((s) => s.startsWith('kms:')) ? await import('@aws-sdk/client-kms') : undefined;
   const keys: MasterKey[] = [];
   for (const spec of o.cseKey ?? []) {
-    keys.push(await loadMasterKey(spec, { description, keyNamespace: o.keyNamespace, keyName: o.keyName, kms: () => (kms ??= kmsClient(o)) }));
+    keys.push(await loadMasterKey(spec, { description, keyNamespace: o.keyNamespace, keyName: o.keyName, kms: kmsModule && (() => (kms ??= kmsClient(o, kmsModule.KMS))) }));
   }
   return keys;
 }
@@ -144,6 +165,22 @@ export function parseS3Url(s: string): S3Url | undefined {
   return m ? { bucket: m[1], key: m[2] } : undefined;
 }
 
+const TLS_TRUST_ERRORS = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
+
+/**
+ * Command-line mistakes found by commander (unknown option or command, missing argument, too many arguments):
+ * one line and exit 2, as the AWS CLI v1 and argparse do. Help and --version exit 0.
+ */
+export function usageExit(cmd: string | undefined, e: CommanderError): never {
+  if (e.exitCode === 0) process.exit(0);
+  // Bare `kura` printed its help on stderr: nothing to add.
+  if (e.code !== 'commander.help') {
+    const msg = e.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+    process.stderr.write(`kura${cmd ? ` ${cmd}` : ''}: ${msg}\n`);
+  }
+  process.exit(EXIT.usage);
+}
+
 /** One line on stderr and the exit code that classifies the failure. */
 export function fail(cmd: string, e: unknown): never {
   const err = e as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
@@ -159,6 +196,7 @@ export function fail(cmd: string, e: unknown): never {
     code = EXIT.denied;
   }
   if (err?.name && !(e instanceof CseError) && err.name !== 'Error' && !msg.startsWith(err.name)) msg = `${err.name}: ${msg}`;
+  if (typeof err?.code === 'string' && TLS_TRUST_ERRORS.has(err.code)) msg += ' (trust the server\'s certificate with --ca-bundle FILE or AWS_CA_BUNDLE)';
   process.stderr.write(`kura ${cmd}: ${msg.split('\n')[0]}\n`);
   process.exit(code);
 }

@@ -1,10 +1,8 @@
 // `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store, or as a gateway
 // in front of an S3-compatible store (--backend s3).
 import { Option, type Command } from 'commander';
-import { loadConfig, parseAddress, type ServerOptions } from '../../server/config.ts';
-import { createLogger, singleUserLookup, startServer } from '../../server/server.ts';
-import { describeBackend } from '../../storage/open-backend.ts';
-import { openServerKms, startKmsListener, type KmsListener } from '../../kms/server.ts';
+import type { ServerOptions } from '../../server/config.ts';
+import type { KmsListener } from '../../kms/server.ts';
 
 export function registerServerCommand(program: Command): void {
   program
@@ -33,6 +31,10 @@ export function registerServerCommand(program: Command): void {
       data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string;
       backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
     }) => {
+      // Loaded here rather than at start-up: the client commands (cp, ls, …) start faster without the server.
+      const [{ loadConfig, parseAddress }, { createLogger, singleUserLookup, startServer }, { describeBackend }, { openServerKms, startKmsListener }] = await Promise.all([
+        import('../../server/config.ts'), import('../../server/server.ts'), import('../../storage/open-backend.ts'), import('../../kms/server.ts'),
+      ]);
       const logger = createLogger();
       const baselineEnv = process.env.KURA_BENCH_PLAINTEXT_BASELINE === '1';
       if (o.benchPlaintextBaseline && !baselineEnv) {
