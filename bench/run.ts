@@ -16,6 +16,7 @@
 // Results: a table on stdout, JSON in bench/results/latest.json and a dated copy.
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -85,6 +86,7 @@ const { values: opts } = parseArgs({
   },
 });
 const SIZE = parseSize(opts.size!);
+const GiBs = SIZE / (1024 * MiB); // the large object in GiB, for CPU seconds per GiB
 const SMALL_COUNT = Number(opts['small-count']);
 const CONCURRENCY = Number(opts.concurrency);
 const REPEAT = Math.max(1, Number(opts.repeat));
@@ -132,6 +134,33 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+function processCpuSecs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/**
+ * Wall seconds, and CPU seconds of the server and of this (client) process, for one operation.
+ * CPU time barely depends on what else the machine runs, so it shows the cost of encryption even when
+ * other jobs make wall-clock figures jump.
+ */
+async function measured(serverPid: number, fn: () => Promise<void>): Promise<{ secs: number; serverCpu: number; clientCpu: number }> {
+  const s0 = processCpuSecs(serverPid);
+  const c0 = process.cpuUsage();
+  const secs = await timed(fn);
+  const c = process.cpuUsage(c0);
+  return { secs, serverCpu: processCpuSecs(serverPid) - s0, clientCpu: (c.user + c.system) / 1e6 };
+}
+
 async function peakRssBytes(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
@@ -156,6 +185,13 @@ interface ModeResult {
   getBytesPerSec: number;
   smallPutOpsPerSec: number;
   smallGetOpsPerSec: number;
+  /** CPU seconds per GiB of the large object, server and client process. */
+  putServerCpuPerGiB: number;
+  putClientCpuPerGiB: number;
+  multipartPutServerCpuPerGiB: number;
+  multipartPutClientCpuPerGiB: number;
+  getServerCpuPerGiB: number;
+  getClientCpuPerGiB: number;
   peakRssBytes: number;
 }
 
@@ -180,15 +216,16 @@ async function openMode(mode: Mode) {
     const samples: Sample[] = [];
 
     const run = async (): Promise<void> => {
-      const putSecs = await timed(async () => {
+      const pid = srv.process.pid!;
+      const put = await measured(pid, async () => {
         await s3.send(new PutObjectCommand({ Bucket, Key: 'large', Body: generated(SIZE), ContentLength: SIZE, ...mode.put }));
       });
-      const mpuSecs = await timed(async () => {
+      const mpu = await measured(pid, async () => {
         const up = new Upload({ client: s3, params: { Bucket, Key: 'large-mpu', Body: generated(SIZE), ...mode.put }, partSize: 16 * MiB, queueSize: 4 });
         await up.done();
       });
       let got = 0;
-      const getSecs = await timed(async () => {
+      const get = await measured(pid, async () => {
         const res = await s3.send(new GetObjectCommand({ Bucket, Key: 'large', ...mode.get }));
         got = await drain(res.Body);
       });
@@ -201,9 +238,15 @@ async function openMode(mode: Mode) {
         if ((await drain(res.Body)) !== small.length) throw new Error(`${mode.name}: short GET of ${Key}`);
       }));
       samples.push({
-        putBytesPerSec: SIZE / putSecs,
-        multipartPutBytesPerSec: SIZE / mpuSecs,
-        getBytesPerSec: SIZE / getSecs,
+        putBytesPerSec: SIZE / put.secs,
+        multipartPutBytesPerSec: SIZE / mpu.secs,
+        getBytesPerSec: SIZE / get.secs,
+        putServerCpuPerGiB: put.serverCpu / GiBs,
+        putClientCpuPerGiB: put.clientCpu / GiBs,
+        multipartPutServerCpuPerGiB: mpu.serverCpu / GiBs,
+        multipartPutClientCpuPerGiB: mpu.clientCpu / GiBs,
+        getServerCpuPerGiB: get.serverCpu / GiBs,
+        getClientCpuPerGiB: get.clientCpu / GiBs,
         smallPutOpsPerSec: SMALL_COUNT / smallPutSecs,
         smallGetOpsPerSec: SMALL_COUNT / smallGetSecs,
       });
@@ -214,15 +257,10 @@ async function openMode(mode: Mode) {
         const v = samples.map((x) => x[k]).sort((a, b) => a - b);
         return v[(v.length - 1) >> 1]!;
       };
-      return {
-        mode: mode.name,
-        putBytesPerSec: median('putBytesPerSec'),
-        multipartPutBytesPerSec: median('multipartPutBytesPerSec'),
-        getBytesPerSec: median('getBytesPerSec'),
-        smallPutOpsPerSec: median('smallPutOpsPerSec'),
-        smallGetOpsPerSec: median('smallGetOpsPerSec'),
-        peakRssBytes: await peakRssBytes(srv.process.pid!),
-      };
+      const out = { mode: mode.name } as ModeResult;
+      for (const k of Object.keys(samples[0]!) as (keyof Sample)[]) out[k] = median(k);
+      out.peakRssBytes = await peakRssBytes(srv.process.pid!);
+      return out;
     };
 
     const close = async () => {
@@ -264,6 +302,12 @@ function fmtSize(n: number): string {
   return n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(2)} GiB` : n >= MiB ? `${+(n / MiB).toFixed(1)} MiB` : `${n} B`;
 }
 
+function markdown(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
+}
+
 function table(rows: ModeResult[]): string {
   const base = rows.find((r) => r.mode === 'plain');
   const ratio = (v: number, b: number | undefined) => (base && b ? ` (${(v / b).toFixed(2)}×)` : '');
@@ -278,9 +322,25 @@ function table(rows: ModeResult[]): string {
     r.smallGetOpsPerSec.toFixed(0) + ratio(r.smallGetOpsPerSec, base?.smallGetOpsPerSec),
     `${(r.peakRssBytes / MiB).toFixed(0)} MiB`,
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
+  return markdown(head, body);
+}
+
+/** CPU seconds per GiB of the large PUT, multipart PUT and GET: server + client, and the total's ratio to plain's. */
+function cpuTable(rows: ModeResult[]): string {
+  const base = rows.find((r) => r.mode === 'plain');
+  const cell = (r: ModeResult, server: keyof ModeResult, client: keyof ModeResult) => {
+    const total = (x: ModeResult) => (x[server] as number) + (x[client] as number);
+    const ratio = base ? ` (${(total(base) / total(r)).toFixed(2)}×)` : '';
+    return `${(r[server] as number).toFixed(2)} + ${(r[client] as number).toFixed(2)}${ratio}`;
+  };
+  const head = ['mode', 'PUT CPU s/GiB server + client', 'multipart PUT CPU s/GiB', 'GET CPU s/GiB'];
+  const body = rows.map((r) => [
+    r.mode,
+    cell(r, 'putServerCpuPerGiB', 'putClientCpuPerGiB'),
+    cell(r, 'multipartPutServerCpuPerGiB', 'multipartPutClientCpuPerGiB'),
+    cell(r, 'getServerCpuPerGiB', 'getClientCpuPerGiB'),
+  ]);
+  return markdown(head, body);
 }
 
 async function serverSideBench() {
@@ -325,7 +385,7 @@ async function serverSideBench() {
     results.push(await m.finish());
     await m.close();
   }
-  console.log(`\n${table(results)}`);
+  console.log(`\n${table(results)}\n\n${cpuTable(results)}`);
   const ratioTo = (mode: string, base: string, k: 'smallPutOpsPerSec' | 'putBytesPerSec' | 'getBytesPerSec') => {
     const a = results.find((r) => r.mode === mode);
     const b = results.find((r) => r.mode === base);

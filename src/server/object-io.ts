@@ -54,8 +54,8 @@ export interface ObjectIo {
   responseHeaders(ctx: RequestContext, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string>;
 }
 
-/** Counts bytes and computes MD5 and an optional checksum of what passes through. */
-export class HashingStream extends Transform {
+/** Counts bytes and computes MD5 and an optional checksum of the bytes fed to update(); finish() once at the end. */
+export class PayloadDigests {
   size = 0;
   private md5: Hash = createHash('md5');
   private sum?: ChecksumHasher;
@@ -63,20 +63,41 @@ export class HashingStream extends Transform {
   checksum?: string;
 
   constructor(algorithm?: ChecksumAlgorithm) {
-    super();
     if (algorithm) this.sum = newChecksum(algorithm);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+  update(chunk: Buffer): void {
     this.size += chunk.length;
     this.md5.update(chunk);
     this.sum?.update(chunk);
+  }
+
+  finish(): void {
+    this.md5Hex = this.md5.digest('hex');
+    if (this.sum) this.checksum = this.sum.digest().toString('base64');
+  }
+}
+
+/** PayloadDigests of what passes through. */
+export class HashingStream extends Transform {
+  readonly digests: PayloadDigests;
+
+  constructor(algorithm?: ChecksumAlgorithm) {
+    super();
+    this.digests = new PayloadDigests(algorithm);
+  }
+
+  get size(): number { return this.digests.size; }
+  get md5Hex(): string { return this.digests.md5Hex; }
+  get checksum(): string | undefined { return this.digests.checksum; }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.digests.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.md5Hex = this.md5.digest('hex');
-    if (this.sum) this.checksum = this.sum.digest().toString('base64');
+    this.digests.finish();
     cb();
   }
 }

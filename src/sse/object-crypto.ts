@@ -3,7 +3,7 @@
 // A plaintext range reads only the chunks that cover it, from each part it touches.
 import { Readable, pipeline, type Transform } from 'node:stream';
 import {
-  CryptoError, StreamDecryptor, ciphertextSize, cipherTransform, createEncryptor, planPartsRange, type Emit, type StreamParams, type SyncCipher,
+  CryptoError, StreamDecryptor, StreamEncryptor, ciphertextSize, cipherTransform, planPartsRange, type Emit, type StreamParams, type SyncCipher,
 } from '../crypto/index.ts';
 import { isS3Error } from '../server/errors.ts';
 import { sseErrors } from './errors.ts';
@@ -20,11 +20,30 @@ export interface Segment {
 /** Opens stored bytes of the object: offsets into the concatenation of all segments, inclusive. */
 export type StoredOpener = (range: { start: number; end: number }) => Readable;
 
-/** A fresh encrypting transform for one stream and the record to store with it. */
-export function encryptingStream(kek: Buffer, bucket: string, key: string, chunkSize?: number): { stream: Transform; record: StreamRecord } {
+/** Sees the plaintext on its way into the encryptor (digests of the payload), then its end. */
+export interface PlaintextTap {
+  update(plaintext: Buffer): void;
+  finish(): void;
+}
+
+/**
+ * A fresh encrypting transform for one stream and the record to store with it. With `tap`, the same
+ * transform also feeds it the plaintext (one stream layer for hashing and encryption).
+ */
+export function encryptingStream(kek: Buffer, bucket: string, key: string, chunkSize?: number, tap?: PlaintextTap): { stream: Transform; record: StreamRecord } {
   const { params, record } = newSealedStream(kek, bucket, key, chunkSize);
-  const stream = createEncryptor(params);
+  const encryptor = new StreamEncryptor(params);
   params.key.fill(0); // the encryptor holds its own KeyObject
+  const stream = cipherTransform(tap ? {
+    write(data: Buffer, emit: Emit): void {
+      tap.update(data);
+      encryptor.write(data, emit);
+    },
+    end(emit: Emit): void {
+      encryptor.end(emit);
+      tap.finish();
+    },
+  } : encryptor);
   return { stream, record };
 }
 

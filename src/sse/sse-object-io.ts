@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { ChecksumAlgorithm, ObjectRecord } from '../storage/backend.ts';
 import type { RequestContext } from '../server/context.ts';
-import { HashingStream, type Ingested, type ObjectIo, type WriteTarget } from '../server/object-io.ts';
+import { PayloadDigests, type Ingested, type ObjectIo, type WriteTarget } from '../server/object-io.ts';
 import { loadRootKey } from '../server/config.ts';
 import { S3Error } from '../server/errors.ts';
 import { sseErrors } from './errors.ts';
@@ -117,10 +117,10 @@ export class SseObjectIo implements ObjectIo {
     } finally {
       customer?.key.fill(0);
     }
-    const hasher = new HashingStream(checksum);
-    const enc = encryptingStream(kek, target.bucket, target.key);
+    const hasher = new PayloadDigests(checksum);
+    const enc = encryptingStream(kek, target.bucket, target.key, undefined, hasher);
     kek.fill(0);
-    const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, enc.stream, () => {}));
+    const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, enc.stream, () => {}));
     const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex, partEncryption: enc.record };
     if (mode === 'SSE-C' || mode === 'SSE-KMS') out.etag = opaqueEtag();
     if (record) out.encryption = record;
