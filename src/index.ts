@@ -3,4 +3,5 @@ export { startServer, createLogger, type RunningServer, type StartOptions } from
 export { loadConfig, loadRootKey, type ServerConfig, type ServerOptions, type Credentials } from './server/config.ts';
 export type { StorageBackend, ObjectRecord, ObjectMeta, PartLayout, BucketConfig, UploadRecord, PartRecord } from './storage/backend.ts';
 export { FsBackend } from './storage/fs/fs-backend.ts';
+export { S3Backend, type S3BackendOptions } from './storage/s3/s3-backend.ts';
 export { S3Error } from './server/errors.ts';
