@@ -78,6 +78,8 @@ interface BucketState {
   info: BucketInfo;
   id: string;
   loaded?: Promise<Loaded>;
+  /** Leftovers of earlier runs removed (first load in this process only; see loadBucket). */
+  cleaned?: boolean;
 }
 
 function randomId(bytes = 16): string {
@@ -350,12 +352,18 @@ export class S3Backend implements StorageBackend {
       for (const p of parts) referenced.add(p.ref);
     }
 
-    const orphans = (await this.listNames(names.blobs(st.id))).names.filter((n) => {
-      const ref = n.slice(names.blobs(st.id).length);
-      return !referenced.has(ref) && !this.staged.has(ref);
-    });
-    await this.deleteNames(orphans);
-    await this.abortStaleStaging(st);
+    // Only the first load in this process removes unreferenced blobs: no write to the bucket can be in flight
+    // then. A reload (after a failed record write) may run beside writes that commit between its listing of
+    // records and its listing of blobs, so it leaves blobs alone.
+    if (!st.cleaned) {
+      const orphans = (await this.listNames(names.blobs(st.id))).names.filter((n) => {
+        const ref = n.slice(names.blobs(st.id).length);
+        return !referenced.has(ref) && !this.staged.has(ref);
+      });
+      await this.deleteNames(orphans);
+      await this.abortStaleStaging(st);
+      st.cleaned = true;
+    }
     return { objects, uploads };
   }
 
@@ -392,7 +400,7 @@ export class S3Backend implements StorageBackend {
       const id = randomId();
       await this.putRecord(names.bucket(this.sealer, name), { info, id } satisfies BucketFile);
       // A new bucket has no objects: nothing to load.
-      this.buckets.set(name, { info, id, loaded: Promise.resolve({ objects: new BucketIndex(), uploads: new Map() }) });
+      this.buckets.set(name, { info, id, cleaned: true, loaded: Promise.resolve({ objects: new BucketIndex(), uploads: new Map() }) });
       return info;
     });
   }
