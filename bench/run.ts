@@ -9,9 +9,11 @@
 //   npm run bench -- --modes plain,cse-kura --cse-sizes 64MiB   (cse-<format> names select formats; see bench/cse.ts)
 //
 // Each mode gets a server of its own (all started up front; the data dirs need about 2 × size each). A round
-// is, per mode in turn: PUT of one large object as a single streamed PutObject, the same through
-// lib-storage's multipart Upload, GET of it streamed to nowhere, PUT and GET of many 4 KiB objects with
-// some concurrency. The median over the rounds is reported, with each server's peak RSS (VmHWM).
+// is: PUT of one large object as a single streamed PutObject, the same through lib-storage's multipart
+// Upload, GET of it streamed to nowhere, PUT and GET of many 4 KiB objects with some concurrency; each of
+// these steps runs for every mode in turn before the next step (load from elsewhere hits the modes alike).
+// The median over the rounds is reported, with each server's peak RSS (VmHWM) and, for the large object,
+// the CPU seconds per GiB of the server and of the client (steadier than wall-clock on a busy machine).
 // Bodies are generated on the fly (never held whole in memory).
 // Results: a table on stdout, JSON in bench/results/latest.json and a dated copy.
 import { execFileSync } from 'node:child_process';
@@ -215,41 +217,56 @@ async function openMode(mode: Mode) {
     const keys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${String(i).padStart(6, '0')}`);
     const samples: Sample[] = [];
 
-    const run = async (): Promise<void> => {
-      const pid = srv.process.pid!;
-      const put = await measured(pid, async () => {
-        await s3.send(new PutObjectCommand({ Bucket, Key: 'large', Body: generated(SIZE), ContentLength: SIZE, ...mode.put }));
-      });
-      const mpu = await measured(pid, async () => {
-        const up = new Upload({ client: s3, params: { Bucket, Key: 'large-mpu', Body: generated(SIZE), ...mode.put }, partSize: 16 * MiB, queueSize: 4 });
-        await up.done();
-      });
-      let got = 0;
-      const get = await measured(pid, async () => {
-        const res = await s3.send(new GetObjectCommand({ Bucket, Key: 'large', ...mode.get }));
-        got = await drain(res.Body);
-      });
-      if (got !== SIZE) throw new Error(`${mode.name}: GET returned ${got} bytes, expected ${SIZE}`);
-      const smallPutSecs = await timed(() => pool(keys, CONCURRENCY, async (Key) => {
-        await s3.send(new PutObjectCommand({ Bucket, Key, Body: small, ...mode.put }));
-      }));
-      const smallGetSecs = await timed(() => pool(keys, CONCURRENCY, async (Key) => {
-        const res = await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }));
-        if ((await drain(res.Body)) !== small.length) throw new Error(`${mode.name}: short GET of ${Key}`);
-      }));
-      samples.push({
-        putBytesPerSec: SIZE / put.secs,
-        multipartPutBytesPerSec: SIZE / mpu.secs,
-        getBytesPerSec: SIZE / get.secs,
-        putServerCpuPerGiB: put.serverCpu / GiBs,
-        putClientCpuPerGiB: put.clientCpu / GiBs,
-        multipartPutServerCpuPerGiB: mpu.serverCpu / GiBs,
-        multipartPutClientCpuPerGiB: mpu.clientCpu / GiBs,
-        getServerCpuPerGiB: get.serverCpu / GiBs,
-        getClientCpuPerGiB: get.clientCpu / GiBs,
-        smallPutOpsPerSec: SMALL_COUNT / smallPutSecs,
-        smallGetOpsPerSec: SMALL_COUNT / smallGetSecs,
-      });
+    // One round = these steps in order; the main loop runs each step for every mode before the next step,
+    // so the modes' figures for one operation are taken within seconds of each other.
+    const pid = srv.process.pid!;
+    let current: Partial<Sample> = {};
+    const steps: Array<() => Promise<void>> = [
+      async () => {
+        const put = await measured(pid, async () => {
+          await s3.send(new PutObjectCommand({ Bucket, Key: 'large', Body: generated(SIZE), ContentLength: SIZE, ...mode.put }));
+        });
+        current.putBytesPerSec = SIZE / put.secs;
+        current.putServerCpuPerGiB = put.serverCpu / GiBs;
+        current.putClientCpuPerGiB = put.clientCpu / GiBs;
+      },
+      async () => {
+        const mpu = await measured(pid, async () => {
+          const up = new Upload({ client: s3, params: { Bucket, Key: 'large-mpu', Body: generated(SIZE), ...mode.put }, partSize: 16 * MiB, queueSize: 4 });
+          await up.done();
+        });
+        current.multipartPutBytesPerSec = SIZE / mpu.secs;
+        current.multipartPutServerCpuPerGiB = mpu.serverCpu / GiBs;
+        current.multipartPutClientCpuPerGiB = mpu.clientCpu / GiBs;
+      },
+      async () => {
+        let got = 0;
+        const get = await measured(pid, async () => {
+          const res = await s3.send(new GetObjectCommand({ Bucket, Key: 'large', ...mode.get }));
+          got = await drain(res.Body);
+        });
+        if (got !== SIZE) throw new Error(`${mode.name}: GET returned ${got} bytes, expected ${SIZE}`);
+        current.getBytesPerSec = SIZE / get.secs;
+        current.getServerCpuPerGiB = get.serverCpu / GiBs;
+        current.getClientCpuPerGiB = get.clientCpu / GiBs;
+      },
+      async () => {
+        current.smallPutOpsPerSec = SMALL_COUNT / await timed(() => pool(keys, CONCURRENCY, async (Key) => {
+          await s3.send(new PutObjectCommand({ Bucket, Key, Body: small, ...mode.put }));
+        }));
+      },
+      async () => {
+        current.smallGetOpsPerSec = SMALL_COUNT / await timed(() => pool(keys, CONCURRENCY, async (Key) => {
+          const res = await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }));
+          if ((await drain(res.Body)) !== small.length) throw new Error(`${mode.name}: short GET of ${Key}`);
+        }));
+      },
+    ];
+    /** Closes the round: its figures become one sample. */
+    const endRound = (): Sample => {
+      samples.push(current as Sample);
+      current = {};
+      return samples.at(-1)!;
     };
 
     const finish = async (): Promise<ModeResult> => {
@@ -267,7 +284,7 @@ async function openMode(mode: Mode) {
       s3.destroy();
       await srv.stop();
     };
-    return { mode, samples, run, finish, close };
+    return { mode, samples, steps, endRound, finish, close };
   } catch (e) {
     await srv.stop();
     throw e;
@@ -356,9 +373,16 @@ async function serverSideBench() {
     failures.push({ mode: mode.name, error });
     console.log(`${mode.name} failed (${error.split('\n')[0]})`);
   };
-  // Every mode's server runs from the start and the rounds go mode after mode, so a burst of load
+  // Every mode's server runs from the start and each step goes mode after mode, so a burst of load
   // elsewhere on the machine falls on all modes alike rather than on one.
   let open: Awaited<ReturnType<typeof openMode>>[] = [];
+  // Interrupted: stop the servers so their data dirs (~2 × size each) are removed.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.log(`\n${signal}: stopping the servers`);
+      void Promise.allSettled(open.map((m) => m.close())).then(() => process.exit(130));
+    });
+  }
   for (const mode of selected) {
     try {
       open.push(await openMode(mode));
@@ -366,19 +390,27 @@ async function serverSideBench() {
       failed(mode, e);
     }
   }
+  const STEPS = ['PUT', 'multipart PUT', 'GET', '4 KiB PUTs', '4 KiB GETs'];
   for (let round = 1; round <= REPEAT; round++) {
-    for (const m of [...open]) {
-      process.stdout.write(`round ${round}/${REPEAT} ${m.mode.name}… `);
-      try {
-        await m.run();
-        const s = m.samples.at(-1)!;
-        console.log(`PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
-          `4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`);
-      } catch (e) {
-        failed(m.mode, e);
-        open = open.filter((o) => o !== m);
-        await m.close();
+    for (const [i, step] of STEPS.entries()) {
+      process.stdout.write(`round ${round}/${REPEAT} ${step}:`);
+      for (const m of [...open]) {
+        process.stdout.write(` ${m.mode.name}`);
+        try {
+          await m.steps[i]!();
+        } catch (e) {
+          console.log();
+          failed(m.mode, e);
+          open = open.filter((o) => o !== m);
+          await m.close();
+        }
       }
+      console.log();
+    }
+    for (const m of open) {
+      const s = m.endRound();
+      console.log(`round ${round}/${REPEAT} ${m.mode.name}: PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, multipart ${(s.multipartPutBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
+        `GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, 4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`);
     }
   }
   for (const m of open) {
