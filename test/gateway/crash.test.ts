@@ -1,13 +1,15 @@
 // Gateway crash safety: kill -9 of the gateway during concurrent PUTs and multipart uploads; after a
 // restart every listed object is complete and one of the versions written, and the first use of the
 // bucket removed every upstream blob no record refers to (and the upstream multipart uploads of
-// interrupted staging). A gateway with another root key refuses the upstream store.
+// interrupted staging). A gateway with another root key refuses the upstream store; so does a second
+// gateway while the first holds the prefix's lease.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
-  CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
+  CreateBucketCommand, ListBucketsCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
   CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -120,12 +122,34 @@ describe('gateway backend: crash safety', () => {
         startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } }),
         /exited with 1 before listening[\s\S]*another root key/,
       );
+      // The same root key, but the prefix is in use by the running gateway: refused (its lease is fresh).
+      const rootKey = (await readFile(join(gw.dataDir, '.kura', 'root.key'), 'utf8')).trim();
+      await assert.rejects(
+        startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: rootKey } }),
+        /exited with 1 before listening[\s\S]*in use by another Kura gateway/,
+      );
       // Another prefix of the same upstream bucket is another store: that works.
       const other = await startKura({ backend: 's3', upstream: gw.upstream!, upstreamPrefix: 'other/', env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } });
       try {
-        assert.deepEqual((await other.client().send(new (await import('@aws-sdk/client-s3')).ListBucketsCommand({}))).Buckets ?? [], []);
+        assert.deepEqual((await other.client().send(new ListBucketsCommand({}))).Buckets ?? [], []);
       } finally {
         await other.stop();
+      }
+      // A graceful stop releases the lease: another gateway (another data dir, the same root key) takes over.
+      const upstream = gw.upstream!;
+      const dirs = [gw.dataDir, upstream.dataDir];
+      await gw.stop({ keepData: true });
+      const up2 = await startKura({ backend: 'fs', dataDir: upstream.dataDir });
+      try {
+        const next = await startKura({ backend: 's3', upstream: up2, env: { KURA_ROOT_KEY: rootKey } });
+        try {
+          assert.deepEqual((await next.client().send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['mine']);
+        } finally {
+          await next.stop();
+        }
+      } finally {
+        await up2.stop();
+        for (const d of dirs) await rm(d, { recursive: true, force: true });
       }
     } finally {
       await gw.stop();

@@ -13,6 +13,7 @@
 import { Readable, Transform, pipeline } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
@@ -44,6 +45,11 @@ export interface S3BackendOptions {
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
   /** PEM file of CA certificates to trust for an HTTPS endpoint. */
   caBundle?: string;
+  /**
+   * This gateway's identity for the upstream lease (kept in the data dir, so a restart of the same gateway,
+   * even after a crash, takes its own lease over at once). Default: a fresh one.
+   */
+  instanceId?: string;
 }
 
 const RETIRE_GRACE_MS = 30_000;
@@ -53,6 +59,10 @@ const BLOB_ID = /^[0-9a-f]{32}$/;
 const STAGE_PART_SIZE = 8 * 1024 * 1024;
 const STAGE_QUEUE = 2;
 const LOAD_CONCURRENCY = 32;
+/** The lease: renewed this often, and another gateway's lease counts as held this long after its last renewal. */
+const LEASE_RENEW_MS = 20_000;
+const LEASE_TTL_MS = 60_000;
+const LEASE = 'gateway-lease.json';
 
 interface BucketFile {
   info: BucketInfo;
@@ -110,6 +120,7 @@ export class S3Backend implements StorageBackend {
   private pins = new Map<string, number>();
   private retiring = new Set<string>();
   private timers = new Set<NodeJS.Timeout>();
+  private leaseTimer?: NodeJS.Timeout;
 
   private constructor(
     private readonly client: S3Client,
@@ -148,6 +159,7 @@ export class S3Backend implements StorageBackend {
       throw new Error(`upstream bucket ${opts.bucket} at ${opts.endpoint ?? 'AWS S3'} is not usable: ${why}`);
     }
     await b.checkMarker();
+    await b.takeLease(opts.instanceId ?? randomId());
     await b.loadBuckets();
     return b;
   }
@@ -242,6 +254,35 @@ export class S3Backend implements StorageBackend {
     } catch {
       throw new Error(`${this.location} was written by a Kura gateway with another root key (KURA_ROOT_KEY or <data>/.kura/root.key)`);
     }
+  }
+
+  /**
+   * One gateway per upstream bucket/prefix: two would each take the other's uncommitted blobs for crash
+   * leftovers and delete them. A lease object, renewed every 20 s, keeps a second gateway from starting;
+   * a graceful stop releases it, a crashed gateway's lease expires after 60 s (or its own restart takes it over).
+   */
+  private async takeLease(instance: string): Promise<void> {
+    let held: { instance?: string; host?: string; pid?: number } | undefined;
+    let renewed: Date | undefined;
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.upstreamBucket, Key: this.prefix + LEASE }));
+      held = JSON.parse(await r.Body!.transformToString()) as typeof held;
+      renewed = r.LastModified;
+    } catch (e) {
+      if (!isNotFound(e)) throw e;
+    }
+    if (held && held.instance !== instance && renewed && Date.now() - renewed.getTime() < LEASE_TTL_MS) {
+      const age = Math.max(0, Math.round((Date.now() - renewed.getTime()) / 1000));
+      throw new Error(
+        `${this.location} is in use by another Kura gateway (${held.host ?? '?'}, pid ${held.pid ?? '?'}; lease renewed ${age} s ago). ` +
+          `Stop it first; a crashed gateway's lease expires ${LEASE_TTL_MS / 1000} s after its last renewal.`,
+      );
+    }
+    const body = JSON.stringify({ instance, host: hostname(), pid: process.pid });
+    const renew = (): Promise<unknown> => this.client.send(new PutObjectCommand({ Bucket: this.upstreamBucket, Key: this.prefix + LEASE, Body: body, ContentType: 'application/json' }));
+    await renew();
+    this.leaseTimer = setInterval(() => void renew().catch(() => {}), LEASE_RENEW_MS);
+    this.leaseTimer.unref();
   }
 
   private async loadBuckets(): Promise<void> {
@@ -767,6 +808,10 @@ export class S3Backend implements StorageBackend {
   }
 
   async close(): Promise<void> {
+    if (this.leaseTimer) {
+      clearInterval(this.leaseTimer);
+      await this.deleteNames([LEASE]).catch(() => {});
+    }
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     // Blobs still pending deletion are unreferenced; the next load of their bucket removes them.
