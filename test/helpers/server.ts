@@ -14,6 +14,7 @@
 // one (restarts). KURA_TEST_BACKEND=s3 makes that the default, to run a whole test file against the gateway.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,6 +76,10 @@ export interface StartKuraOptions {
 
 /** Gateway data dir → data dir of its upstream, kept while the gateway is down (stop({ keepData }), kill9()) for restarts. */
 const stoppedUpstreams = new Map<string, string>();
+// Upstream data kept for a restart that never came goes with the test process.
+process.once('exit', () => {
+  for (const dir of stoppedUpstreams.values()) rmSync(dir, { recursive: true, force: true });
+});
 
 async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
   const remembered = !opts.upstream && opts.dataDir ? stoppedUpstreams.get(opts.dataDir) : undefined;
