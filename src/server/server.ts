@@ -92,6 +92,13 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   );
 }
 
+/**
+ * Bytes a connection's socket buffers before backpressure (default 16 KiB). A response body that
+ * arrives as many 64 KiB pieces (decrypted chunks) then leaves in batched writes instead of pausing
+ * after every piece and waiting for 'drain'; request bodies are read in larger batches too.
+ */
+const SOCKET_BUFFER = 1024 * 1024;
+
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
   const backend = opts.backend ?? (await openBackend(config));
@@ -144,9 +151,9 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     return s;
   };
   try {
-    if (config.http) running.http = await listen(tune(createHttpServer(handler(false))), config.http);
+    if (config.http) running.http = await listen(tune(createHttpServer({ highWaterMark: SOCKET_BUFFER }, handler(false))), config.http);
     if (config.https && config.tls) {
-      running.https = await listen(tune(createHttpsServer({ cert: config.tls.cert, key: config.tls.key }, handler(true)) as unknown as HttpServer), config.https);
+      running.https = await listen(tune(createHttpsServer({ cert: config.tls.cert, key: config.tls.key, highWaterMark: SOCKET_BUFFER }, handler(true)) as unknown as HttpServer), config.https);
     }
   } catch (e) {
     for (const s of servers) s.close();
