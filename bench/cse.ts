@@ -1,6 +1,7 @@
 // The client-side encryption part of `npm run bench` (`--cse`, or `cse-<format>` names in `--modes`):
 // `kura cp` upload and download of one file per size with each CSE format, against `aws s3 cp` of the same
-// file unencrypted, all on the same `kura server` over loopback, one run each. Every transfer is one
+// file unencrypted, all on the same `kura server` over loopback, one run each (the aws baseline runs next to
+// every format: see runCseBench). Every transfer is one
 // command line timed wall-clock from spawn to exit (start-up included, as a user sees it), under
 // /usr/bin/time for the process's peak RSS. Downloads are checked against the source's SHA-256.
 import { execFileSync, spawn } from 'node:child_process';
@@ -60,6 +61,8 @@ export interface CseRun {
   cpuSeconds: number;
   /** 1-minute load average when the command ended (other jobs share the machine). */
   loadAvg: number;
+  /** The `aws s3 cp` run just before this one (same size and direction): the ratio's denominator. */
+  baselineBytesPerSec?: number;
 }
 
 /** Runs one command under /usr/bin/time; wall-clock seconds, the process's peak RSS and CPU time. */
@@ -131,20 +134,36 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; log: 
       await measure(t.download(`s3://${Bucket}/warm`, out, srv.endpoint), dir, env);
       await rm(out, { force: true });
     }
+    // The machine is shared: its load drifts during a run. So each format's transfer follows an `aws s3 cp`
+    // of the same file in the same direction, and its ratio is to that neighbouring baseline.
+    const [base, ...formats] = tools;
+    const transfer = async (t: CseTool, size: number, direction: CseRun['direction'], baseline?: CseRun): Promise<CseRun> => {
+      const url = `s3://${Bucket}/obj-${t.name.replace(/\W+/g, '-')}`;
+      const m = await measure(direction === 'upload' ? t.upload(src, url, srv!.endpoint) : t.download(url, out, srv!.endpoint), dir, env);
+      const r: CseRun = {
+        tool: t.name, size, direction, seconds: m.seconds, bytesPerSec: size / m.seconds, peakRssBytes: m.peakRssBytes, cpuSeconds: m.cpuSeconds,
+        loadAvg: loadavg()[0]!, ...(baseline ? { baselineBytesPerSec: baseline.bytesPerSec } : {}),
+      };
+      runs.push(r);
+      o.log(`${t.name.padEnd(10)} ${direction.padEnd(8)} ${fmt(size).padStart(8)}: ${(r.bytesPerSec / MiB).toFixed(0).padStart(4)} MiB/s` +
+        `${baseline ? ` (${(r.bytesPerSec / baseline.bytesPerSec).toFixed(2)}× aws)` : ''}, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB, load ${r.loadAvg.toFixed(1)}`);
+      return r;
+    };
+    const verify = async (t: CseTool, sum: string) => {
+      if ((await sha256File(out)) !== sum) throw new Error(`${t.name}: the downloaded file differs from the source`);
+      await rm(out, { force: true });
+    };
     for (const size of o.sizes) {
       const sum = await makeFile(src, size);
-      for (const t of tools) {
-        const Key = `obj-${t.name.replace(/\W+/g, '-')}`;
-        const url = `s3://${Bucket}/${Key}`;
+      for (const t of formats.length ? formats : [undefined]) {
         for (const direction of ['upload', 'download'] as const) {
-          const m = await measure(direction === 'upload' ? t.upload(src, url, srv.endpoint) : t.download(url, out, srv.endpoint), dir, env);
-          const r: CseRun = { tool: t.name, size, direction, seconds: m.seconds, bytesPerSec: size / m.seconds, peakRssBytes: m.peakRssBytes, cpuSeconds: m.cpuSeconds, loadAvg: loadavg()[0]! };
-          runs.push(r);
-          o.log(`${t.name.padEnd(10)} ${direction.padEnd(8)} ${fmt(size).padStart(8)}: ${(r.bytesPerSec / MiB).toFixed(0).padStart(4)} MiB/s, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB, load ${r.loadAvg.toFixed(1)}`);
+          const b = await transfer(base!, size, direction);
+          if (direction === 'download') await verify(base!, sum);
+          if (!t) continue;
+          await transfer(t, size, direction, b);
+          if (direction === 'download') await verify(t, sum);
         }
-        if ((await sha256File(out)) !== sum) throw new Error(`${t.name}: the downloaded file differs from the source`);
-        await rm(out, { force: true });
-        await s3.send(new DeleteObjectCommand({ Bucket, Key }));
+        if (t) await s3.send(new DeleteObjectCommand({ Bucket, Key: `obj-${t.name.replace(/\W+/g, '-')}` }));
       }
     }
     s3.destroy();
@@ -159,21 +178,30 @@ function fmt(n: number): string {
   return n >= 1024 * MiB ? `${+(n / 1024 / MiB).toFixed(2)} GiB` : `${+(n / MiB).toFixed(1)} MiB`;
 }
 
-/** Throughput at the largest size with the ratio to the baseline, and peak RSS at every size. */
+/** Throughput at the largest size with the ratio to the neighbouring baseline, CPU time, and peak RSS at every size. */
 export function cseTable(runs: CseRun[]): string {
   const sizes = [...new Set(runs.map((r) => r.size))].sort((a, b) => a - b);
   const big = sizes.at(-1)!;
   const tools = [...new Set(runs.map((r) => r.tool))];
-  const get = (tool: string, size: number, d: CseRun['direction']) => runs.find((r) => r.tool === tool && r.size === size && r.direction === d);
   const base = tools[0]!;
+  const all = (tool: string, size: number, d: CseRun['direction']) => runs.filter((r) => r.tool === tool && r.size === size && r.direction === d);
+  const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[(s.length - 1) >> 1]!; };
+  // The baseline ran once per format: its row shows the median (and the range) of those runs.
   const rate = (tool: string, d: CseRun['direction']) => {
-    const r = get(tool, big, d), b = get(base, big, d);
-    return r ? `${(r.bytesPerSec / MiB).toFixed(0)}${b ? ` (${(r.bytesPerSec / b.bytesPerSec).toFixed(2)}×)` : ''}` : '-';
+    const rs = all(tool, big, d);
+    if (!rs.length) return '-';
+    const mbs = (v: number) => (v / MiB).toFixed(0);
+    if (tool === base) {
+      const v = rs.map((r) => r.bytesPerSec);
+      return rs.length > 1 ? `${mbs(median(v))} (${mbs(Math.min(...v))}–${mbs(Math.max(...v))})` : mbs(v[0]!);
+    }
+    const r = rs[0]!;
+    return `${mbs(r.bytesPerSec)}${r.baselineBytesPerSec ? ` (${(r.bytesPerSec / r.baselineBytesPerSec).toFixed(2)}×)` : ''}`;
   };
-  const cpu = (tool: string, d: CseRun['direction']) => { const r = get(tool, big, d); return r ? r.cpuSeconds.toFixed(1) : '-'; };
-  const rss = (tool: string, d: CseRun['direction']) => sizes.map((s) => { const r = get(tool, s, d); return r ? (r.peakRssBytes / MiB).toFixed(0) : '-'; }).join(' / ');
+  const cpu = (tool: string, d: CseRun['direction']) => { const rs = all(tool, big, d); return rs.length ? median(rs.map((r) => r.cpuSeconds)).toFixed(1) : '-'; };
+  const rss = (tool: string, d: CseRun['direction']) => sizes.map((s) => { const rs = all(tool, s, d); return rs.length ? (Math.max(...rs.map((r) => r.peakRssBytes)) / MiB).toFixed(0) : '-'; }).join(' / ');
   const sizeList = sizes.map(fmt).join(' / ');
-  const head = ['tool / format', `upload ${fmt(big)} MiB/s`, `download ${fmt(big)} MiB/s`, 'CPU s up / down', `upload peak RSS MiB (${sizeList})`, `download peak RSS MiB (${sizeList})`];
+  const head = ['tool / format', `upload ${fmt(big)} MiB/s (× aws)`, `download ${fmt(big)} MiB/s (× aws)`, 'CPU s up / down', `upload peak RSS MiB (${sizeList})`, `download peak RSS MiB (${sizeList})`];
   const body = tools.map((t) => [t === base ? t : `kura cp --cse-format ${t}`, rate(t, 'upload'), rate(t, 'download'), `${cpu(t, 'upload')} / ${cpu(t, 'download')}`, rss(t, 'upload'), rss(t, 'download')]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;

@@ -125,6 +125,11 @@ function counter(onProgress: Progress | undefined, total: number | undefined, st
   return new Transform({ transform(c: Buffer, _e, cb) { n += c.length; onProgress?.(n, total); cb(null, c); } });
 }
 
+/** `stream`, followed by a byte counter only when someone listens (one stage less per chunk otherwise). */
+function withProgress(stream: Duplex, onProgress: Progress | undefined, total: number | undefined): Duplex[] {
+  return onProgress ? [stream, counter(onProgress, total)] : [stream];
+}
+
 async function atomicWriteJson(path: string, v: unknown): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(v), { mode: 0o600 });
@@ -277,7 +282,7 @@ export class CseClient {
     if (!multipart) {
       const size = src.size!;
       const cipherSize = enc.cipherSize(size);
-      let Body: Readable | Buffer = pipelineDuplex(src.open() as unknown as Duplex, counter(opts.onProgress, size), enc.stream()) as unknown as Readable;
+      let Body: Readable | Buffer = pipelineDuplex(...withProgress(src.open() as unknown as Duplex, opts.onProgress, size), enc.stream()) as unknown as Readable;
       // ESDK's size is not known in advance: collect it (at most one multipart threshold plus overhead).
       if (cipherSize === undefined) Body = Buffer.concat(await Readable.from(Body).toArray());
       const r = await this.s3.send(new PutObjectCommand({
@@ -329,7 +334,7 @@ export class CseClient {
         // Sequential formats (GCM stream, ESDK message): encrypt in order, send finished parts concurrently.
         // A resumed S3EC upload re-encrypts from the start (deterministic given key and IV) and skips the
         // parts already stored, checking each against its ETag where that is the part's MD5.
-        const cipher = pipelineDuplex(src.open() as unknown as Duplex, counter((d) => opts.onProgress?.(d, src.size), src.size), enc.stream());
+        const cipher = pipelineDuplex(...withProgress(src.open() as unknown as Duplex, opts.onProgress, src.size), enc.stream());
         const inflight = new Set<Promise<void>>();
         let failed: unknown;
         let partNumber = 0;
@@ -536,12 +541,12 @@ export class CseClient {
         const head = await this.s3.send(new HeadObjectCommand({ Bucket, Key, ...ssecRead(opts.sse) }));
         const st = await stat(cipherFile);
         result = await this.decryptBody(head.Metadata ?? {}, createReadStream(cipherFile), st.size, head.ETag);
-        await pipeline(result.Body, counter(opts.onProgress, result.ContentLength), createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER }), { signal: opts.signal });
+        await pipeline([...withProgress(result.Body as unknown as Duplex, opts.onProgress, result.ContentLength), createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER })], { signal: opts.signal });
         await rm(cipherFile, { force: true });
         await rm(opts.checkpoint, { force: true });
       } else {
         result = await this.getObject(Bucket, Key, { range: opts.range, sse: opts.sse, signal: opts.signal });
-        await pipeline(result.Body, counter(opts.onProgress, result.ContentLength), createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER }), { signal: opts.signal });
+        await pipeline([...withProgress(result.Body as unknown as Duplex, opts.onProgress, result.ContentLength), createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER })], { signal: opts.signal });
       }
       await rename(tmp, path);
       const size = (await stat(path)).size;

@@ -90,10 +90,10 @@ async function upload(client: CseClient, path: string, to: S3Url, o: CpOptions, 
       return;
     }
     if (path === '-') {
-      await client.putObject(to.bucket, to.key, process.stdin, { sse, onProgress: (d, t) => bar.update(d, t) });
+      await client.putObject(to.bucket, to.key, process.stdin, { sse, onProgress: bar.onProgress });
       return;
     }
-    await client.uploadFile(path, to.bucket, to.key, { sse, checkpoint: o.resume ? `${path}.kura-checkpoint` : undefined, onProgress: (d, t) => bar.update(d, t) });
+    await client.uploadFile(path, to.bucket, to.key, { sse, checkpoint: o.resume ? `${path}.kura-checkpoint` : undefined, onProgress: bar.onProgress });
   } finally {
     bar.stop();
   }
@@ -109,7 +109,7 @@ async function download(client: CseClient, from: S3Url, out: string, o: CpOption
   await mkdir(dirname(out), { recursive: true });
   const bar = progressBar(`download ${basename(out)}`, o.quiet);
   try {
-    await client.downloadFile(from.bucket, from.key, out, { range, sse, checkpoint: o.resume ? `${out}.kura-checkpoint` : undefined, onProgress: (d, t) => bar.update(d, t) });
+    await client.downloadFile(from.bucket, from.key, out, { range, sse, checkpoint: o.resume ? `${out}.kura-checkpoint` : undefined, onProgress: bar.onProgress });
   } finally {
     bar.stop();
   }

@@ -8,7 +8,12 @@ const human = (n: number) => {
   return `${n.toFixed(i ? 1 : 0)} ${u[i]}`;
 };
 
-export interface ProgressBar { update(done: number, total?: number): void; stop(): void }
+export interface ProgressBar {
+  update(done: number, total?: number): void;
+  stop(): void;
+  /** The bar's update function when it is drawn, else undefined (no byte counting needed). */
+  onProgress?: (done: number, total?: number) => void;
+}
 
 export function progressBar(label: string, quiet = false): ProgressBar {
   if (quiet || !process.stderr.isTTY) return { update() {}, stop() {} };
@@ -20,7 +25,7 @@ export function progressBar(label: string, quiet = false): ProgressBar {
     fps: 10,
   }, cliProgress.Presets.shades_classic);
   let started_ = false;
-  return {
+  const bar_: ProgressBar = {
     update(done, total) {
       const t = total ?? Math.max(done, 1);
       const rate = done / Math.max((Date.now() - started) / 1000, 0.001);
@@ -29,4 +34,6 @@ export function progressBar(label: string, quiet = false): ProgressBar {
     },
     stop() { if (started_) bar.stop(); },
   };
+  bar_.onProgress = (d, t) => bar_.update(d, t);
+  return bar_;
 }
