@@ -481,33 +481,41 @@ export class CseClient {
       return { start, end, body };
     };
     const concurrency = this.concurrency;
-    async function* parts(): AsyncGenerator<Buffer> {
-      const queue: ReturnType<typeof open>[] = [];
-      let next = firstLen;
-      const launch = () => { queue.push(open(next)); next += partSize; };
-      // Requests open ahead of the one being read: concurrency - 1 (none at concurrency 1).
-      const fill = () => { while (queue.length < concurrency - 1 && next < size) launch(); };
-      let got = 0;
-      try {
-        fill();
-        for await (const c of first.Body as Readable) { got += (c as Buffer).length; yield c as Buffer; }
-        if (got !== firstLen) throw new CseError('IntegrityError', `ranged read of bytes 0-${firstLen - 1} returned ${got} bytes`);
-        while (queue.length || next < size) {
-          if (!queue.length) launch();
-          const part = queue.shift()!;
-          fill();
-          let n = 0;
-          for await (const c of await part.body) { n += (c as Buffer).length; yield c as Buffer; }
-          if (n !== part.end - part.start + 1) throw new CseError('IntegrityError', `ranged read of bytes ${part.start}-${part.end} returned ${n} bytes`);
-        }
-      } finally {
+    const queue: ReturnType<typeof open>[] = [];
+    let next = firstLen;
+    const launch = () => { queue.push(open(next)); next += partSize; };
+    // Requests open ahead of the one being read: concurrency - 1 (none at concurrency 1).
+    const fill = () => { while (queue.length < concurrency - 1 && next < size) launch(); };
+    let current: Readable | undefined;
+    // Each part's body is relayed chunk by chunk (events, no promise per chunk), paused when the reader is full.
+    const out: Readable = new Readable({
+      read() { current?.resume(); },
+      destroy(err, cb) {
         // Finished, failed or abandoned by the reader: stop whatever is still open.
         ac.abort();
         signal?.removeEventListener('abort', onAbort);
+        current?.destroy();
         for (const q of queue) void q.body.then((b) => b.destroy(), () => undefined);
-      }
-    }
-    return { ...meta, Body: Readable.from(parts(), { objectMode: false }) };
+        cb(err);
+      },
+    });
+    const relay = (body: Readable, start: number, end: number) => {
+      current = body;
+      let n = 0;
+      body.on('data', (c: Buffer) => { n += c.length; if (!out.push(c)) body.pause(); });
+      body.once('error', (e) => out.destroy(e));
+      body.once('end', () => {
+        if (n !== end - start + 1) return out.destroy(new CseError('IntegrityError', `ranged read of bytes ${start}-${end} returned ${n} bytes`));
+        if (!queue.length && next >= size) return void out.push(null);
+        if (!queue.length) launch();
+        const part = queue.shift()!;
+        fill();
+        part.body.then((b) => (out.destroyed ? b.destroy() : relay(b, part.start, part.end)), (e) => out.destroy(e));
+      });
+    };
+    fill();
+    relay(first.Body as Readable, 0, firstLen - 1);
+    return { ...meta, Body: out };
   }
 
   private async decryptBody(meta: UserMetadata, body: Readable, stored: number, ETag?: string): Promise<GetResult> {

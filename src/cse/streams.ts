@@ -127,6 +127,14 @@ export function segmented(next: (i: number) => Segment | undefined, opts: { shor
   };
   const out: Transform = new Transform({
     transform(chunk: Buffer, _e, cb) {
+      // Fast path, the common case: the chunk stays inside the current segment and the segment takes it
+      // without backpressure; no promise per chunk.
+      if (cur && chunk.length < cur.left) {
+        cur.left -= chunk.length;
+        if (cur.t.write(chunk)) return cb();
+        cur.t.once('drain', () => cb());
+        return;
+      }
       (async () => {
         let buf = chunk;
         while (buf.length) {
