@@ -56,3 +56,16 @@ export function planDelete(info: BucketInfo, key: string, old: ObjectRecord[], v
   }
   return { list: [], removed: old, changed: old.length > 0, result: {} };
 }
+
+/** HeadObject/GetObject's choice among a key's versions (newest first): by id, else the latest, which must not be a delete marker. */
+export function pickVersion(key: string, versions: readonly ObjectRecord[] | undefined, versionId?: string): ObjectRecord {
+  if (versionId !== undefined) {
+    const v = versions?.find((r) => r.versionId === versionId);
+    if (!v) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
+    return v;
+  }
+  const v = versions?.[0];
+  if (!v) throw new S3Error('NoSuchKey', undefined, { Key: key });
+  if (v.deleteMarker) throw new S3Error('NoSuchKey', undefined, { Key: key }, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': v.versionId });
+  return v;
+}

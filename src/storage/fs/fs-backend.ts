@@ -19,15 +19,17 @@ import { Readable } from 'node:stream';
 import { S3Error } from '../../server/errors.ts';
 import type {
   BucketConfig, BucketInfo, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult, ObjectMeta,
-  ObjectRecord, PartLayout, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
+  ObjectRecord, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
 } from '../backend.ts';
+import { BlobRetirer } from '../blob-retirer.ts';
 import { BucketIndex } from '../bucket-index.ts';
-import { compareKeys } from '../key-order.ts';
+import { compareKeys, compareUploads } from '../key-order.ts';
+import { KeyedLock } from '../keyed-lock.ts';
 import { mapLimit } from '../map-limit.ts';
-import { addVersion, checkPreconditions, planDelete, versionIdFor } from '../versions.ts';
+import { multipartRecord, partRecord, segmentsOf, singlePartRecord } from '../part-layout.ts';
+import { addVersion, checkPreconditions, pickVersion, planDelete, versionIdFor } from '../versions.ts';
 import { fsyncDir, randomId, renameDurable, writeFileAtomic, writeStreamToFile } from './atomic.ts';
 
-const RETIRE_GRACE_MS = 30_000;
 const UPLOAD_ID = /^[0-9a-f]{48}$/;
 const BLOB_ID = /^[0-9a-f]{32}$/;
 /** Bytes per file read (and buffered ahead per open object): few, large reads for big GETs. */
@@ -72,11 +74,12 @@ async function listDir(path: string): Promise<string[]> {
 export class FsBackend implements StorageBackend {
   private readonly tmpDir: string;
   private buckets = new Map<string, BucketState>();
-  private locks = new Map<string, Promise<unknown>>();
+  private locks = new KeyedLock();
   private staged = new Map<string, string>();
-  private pins = new Map<string, number>();
-  private retiring = new Set<string>();
-  private timers = new Set<NodeJS.Timeout>();
+  /** Replaced blobs (paths), unlinked once no reader has them open. */
+  private blobs = new BlobRetirer((paths) => {
+    for (const p of paths) void unlink(p).catch(() => {});
+  });
 
   private constructor(private readonly root: string) {
     this.tmpDir = join(root, '.kura', 'tmp');
@@ -93,50 +96,6 @@ export class FsBackend implements StorageBackend {
       if (info && info.name === name) b.buckets.set(name, { info });
     }
     return b;
-  }
-
-  // ---- locking, pins ----
-
-  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-
-  private pin(paths: string[]): void {
-    for (const p of paths) this.pins.set(p, (this.pins.get(p) ?? 0) + 1);
-  }
-
-  private unpin(paths: string[]): void {
-    for (const p of paths) {
-      const n = (this.pins.get(p) ?? 1) - 1;
-      if (n > 0) {
-        this.pins.set(p, n);
-        continue;
-      }
-      this.pins.delete(p);
-      if (this.retiring.delete(p)) void unlink(p).catch(() => {});
-    }
-  }
-
-  /** Unlinks blobs once no longer needed: after a grace period (readers between lookup and open) and when unpinned. */
-  private retire(paths: string[]): void {
-    if (!paths.length) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      for (const p of paths) {
-        if (this.pins.has(p)) this.retiring.add(p);
-        else void unlink(p).catch(() => {});
-      }
-    }, RETIRE_GRACE_MS);
-    t.unref();
-    this.timers.add(t);
   }
 
   // ---- paths ----
@@ -226,7 +185,7 @@ export class FsBackend implements StorageBackend {
   }
 
   async createBucket(name: string, config: BucketConfig): Promise<BucketInfo> {
-    return this.withLock(`bucket\0${name}`, async () => {
+    return this.locks.run(`bucket\0${name}`, async () => {
       if (this.buckets.has(name)) throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: name });
       const info: BucketInfo = { name, created: new Date().toISOString(), config };
       const tmp = join(this.tmpDir, `${randomId()}.bucket`);
@@ -250,7 +209,7 @@ export class FsBackend implements StorageBackend {
   }
 
   async updateBucketConfig(name: string, update: (config: BucketConfig) => BucketConfig): Promise<BucketInfo> {
-    return this.withLock(`bucket\0${name}`, async () => {
+    return this.locks.run(`bucket\0${name}`, async () => {
       const s = this.state(name);
       const info: BucketInfo = { ...s.info, config: update(structuredClone(s.info.config)) };
       await writeFileAtomic(join(this.bucketDir(name), 'bucket.json'), JSON.stringify(info), this.tmpDir);
@@ -260,7 +219,7 @@ export class FsBackend implements StorageBackend {
   }
 
   async deleteBucket(name: string): Promise<void> {
-    await this.withLock(`bucket\0${name}`, async () => {
+    await this.locks.run(`bucket\0${name}`, async () => {
       const index = await this.index(name);
       if (index.size > 0) throw new S3Error('BucketNotEmpty', undefined, { BucketName: name });
       this.buckets.delete(name);
@@ -313,7 +272,7 @@ export class FsBackend implements StorageBackend {
   }
 
   private commitRecord(bucket: string, key: string, build: (versionId: string) => Promise<ObjectRecord>, opts?: WriteOptions, afterCommit?: () => Promise<void>): Promise<ObjectRecord> {
-    return this.withLock(`key\0${bucket}\0${key}`, async () => {
+    return this.locks.run(`key\0${bucket}\0${key}`, async () => {
       const index = await this.index(bucket);
       const info = this.state(bucket).info;
       checkPreconditions(index.latest(key), opts);
@@ -321,7 +280,7 @@ export class FsBackend implements StorageBackend {
       const { list, removed } = addVersion(info, index.getVersions(key) ?? [], rec);
       await this.writeVersions(bucket, key, index, list);
       if (afterCommit) await afterCommit();
-      this.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
+      this.blobs.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
       return rec;
     });
   }
@@ -331,10 +290,7 @@ export class FsBackend implements StorageBackend {
       this.state(bucket);
       return await this.commitRecord(bucket, key, async (versionId) => {
         const ref = await this.adoptBlob(bucket, blob);
-        const layout: PartLayout = { partNumber: 1, size: meta.size, storedSize: blob.storedSize, etag: part?.etag ?? meta.etag, ref };
-        if (part?.checksum !== undefined) layout.checksum = part.checksum;
-        if (part?.encryption !== undefined) layout.encryption = part.encryption;
-        return { ...meta, key, versionId, lastModified: new Date().toISOString(), storedSize: blob.storedSize, parts: [layout] };
+        return singlePartRecord(key, versionId, meta, blob.storedSize, ref, part);
       }, opts);
     } finally {
       await this.discardBlob(bucket, blob);
@@ -343,30 +299,13 @@ export class FsBackend implements StorageBackend {
 
   async headObject(bucket: string, key: string, versionId?: string): Promise<ObjectRecord> {
     const index = await this.index(bucket);
-    if (versionId !== undefined) {
-      const v = index.getVersions(key)?.find((r) => r.versionId === versionId);
-      if (!v) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
-      return v;
-    }
-    const v = index.getVersions(key)?.[0];
-    if (!v) throw new S3Error('NoSuchKey', undefined, { Key: key });
-    if (v.deleteMarker) throw new S3Error('NoSuchKey', undefined, { Key: key }, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': v.versionId });
-    return v;
+    return pickVersion(key, index.getVersions(key), versionId);
   }
 
   openObject(bucket: string, record: ObjectRecord, range?: { start: number; end: number }): Readable {
-    const start = range?.start ?? 0;
-    const end = range?.end ?? record.storedSize - 1;
-    const segments: { path: string; start: number; end: number }[] = [];
-    let offset = 0;
-    for (const p of record.parts) {
-      const s = Math.max(start, offset);
-      const e = Math.min(end, offset + p.storedSize - 1);
-      if (s <= e) segments.push({ path: this.blobPath(bucket, p.ref), start: s - offset, end: e - offset });
-      offset += p.storedSize;
-    }
+    const segments = segmentsOf(record, range).map((s) => ({ path: this.blobPath(bucket, s.ref), start: s.start, end: s.end }));
     const paths = segments.map((s) => s.path);
-    this.pin(paths);
+    this.blobs.pin(paths);
     const file = (seg: { path: string; start: number; end: number }) =>
       createReadStream(seg.path, { start: seg.start, end: seg.end, highWaterMark: READ_SIZE });
     async function* read(): AsyncGenerator<Buffer> {
@@ -374,17 +313,17 @@ export class FsBackend implements StorageBackend {
     }
     // One file (a single PUT, or a range within one part): its read stream as it is, no extra layer.
     const stream = segments.length === 1 ? file(segments[0]!) : Readable.from(read(), { objectMode: false, highWaterMark: READ_SIZE });
-    stream.once('close', () => this.unpin(paths));
+    stream.once('close', () => this.blobs.unpin(paths));
     return stream;
   }
 
   async deleteObject(bucket: string, key: string, versionId?: string): Promise<{ versionId?: string; deleteMarker?: boolean }> {
     const index = await this.index(bucket);
-    return this.withLock(`key\0${bucket}\0${key}`, async () => {
+    return this.locks.run(`key\0${bucket}\0${key}`, async () => {
       const info = this.state(bucket).info;
       const { list, removed, changed, result } = planDelete(info, key, index.getVersions(key) ?? [], versionId);
       if (changed) await this.writeVersions(bucket, key, index, list);
-      this.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
+      this.blobs.retire(removed.flatMap((v) => v.parts.map((p) => this.blobPath(bucket, p.ref))));
       return result;
     });
   }
@@ -433,22 +372,20 @@ export class FsBackend implements StorageBackend {
     const ups = await mapLimit(ids, 32, (id) => readJson<UploadRecord>(join(this.uploadDir(bucket, id), 'upload.json')));
     return ups
       .filter((u): u is UploadRecord => !!u)
-      .sort((a, b) => compareKeys(a.key, b.key) || a.initiated.localeCompare(b.initiated) || a.uploadId.localeCompare(b.uploadId));
+      .sort(compareUploads);
   }
 
   async putPart(bucket: string, uploadId: string, partNumber: number, blob: StagedBlob, part: { size: number; etag: string; checksum?: string; encryption?: unknown }): Promise<PartRecord> {
     try {
-      return await this.withLock(`upload\0${bucket}\0${uploadId}`, async () => {
+      return await this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
         await this.readUpload(bucket, uploadId);
         const udir = this.uploadDir(bucket, uploadId);
         const file = join(udir, `part-${String(partNumber).padStart(5, '0')}.json`);
         const old = await readJson<PartRecord>(file);
         const ref = await this.adoptBlob(bucket, blob);
-        const rec: PartRecord = { partNumber, size: part.size, storedSize: blob.storedSize, etag: part.etag, lastModified: new Date().toISOString(), ref };
-        if (part.checksum !== undefined) rec.checksum = part.checksum;
-        if (part.encryption !== undefined) rec.encryption = part.encryption;
+        const rec = partRecord(partNumber, blob.storedSize, ref, part);
         await writeFileAtomic(file, JSON.stringify(rec), this.tmpDir);
-        if (old) this.retire([this.blobPath(bucket, old.ref)]);
+        if (old) this.blobs.retire([this.blobPath(bucket, old.ref)]);
         return rec;
       });
     } finally {
@@ -462,18 +399,18 @@ export class FsBackend implements StorageBackend {
   }
 
   async abortUpload(bucket: string, uploadId: string): Promise<void> {
-    await this.withLock(`upload\0${bucket}\0${uploadId}`, async () => {
+    await this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
       await this.readUpload(bucket, uploadId);
       const udir = this.uploadDir(bucket, uploadId);
       const parts = await this.readParts(udir);
       await this.removeTree(udir);
       await fsyncDir(join(udir, '..')).catch(() => {});
-      this.retire(parts.map((p) => this.blobPath(bucket, p.ref)));
+      this.blobs.retire(parts.map((p) => this.blobPath(bucket, p.ref)));
     });
   }
 
   async completeUpload(bucket: string, uploadId: string, parts: PartRecord[], meta: ObjectMeta, opts?: WriteOptions): Promise<ObjectRecord> {
-    return this.withLock(`upload\0${bucket}\0${uploadId}`, async () => {
+    return this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
       const upload = await this.readUpload(bucket, uploadId);
       const udir = this.uploadDir(bucket, uploadId);
       const current = new Map((await this.readParts(udir)).map((p) => [p.partNumber, p]));
@@ -482,28 +419,15 @@ export class FsBackend implements StorageBackend {
       }
       const used = new Set(parts.map((p) => p.ref));
       const unused = [...current.values()].filter((p) => !used.has(p.ref));
-      return this.commitRecord(bucket, upload.key, async (versionId) => ({
-        ...meta,
-        key: upload.key,
-        versionId,
-        lastModified: new Date().toISOString(),
-        storedSize: parts.reduce((n, p) => n + p.storedSize, 0),
-        parts: parts.map((p) => {
-          const l: PartLayout = { partNumber: p.partNumber, size: p.size, storedSize: p.storedSize, etag: p.etag, ref: p.ref };
-          if (p.checksum !== undefined) l.checksum = p.checksum;
-          if (p.encryption !== undefined) l.encryption = p.encryption;
-          return l;
-        }),
-      }), opts, async () => {
+      return this.commitRecord(bucket, upload.key, async (versionId) => multipartRecord(upload.key, versionId, meta, parts), opts, async () => {
         await this.removeTree(udir);
-        this.retire(unused.map((p) => this.blobPath(bucket, p.ref)));
+        this.blobs.retire(unused.map((p) => this.blobPath(bucket, p.ref)));
       });
     });
   }
 
   async close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.blobs.close();
     // Blobs still pending deletion are unreferenced; the next load of their bucket removes them.
     this.locks.clear();
   }

@@ -26,12 +26,15 @@ import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { S3Error } from '../../server/errors.ts';
 import type {
   BucketConfig, BucketInfo, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult, ObjectMeta,
-  ObjectRecord, PartLayout, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
+  ObjectRecord, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
 } from '../backend.ts';
+import { BlobRetirer } from '../blob-retirer.ts';
 import { BucketIndex } from '../bucket-index.ts';
-import { compareKeys } from '../key-order.ts';
+import { compareKeys, compareUploads } from '../key-order.ts';
+import { KeyedLock } from '../keyed-lock.ts';
 import { mapLimit } from '../map-limit.ts';
-import { addVersion, checkPreconditions, planDelete, versionIdFor } from '../versions.ts';
+import { multipartRecord, partRecord, segmentsOf, singlePartRecord } from '../part-layout.ts';
+import { addVersion, checkPreconditions, pickVersion, planDelete, versionIdFor } from '../versions.ts';
 import { FORMAT, MARKER, RecordSealer, names } from './records.ts';
 
 export interface S3BackendOptions {
@@ -52,7 +55,6 @@ export interface S3BackendOptions {
   instanceId?: string;
 }
 
-const RETIRE_GRACE_MS = 30_000;
 const UPLOAD_ID = /^[0-9a-f]{48}$/;
 const BLOB_ID = /^[0-9a-f]{32}$/;
 /** lib-storage part size for staging a blob: memory per in-flight write is about (queue + 1) × this. */
@@ -114,12 +116,11 @@ function normalizePrefix(p: string | undefined): string {
 
 export class S3Backend implements StorageBackend {
   private buckets = new Map<string, BucketState>();
-  private locks = new Map<string, Promise<unknown>>();
+  private locks = new KeyedLock();
   /** Staged (uncommitted) blobs: id → upstream name. */
   private staged = new Map<string, string>();
-  private pins = new Map<string, number>();
-  private retiring = new Set<string>();
-  private timers = new Set<NodeJS.Timeout>();
+  /** Blobs of replaced data (upstream names), deleted once no reader has them open (one that fails to go is removed at the next load of its bucket). */
+  private blobs = new BlobRetirer((list) => void this.deleteNames(list).catch(() => {}));
   private leaseTimer?: NodeJS.Timeout;
 
   private constructor(
@@ -295,55 +296,7 @@ export class S3Backend implements StorageBackend {
     for (const f of folders) if (!live.has(f)) await this.removeTree(f).catch(() => {});
   }
 
-  // ---- locking, pins, retiring ----
-
-  private async withLock<T>(id: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(id) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => {});
-    this.locks.set(id, tail);
-    try {
-      return await run;
-    } finally {
-      if (this.locks.get(id) === tail) this.locks.delete(id);
-    }
-  }
-
-  private pin(list: string[]): void {
-    for (const p of list) this.pins.set(p, (this.pins.get(p) ?? 0) + 1);
-  }
-
-  private unpin(list: string[]): void {
-    const free: string[] = [];
-    for (const p of list) {
-      const n = (this.pins.get(p) ?? 1) - 1;
-      if (n > 0) {
-        this.pins.set(p, n);
-        continue;
-      }
-      this.pins.delete(p);
-      if (this.retiring.delete(p)) free.push(p);
-    }
-    if (free.length) void this.deleteNames(free).catch(() => {});
-  }
-
-  /** Deletes blobs of replaced data after a grace period (readers between lookup and open) and once no reader has them open. */
-  private retire(list: string[]): void {
-    if (!list.length) return;
-    const t = setTimeout(() => {
-      this.timers.delete(t);
-      const free: string[] = [];
-      for (const p of list) {
-        if (this.pins.has(p)) this.retiring.add(p);
-        else free.push(p);
-      }
-      // A failed delete leaves an unreferenced blob: removed at the next load of the bucket.
-      if (free.length) void this.deleteNames(free).catch(() => {});
-    }, RETIRE_GRACE_MS);
-    t.unref();
-    this.timers.add(t);
-  }
-
+  /** The upstream names of the records' blobs. */
   private blobNames(st: BucketState, records: readonly { parts: readonly { ref: string }[] }[]): string[] {
     return records.flatMap((r) => r.parts.map((p) => names.blob(st.id, p.ref)));
   }
@@ -435,7 +388,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async createBucket(name: string, config: BucketConfig): Promise<BucketInfo> {
-    return this.withLock(`bucket\0${name}`, async () => {
+    return this.locks.run(`bucket\0${name}`, async () => {
       if (this.buckets.has(name)) throw new S3Error('BucketAlreadyOwnedByYou', undefined, { BucketName: name });
       const info: BucketInfo = { name, created: new Date().toISOString(), config };
       const id = randomId();
@@ -451,7 +404,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async updateBucketConfig(name: string, update: (config: BucketConfig) => BucketConfig): Promise<BucketInfo> {
-    return this.withLock(`bucket\0${name}`, async () => {
+    return this.locks.run(`bucket\0${name}`, async () => {
       const s = this.state(name);
       const info: BucketInfo = { ...s.info, config: update(structuredClone(s.info.config)) };
       try {
@@ -468,7 +421,7 @@ export class S3Backend implements StorageBackend {
   }
 
   async deleteBucket(name: string): Promise<void> {
-    await this.withLock(`bucket\0${name}`, async () => {
+    await this.locks.run(`bucket\0${name}`, async () => {
       const s = this.state(name);
       const { objects, uploads } = await this.load(name);
       if (objects.size > 0) throw new S3Error('BucketNotEmpty', undefined, { BucketName: name });
@@ -576,7 +529,7 @@ export class S3Backend implements StorageBackend {
   }
 
   private commitRecord(bucket: string, key: string, build: (versionId: string) => ObjectRecord, opts?: WriteOptions, afterCommit?: () => Promise<void>): Promise<ObjectRecord> {
-    return this.withLock(`key\0${bucket}\0${key}`, async () => {
+    return this.locks.run(`key\0${bucket}\0${key}`, async () => {
       const loaded = await this.load(bucket);
       const st = this.state(bucket);
       checkPreconditions(loaded.objects.latest(key), opts);
@@ -584,7 +537,7 @@ export class S3Backend implements StorageBackend {
       const { list, removed } = addVersion(st.info, loaded.objects.getVersions(key) ?? [], rec);
       await this.writeVersions(bucket, st, loaded, key, list);
       if (afterCommit) await afterCommit();
-      this.retire(this.blobNames(st, removed));
+      this.blobs.retire(this.blobNames(st, removed));
       return rec;
     });
   }
@@ -593,12 +546,7 @@ export class S3Backend implements StorageBackend {
     try {
       this.state(bucket);
       this.checkStaged(blob);
-      const rec = await this.commitRecord(bucket, key, (versionId) => {
-        const layout: PartLayout = { partNumber: 1, size: meta.size, storedSize: blob.storedSize, etag: part?.etag ?? meta.etag, ref: blob.id };
-        if (part?.checksum !== undefined) layout.checksum = part.checksum;
-        if (part?.encryption !== undefined) layout.encryption = part.encryption;
-        return { ...meta, key, versionId, lastModified: new Date().toISOString(), storedSize: blob.storedSize, parts: [layout] };
-      }, opts);
+      const rec = await this.commitRecord(bucket, key, (versionId) => singlePartRecord(key, versionId, meta, blob.storedSize, blob.id, part), opts);
       this.staged.delete(blob.id);
       return rec;
     } finally {
@@ -612,35 +560,18 @@ export class S3Backend implements StorageBackend {
 
   async headObject(bucket: string, key: string, versionId?: string): Promise<ObjectRecord> {
     const { objects } = await this.load(bucket);
-    if (versionId !== undefined) {
-      const v = objects.getVersions(key)?.find((r) => r.versionId === versionId);
-      if (!v) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
-      return v;
-    }
-    const v = objects.getVersions(key)?.[0];
-    if (!v) throw new S3Error('NoSuchKey', undefined, { Key: key });
-    if (v.deleteMarker) throw new S3Error('NoSuchKey', undefined, { Key: key }, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': v.versionId });
-    return v;
+    return pickVersion(key, objects.getVersions(key), versionId);
   }
 
   openObject(bucket: string, record: ObjectRecord, range?: { start: number; end: number }): Readable {
     const st = this.buckets.get(bucket);
     if (!st) return new Readable({ read() { this.destroy(new S3Error('NoSuchBucket', undefined, { BucketName: bucket })); } });
-    const start = range?.start ?? 0;
-    const end = range?.end ?? record.storedSize - 1;
-    const segments: { name: string; start: number; end: number }[] = [];
-    let offset = 0;
-    for (const p of record.parts) {
-      const s = Math.max(start, offset);
-      const e = Math.min(end, offset + p.storedSize - 1);
-      if (s <= e) {
-        if (!BLOB_ID.test(p.ref)) throw new Error('corrupt blob reference');
-        segments.push({ name: names.blob(st.id, p.ref), start: s - offset, end: e - offset });
-      }
-      offset += p.storedSize;
-    }
+    const segments = segmentsOf(record, range).map((s) => {
+      if (!BLOB_ID.test(s.ref)) throw new Error('corrupt blob reference');
+      return { name: names.blob(st.id, s.ref), start: s.start, end: s.end };
+    });
     const pinned = segments.map((s) => s.name);
-    this.pin(pinned);
+    this.blobs.pin(pinned);
     const { client, upstreamBucket, prefix } = this;
     async function* read(): AsyncGenerator<Buffer> {
       for (const seg of segments) {
@@ -661,17 +592,17 @@ export class S3Backend implements StorageBackend {
       }
     }
     const stream = Readable.from(read(), { objectMode: false });
-    stream.once('close', () => this.unpin(pinned));
+    stream.once('close', () => this.blobs.unpin(pinned));
     return stream;
   }
 
   async deleteObject(bucket: string, key: string, versionId?: string): Promise<{ versionId?: string; deleteMarker?: boolean }> {
     const loaded = await this.load(bucket);
-    return this.withLock(`key\0${bucket}\0${key}`, async () => {
+    return this.locks.run(`key\0${bucket}\0${key}`, async () => {
       const st = this.state(bucket);
       const { list, removed, changed, result } = planDelete(st.info, key, loaded.objects.getVersions(key) ?? [], versionId);
       if (changed) await this.writeVersions(bucket, st, loaded, key, list);
-      this.retire(this.blobNames(st, removed));
+      this.blobs.retire(this.blobNames(st, removed));
       return result;
     });
   }
@@ -716,18 +647,16 @@ export class S3Backend implements StorageBackend {
     const { uploads } = await this.load(bucket);
     return [...uploads.values()]
       .map((u) => u.record)
-      .sort((a, b) => compareKeys(a.key, b.key) || a.initiated.localeCompare(b.initiated) || a.uploadId.localeCompare(b.uploadId));
+      .sort(compareUploads);
   }
 
   async putPart(bucket: string, uploadId: string, partNumber: number, blob: StagedBlob, part: { size: number; etag: string; checksum?: string; encryption?: unknown }): Promise<PartRecord> {
     try {
       this.checkStaged(blob);
-      return await this.withLock(`upload\0${bucket}\0${uploadId}`, async () => {
+      return await this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
         const { st, upload } = await this.upload(bucket, uploadId);
         const old = upload.parts.get(partNumber);
-        const rec: PartRecord = { partNumber, size: part.size, storedSize: blob.storedSize, etag: part.etag, lastModified: new Date().toISOString(), ref: blob.id };
-        if (part.checksum !== undefined) rec.checksum = part.checksum;
-        if (part.encryption !== undefined) rec.encryption = part.encryption;
+        const rec = partRecord(partNumber, blob.storedSize, blob.id, part);
         try {
           await this.putRecord(names.part(st.id, uploadId, partNumber), rec);
         } catch (e) {
@@ -737,7 +666,7 @@ export class S3Backend implements StorageBackend {
         }
         this.staged.delete(blob.id);
         upload.parts.set(partNumber, rec);
-        if (old) this.retire([names.blob(st.id, old.ref)]);
+        if (old) this.blobs.retire([names.blob(st.id, old.ref)]);
         return rec;
       });
     } finally {
@@ -765,15 +694,15 @@ export class S3Backend implements StorageBackend {
   }
 
   async abortUpload(bucket: string, uploadId: string): Promise<void> {
-    await this.withLock(`upload\0${bucket}\0${uploadId}`, async () => {
+    await this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
       const { st, loaded, upload } = await this.upload(bucket, uploadId);
       await this.removeUpload(bucket, st, loaded, upload);
-      this.retire(this.blobNames(st, [{ parts: [...upload.parts.values()] }]));
+      this.blobs.retire(this.blobNames(st, [{ parts: [...upload.parts.values()] }]));
     });
   }
 
   async completeUpload(bucket: string, uploadId: string, parts: PartRecord[], meta: ObjectMeta, opts?: WriteOptions): Promise<ObjectRecord> {
-    return this.withLock(`upload\0${bucket}\0${uploadId}`, async () => {
+    return this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
       const { st, loaded, upload } = await this.upload(bucket, uploadId);
       for (const p of parts) {
         if (upload.parts.get(p.partNumber)?.ref !== p.ref) throw new S3Error('InvalidPart', undefined, { PartNumber: String(p.partNumber) });
@@ -783,22 +712,10 @@ export class S3Backend implements StorageBackend {
       const key = upload.record.key;
       const finish = async (): Promise<void> => {
         await this.removeUpload(bucket, st, loaded, upload).catch(() => {});
-        this.retire(this.blobNames(st, [{ parts: unused }]));
+        this.blobs.retire(this.blobNames(st, [{ parts: unused }]));
       };
       try {
-        return await this.commitRecord(bucket, key, (versionId) => ({
-          ...meta,
-          key,
-          versionId,
-          lastModified: new Date().toISOString(),
-          storedSize: parts.reduce((n, p) => n + p.storedSize, 0),
-          parts: parts.map((p) => {
-            const l: PartLayout = { partNumber: p.partNumber, size: p.size, storedSize: p.storedSize, etag: p.etag, ref: p.ref };
-            if (p.checksum !== undefined) l.checksum = p.checksum;
-            if (p.encryption !== undefined) l.encryption = p.encryption;
-            return l;
-          }),
-        }), opts, finish);
+        return await this.commitRecord(bucket, key, (versionId) => multipartRecord(key, versionId, meta, parts), opts, finish);
       } catch (e) {
         // A failed commit that landed after all: the parts now belong to the object, never to a second completion.
         if (parts.length && (await this.references(bucket, key, parts[0]!.ref)) && loaded.uploads.has(uploadId)) await finish();
@@ -812,8 +729,7 @@ export class S3Backend implements StorageBackend {
       clearInterval(this.leaseTimer);
       await this.deleteNames([LEASE]).catch(() => {});
     }
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.blobs.close();
     // Blobs still pending deletion are unreferenced; the next load of their bucket removes them.
     this.locks.clear();
     this.client.destroy();
