@@ -14,25 +14,15 @@ import { join } from 'node:path';
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CopyObjectCommand, DeleteObjectCommand,
   ListObjectsV2Command, ListObjectVersionsCommand, PutBucketVersioningCommand, GetBucketVersioningCommand, ListBucketsCommand,
-  DeleteBucketCommand, S3ServiceException,
+  DeleteBucketCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { startKura, collect, type KuraServer } from '../helpers/server.ts';
+import { startKura, s3Error, collect, type KuraServer } from '../helpers/server.ts';
 
 const MARKER = 'PLAINTEXT-MARKER-7c1f0e';
 const KEY_MARKER = 'secret-key-name-5d2a';
 const META_MARKER = 'secret-metadata-9b3e';
 const MIB = 1024 * 1024;
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail('expected an S3 error');
-}
 
 /** Deterministic, incompressible-looking bytes with the plaintext marker every 64 KiB. */
 function patterned(size: number, seed: number): Buffer {

@@ -20,7 +20,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent as HttpsAgent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
-import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+import assert from 'node:assert/strict';
+import { S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -274,6 +275,17 @@ export async function rawRequest(
   });
   const buf = Buffer.from(await res.arrayBuffer());
   return { status: res.status, headers: Object.fromEntries(res.headers.entries()), body: buf, text: buf.toString('utf8') };
+}
+
+/** The S3 error a request fails with (fails the test when it succeeds, rethrows any other error). */
+export async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof S3ServiceException) return e;
+    throw e;
+  }
+  assert.fail('expected an S3 error');
 }
 
 /** Collects an SDK body (or any async iterable of bytes) into a Buffer. */

@@ -7,20 +7,10 @@ import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   S3Client, CreateBucketCommand, HeadBucketCommand, DeleteBucketCommand, ListBucketsCommand, GetBucketLocationCommand,
-  PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, ListObjectsV2Command, S3ServiceException,
+  PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, ListObjectsV2Command,
   paginateListBuckets,
 } from '@aws-sdk/client-s3';
-import { startKura, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail('expected an S3 error');
-}
+import { startKura, s3Error, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
 
 describe('kura server: basic operations', () => {
   let srv: KuraServer;

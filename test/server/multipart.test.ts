@@ -6,22 +6,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import {
   S3Client, CreateBucketCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand,
   CompleteMultipartUploadCommand, AbortMultipartUploadCommand, ListPartsCommand, ListMultipartUploadsCommand,
-  GetObjectCommand, HeadObjectCommand, PutObjectCommand, DeleteBucketCommand, S3ServiceException,
+  GetObjectCommand, HeadObjectCommand, PutObjectCommand, DeleteBucketCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { startKura, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
+import { startKura, s3Error, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
 
 const MiB = 1024 * 1024;
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail('expected an S3 error');
-}
 
 function md5(b: Buffer): Buffer {
   return createHash('md5').update(b).digest();

@@ -7,19 +7,8 @@ import { createHash } from 'node:crypto';
 import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CopyObjectCommand,
   DeleteObjectsCommand, ListObjectsCommand, ListObjectsV2Command, ListObjectVersionsCommand, GetBucketVersioningCommand,
-  S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { startKura, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail('expected an S3 error');
-}
+import { startKura, s3Error, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
 
 describe('kura server: object operations', () => {
   let srv: KuraServer;

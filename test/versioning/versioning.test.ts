@@ -9,21 +9,11 @@ import {
   S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CopyObjectCommand, DeleteObjectCommand,
   DeleteObjectsCommand, ListObjectsV2Command, ListObjectsCommand, ListObjectVersionsCommand, GetBucketVersioningCommand,
   PutBucketVersioningCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand,
-  DeleteBucketCommand, S3ServiceException, type ListObjectVersionsCommandOutput,
+  DeleteBucketCommand, type ListObjectVersionsCommandOutput,
 } from '@aws-sdk/client-s3';
-import { startKura, rawRequest, xmlValue, type KuraServer } from '../helpers/server.ts';
+import { startKura, s3Error, rawRequest, xmlValue, type KuraServer } from '../helpers/server.ts';
 
 const VERSION_ID = /^[0-9a-f]{32}$/;
-
-async function s3Error(p: Promise<unknown>): Promise<S3ServiceException> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof S3ServiceException) return e;
-    throw e;
-  }
-  assert.fail('expected an S3 error');
-}
 
 const versioningXml = (body: string): string => `<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">${body}</VersioningConfiguration>`;
 
