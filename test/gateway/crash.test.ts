@@ -5,21 +5,16 @@
 // gateway while the first holds the prefix's lease.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  CreateBucketCommand, ListBucketsCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
-  CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand,
-  type S3Client,
+  CreateBucketCommand, ListBucketsCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, ListMultipartUploadsCommand, type S3Client,
 } from '@aws-sdk/client-s3';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
+import { startCrashWorkload, verifyCrashedStore } from '../helpers/crash-workload.ts';
 
 const MiB = 1024 * 1024;
-
-function md5hex(b: Buffer): string {
-  return createHash('md5').update(b).digest('hex');
-}
 
 async function upstreamNames(up: KuraServer, bucket: string, prefix: string): Promise<string[]> {
   const c = up.client();
@@ -41,64 +36,17 @@ describe('gateway backend: crash safety', () => {
       let s3: S3Client = gw.client({ maxAttempts: 1 });
       const bucket = 'crash';
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-      const written = new Map<string, Set<string>>();
-      const remember = (key: string, body: Buffer): void => {
-        if (!written.has(key)) written.set(key, new Set());
-        written.get(key)!.add(md5hex(body));
-      };
-      let stop = false;
-      let completed = 0;
-      const writer = async (w: number): Promise<void> => {
-        for (let i = 0; !stop; i++) {
-          const key = `k${(w + i) % 5}`;
-          // Some bodies exceed the staging part size (8 MiB): staged upstream as multipart uploads.
-          const body = randomBytes(i % 4 === 3 ? 9 * MiB : Math.floor(Math.random() * 2 * MiB));
-          remember(key, body);
-          try {
-            await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-            completed++;
-          } catch {
-            return; // the gateway died
-          }
-        }
-      };
-      const multipart = async (): Promise<void> => {
-        for (let i = 0; !stop; i++) {
-          const key = `mp${i % 2}`;
-          const parts = [randomBytes(5 * MiB), randomBytes(1 + Math.floor(Math.random() * MiB))];
-          remember(key, Buffer.concat(parts));
-          try {
-            const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-            const etags: string[] = [];
-            for (const [n, p] of parts.entries()) etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n + 1, Body: p }))).ETag!);
-            await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, n) => ({ ETag, PartNumber: n + 1 })) } }));
-            completed++;
-          } catch {
-            return;
-          }
-        }
-      };
-      const writers = [...Array.from({ length: 4 }, (_, w) => writer(w)), multipart()];
+      // Some bodies exceed the staging part size (8 MiB): staged upstream as multipart uploads.
+      const load = startCrashWorkload(s3, bucket, { writers: 4, keys: 5, bodySize: (i) => (i % 4 === 3 ? 9 * MiB : Math.floor(Math.random() * 2 * MiB)) });
       // Kill once a few writes have landed, while the others are in flight.
-      while (completed < 8) await new Promise((r) => setTimeout(r, 50));
+      while (load.completed() < 8) await new Promise((r) => setTimeout(r, 50));
       await gw.kill9();
-      stop = true;
-      await Promise.all(writers);
+      await load.stop();
 
       gw = await startKura({ backend: 's3', dataDir });
       s3 = gw.client();
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-      assert.ok((listed.Contents?.length ?? 0) > 0, 'some objects survived');
-      let blobs = 0;
-      for (const o of listed.Contents ?? []) {
-        const body = await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }))).Body);
-        assert.equal(body.length, o.Size, `${o.Key}: listed size`);
-        assert.ok(written.get(o.Key!)?.has(md5hex(body)), `${o.Key}: content is one of the written versions`);
-        blobs += (await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.Key!, PartNumber: 1 }))).PartsCount ?? 1;
-      }
-      for (const u of (await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []) {
-        blobs += (await s3.send(new ListPartsCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }))).Parts?.length ?? 0;
-      }
+      const { visible, blobs } = await verifyCrashedStore(s3, bucket, load.written);
+      assert.ok(visible > 0, 'some objects survived');
       // Upstream: exactly the referenced blobs remain (the bucket was loaded by the listing above).
       const up = gw.upstream!;
       const names = await upstreamNames(up, gw.upstreamBucket!, 'gw/b/');

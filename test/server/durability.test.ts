@@ -6,17 +6,12 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
-  CreateBucketCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
-  CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand,
-  type S3Client,
+  CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3';
-import { startKura, collect, type KuraServer } from '../helpers/server.ts';
+import { startKura, type KuraServer } from '../helpers/server.ts';
+import { startCrashWorkload, verifyCrashedStore } from '../helpers/crash-workload.ts';
 
 const MiB = 1024 * 1024;
-
-function md5hex(b: Buffer): string {
-  return createHash('md5').update(b).digest('hex');
-}
 
 async function countFiles(dir: string): Promise<number> {
   let n = 0;
@@ -26,27 +21,14 @@ async function countFiles(dir: string): Promise<number> {
   return n;
 }
 
-/** Every listed object must be complete and one of the versions written; no leftovers on disk. */
+/** After a crash: every listed object complete and a written version; no leftovers on disk. */
 async function verifyStore(srv: KuraServer, s3: S3Client, bucket: string, written: Map<string, Set<string>>): Promise<number> {
-  const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-  let blobs = 0;
-  for (const o of listed.Contents ?? []) {
-    const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: o.Key! }));
-    const body = await collect(get.Body);
-    assert.equal(body.length, o.Size, `${o.Key}: listed size`);
-    assert.ok(written.get(o.Key!)?.has(md5hex(body)), `${o.Key}: content is one of the written versions`);
-    const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: o.Key!, PartNumber: 1 }));
-    blobs += head.PartsCount ?? 1;
-  }
-  const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
-  for (const u of uploads.Uploads ?? []) {
-    blobs += (await s3.send(new ListPartsCommand({ Bucket: bucket, Key: u.Key!, UploadId: u.UploadId! }))).Parts?.length ?? 0;
-  }
+  const { visible, blobs } = await verifyCrashedStore(s3, bucket, written);
   // Start-up removed the temp files of interrupted writes, and the first use of the bucket removed
   // blobs no metadata refers to.
   assert.equal(await countFiles(join(srv.dataDir, '.kura', 'tmp')), 0, 'no temp leftovers');
   assert.equal(await countFiles(join(srv.dataDir, bucket, 'blobs')), blobs, 'no orphan blobs');
-  return listed.Contents?.length ?? 0;
+  return visible;
 }
 
 describe('kura server: durability', () => {
@@ -58,48 +40,12 @@ describe('kura server: durability', () => {
       const bucket = 'crash';
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
       const written = new Map<string, Set<string>>();
-      const remember = (key: string, body: Buffer): void => {
-        if (!written.has(key)) written.set(key, new Set());
-        written.get(key)!.add(md5hex(body));
-      };
       for (let round = 0; round < 2; round++) {
-        let stop = false;
-        let completed = 0;
-        const writer = async (w: number): Promise<void> => {
-          for (let i = 0; !stop; i++) {
-            const key = `k${(w + i) % 6}`;
-            const body = randomBytes(Math.floor(Math.random() * 2 * MiB));
-            remember(key, body);
-            try {
-              await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
-              completed++;
-            } catch {
-              return; // the server died
-            }
-          }
-        };
-        const multipartWriter = async (): Promise<void> => {
-          for (let i = 0; !stop; i++) {
-            const key = `mpu${i % 2}`;
-            const parts = [randomBytes(5 * MiB), randomBytes(1 + Math.floor(Math.random() * MiB))];
-            remember(key, Buffer.concat(parts));
-            try {
-              const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-              const etags: string[] = [];
-              for (const [n, p] of parts.entries()) etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n + 1, Body: p }))).ETag!);
-              await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, n) => ({ ETag, PartNumber: n + 1 })) } }));
-              completed++;
-            } catch {
-              return;
-            }
-          }
-        };
-        const writers = [...Array.from({ length: 6 }, (_, w) => writer(w)), multipartWriter()];
+        const load = startCrashWorkload(s3, bucket, { writers: 6, keys: 6, bodySize: () => Math.floor(Math.random() * 2 * MiB), written });
         await new Promise((r) => setTimeout(r, 1200 + round * 500));
         await srv.kill9();
-        stop = true;
-        await Promise.all(writers);
-        assert.ok(completed > 0, 'some writes completed before the crash');
+        await load.stop();
+        assert.ok(load.completed() > 0, 'some writes completed before the crash');
         srv = await startKura({ dataDir });
         s3 = srv.client({ maxAttempts: 1 });
         const visible = await verifyStore(srv, s3, bucket, written);
