@@ -1,6 +1,6 @@
 // Helpers for the SSE integration tests: customer keys, signed raw requests over HTTPS (the server's
 // self-signed CA), and the stored files of a data dir.
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
@@ -44,23 +44,7 @@ export async function raw(
   const signed = await signer.sign({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path, query: opts.query ?? {}, headers, body });
   const qs = new URLSearchParams(opts.query ?? {}).toString();
   const ca = https ? await readFile(srv.caPath) : undefined;
-  return new Promise((resolve, reject) => {
-    const req = (https ? httpsRequest : httpRequest)({
-      method, host: url.hostname, port: url.port, path: `${path}${qs ? `?${qs}` : ''}`, headers: signed.headers as Record<string, string>, ca,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const b = Buffer.concat(chunks);
-        const h: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h[k] = Array.isArray(v) ? v.join(', ') : v;
-        resolve({ status: res.statusCode ?? 0, headers: h, body: b, text: b.toString('utf8') });
-      });
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+  return sendRaw(https, { method, host: url.hostname, port: url.port, path: `${path}${qs ? `?${qs}` : ''}`, headers: signed.headers as Record<string, string>, ca }, body);
 }
 
 /** Every regular file under dir (recursively). */
@@ -117,12 +101,19 @@ export async function postForm(
   const https = opts.https ?? true;
   const url = new URL(`${https ? srv.httpsEndpoint : srv.endpoint}/${bucket}`);
   const ca = https ? await readFile(srv.caPath) : undefined;
+  return sendRaw(https, {
+    protocol: url.protocol, host: url.hostname, port: url.port, path: url.pathname,
+    method: 'POST', ca, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) },
+  }, body);
+}
+
+/** Sends one request and collects the whole answer (test bodies are small). */
+function sendRaw(https: boolean, options: RequestOptions, body?: Buffer): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const req = (https ? httpsRequest : httpRequest)(url, {
-      method: 'POST', ca, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) },
-    }, (res) => {
+    const req = (https ? httpsRequest : httpRequest)(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
       res.on('end', () => {
         const b = Buffer.concat(chunks);
         const h: Record<string, string> = {};
