@@ -228,6 +228,8 @@ export interface SyncCipher {
   end(emit: Emit): void;
   /** Called when the stream is destroyed before its end (e.g. to wipe keys). */
   dispose?(): void;
+  /** Pending while a consumer of the input (e.g. a hash on another thread) is behind: input pauses until it settles. */
+  backlog?(): Promise<void> | undefined;
 }
 
 /** A synchronous encryptor or decryptor as a Transform (one layer, no per-chunk promises). */
@@ -248,7 +250,9 @@ class CipherTransform extends Transform {
     } catch (err) {
       return cb(err as Error);
     }
-    cb();
+    const wait = this.core.backlog?.();
+    if (wait) wait.then(() => cb(), cb);
+    else cb();
   }
 
   override _flush(cb: TransformCallback): void {

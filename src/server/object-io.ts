@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 import type { ChecksumAlgorithm, ObjectRecord, StagedBlob, UploadRecord } from '../storage/backend.ts';
 import { newChecksum, type ChecksumHasher } from './checksums.ts';
+import { ThreadedMd5 } from './md5-thread.ts';
 import { S3Error } from './errors.ts';
 import type { RequestContext } from './context.ts';
 
@@ -54,37 +55,81 @@ export interface ObjectIo {
   responseHeaders(ctx: RequestContext, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string>;
 }
 
-/** Counts bytes and computes MD5 and an optional checksum of the bytes fed to update(); finish() once at the end. */
+/** Bodies at least this large (or of unknown size) have their MD5 computed on the worker thread. */
+const THREADED_MD5_FROM = 1024 * 1024;
+
+export interface DigestOptions {
+  /** Compute the MD5 (default true). SSE-C and SSE-KMS ETags are not MD5s: they need it only for Content-MD5. */
+  md5?: boolean;
+  /** Expected body size, when known: small bodies hash inline (a worker round trip would cost more). */
+  sizeHint?: number;
+}
+
+/**
+ * Counts bytes and computes MD5 and an optional checksum of the bytes fed to update(); finish() once at
+ * the end, then `await settled()` before reading md5Hex (a large body's MD5 comes from the worker thread).
+ */
 export class PayloadDigests {
   size = 0;
-  private md5: Hash = createHash('md5');
+  private md5?: Hash;
+  private threaded?: ThreadedMd5;
+  private pendingMd5?: Promise<string>;
   private sum?: ChecksumHasher;
   md5Hex = '';
   checksum?: string;
 
-  constructor(algorithm?: ChecksumAlgorithm) {
+  constructor(algorithm?: ChecksumAlgorithm, opts: DigestOptions = {}) {
     if (algorithm) this.sum = newChecksum(algorithm);
+    if (opts.md5 === false) return;
+    const hint = opts.sizeHint;
+    if (hint !== undefined && Number.isFinite(hint) && hint < THREADED_MD5_FROM) this.md5 = createHash('md5');
+    else this.threaded = new ThreadedMd5();
   }
 
   update(chunk: Buffer): void {
     this.size += chunk.length;
-    this.md5.update(chunk);
+    this.md5?.update(chunk);
+    this.threaded?.update(chunk);
     this.sum?.update(chunk);
   }
 
+  /** Pending while the MD5 thread is too far behind: callers pause their input until it settles. */
+  backlog(): Promise<void> | undefined {
+    return this.threaded?.backlog();
+  }
+
   finish(): void {
-    this.md5Hex = this.md5.digest('hex');
+    if (this.md5) this.md5Hex = this.md5.digest('hex');
+    if (this.threaded) this.pendingMd5 = this.threaded.digest();
     if (this.sum) this.checksum = this.sum.digest().toString('base64');
   }
+
+  /** Resolves once every digest is known (after finish()). */
+  async settled(): Promise<void> {
+    if (this.pendingMd5) this.md5Hex = await this.pendingMd5;
+  }
+
+  /** Releases the MD5 thread's state of an abandoned body. */
+  dispose(): void {
+    this.threaded?.dispose();
+  }
+}
+
+/** Size of a write's plaintext when the request says it (a hint for PayloadDigests), else undefined. */
+export function payloadSizeHint(ctx: RequestContext, target: WriteTarget): number | undefined {
+  if (target.copySource) return target.copySource.size;
+  if (target.formFields) return undefined;
+  const v = ctx.header('x-amz-decoded-content-length') ?? ctx.header('content-length');
+  return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
 }
 
 /** PayloadDigests of what passes through. */
 export class HashingStream extends Transform {
   readonly digests: PayloadDigests;
 
-  constructor(algorithm?: ChecksumAlgorithm) {
+  constructor(algorithm?: ChecksumAlgorithm, opts?: DigestOptions) {
     super();
-    this.digests = new PayloadDigests(algorithm);
+    this.digests = new PayloadDigests(algorithm, opts);
   }
 
   get size(): number { return this.digests.size; }
@@ -93,12 +138,20 @@ export class HashingStream extends Transform {
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.digests.update(chunk);
-    cb(null, chunk);
+    this.push(chunk);
+    const wait = this.digests.backlog();
+    if (wait) wait.then(() => cb(), cb);
+    else cb();
   }
 
   override _flush(cb: TransformCallback): void {
     this.digests.finish();
-    cb();
+    this.digests.settled().then(() => cb(), cb);
+  }
+
+  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
+    this.digests.dispose();
+    cb(err);
   }
 }
 
@@ -124,7 +177,7 @@ export class PlainObjectIo implements ObjectIo {
 
   async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
     this.refuseSse(ctx);
-    const hasher = new HashingStream(checksum);
+    const hasher = new HashingStream(checksum, { sizeHint: payloadSizeHint(ctx, target) });
     const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, () => {}));
     const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex };
     if (hasher.checksum !== undefined) out.checksum = hasher.checksum;

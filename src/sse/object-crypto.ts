@@ -24,6 +24,10 @@ export type StoredOpener = (range: { start: number; end: number }) => Readable;
 export interface PlaintextTap {
   update(plaintext: Buffer): void;
   finish(): void;
+  /** Pending while the tap is behind (its work runs elsewhere): the input pauses. */
+  backlog?(): Promise<void> | undefined;
+  /** The stream was abandoned before its end. */
+  dispose?(): void;
 }
 
 /**
@@ -43,6 +47,8 @@ export function encryptingStream(kek: Buffer, bucket: string, key: string, chunk
       encryptor.end(emit);
       tap.finish();
     },
+    backlog: () => tap.backlog?.(),
+    dispose: () => tap.dispose?.(),
   } : encryptor);
   return { stream, record };
 }
@@ -74,7 +80,7 @@ export function decryptingStream(
  * Decrypted bytes buffered ahead of the consumer (also the stored bytes per file read): keeps disk
  * reads, decryption and the socket overlapping, in few large steps.
  */
-const READ_AHEAD = 1024 * 1024;
+export const READ_AHEAD = 4 * 1024 * 1024;
 
 /** Stored spans up to this size are read and authenticated whole before the response starts. */
 export const EAGER_SPAN = 256 * 1024;

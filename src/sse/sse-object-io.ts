@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import type { ChecksumAlgorithm, ObjectRecord } from '../storage/backend.ts';
 import type { RequestContext } from '../server/context.ts';
-import { PayloadDigests, type Ingested, type ObjectIo, type WriteTarget } from '../server/object-io.ts';
+import { PayloadDigests, payloadSizeHint, type Ingested, type ObjectIo, type WriteTarget } from '../server/object-io.ts';
 import { loadRootKey } from '../server/config.ts';
 import { S3Error } from '../server/errors.ts';
 import { sseErrors } from './errors.ts';
@@ -117,10 +117,20 @@ export class SseObjectIo implements ObjectIo {
     } finally {
       customer?.key.fill(0);
     }
-    const hasher = new PayloadDigests(checksum);
+    // SSE-C and SSE-KMS ETags are not MD5s (AWS): the MD5 is computed only to check a Content-MD5.
+    const md5 = (mode !== 'SSE-C' && mode !== 'SSE-KMS') || ctx.header('content-md5') !== undefined;
+    const hasher = new PayloadDigests(checksum, { md5, sizeHint: payloadSizeHint(ctx, target) });
     const enc = encryptingStream(kek, target.bucket, target.key, undefined, hasher);
     kek.fill(0);
-    const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, enc.stream, () => {}));
+    let blob;
+    try {
+      blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, enc.stream, () => {}));
+      await hasher.settled();
+    } catch (e) {
+      hasher.dispose();
+      if (blob) await ctx.backend.discardBlob(target.bucket, blob);
+      throw e;
+    }
     const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex, partEncryption: enc.record };
     if (mode === 'SSE-C' || mode === 'SSE-KMS') out.etag = opaqueEtag();
     if (record) out.encryption = record;

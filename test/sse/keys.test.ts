@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import {
-  RootKeyProvider, newObjectKeys, openObjectKeys, checkCustomerKey, encryptingStream, decryptingStream, openPlaintext, primed,
+  RootKeyProvider, newObjectKeys, openObjectKeys, checkCustomerKey, encryptingStream, decryptingStream, openPlaintext, primed, READ_AHEAD,
   type Segment, type CustomerKey, type SseKeyServices,
 } from '../../src/sse/index.ts';
 import { S3Error } from '../../src/server/errors.ts';
@@ -164,7 +164,7 @@ describe('segment pipelines', () => {
     const bad = Buffer.from(stored); bad[bad.length - 3]! ^= 1; // last chunk of the last part
     await assert.rejects(openPlaintext(segments, opener(bad), kek, 'b', 'k'), (e) => code(e) === '500 InternalError');
     await assert.rejects(openPlaintext(segments, opener(stored.subarray(0, stored.length - 1)), kek, 'b', 'k'), (e) => code(e) === '500 InternalError');
-    const big = randomBytes(3 * 1024 * 1024); // more than the read-ahead, so the tampered end is not reached before streaming starts
+    const big = randomBytes(3 * READ_AHEAD); // more than the read-ahead, so the tampered end is not reached before streaming starts
     const b2 = await store(kek, [big], 65536);
     const late = Buffer.from(b2.stored); late[late.length - 3]! ^= 1;
     // Stored bytes arrive in 64 KiB reads (as from a file): the first chunk verifies, streaming starts.

@@ -1,0 +1,146 @@
+// MD5 of large request bodies on a worker thread. MD5 is the most expensive step of a PUT (~1.3 CPU s/GiB,
+// inherently serial) and AWS's ETag needs it for plain and SSE-S3 objects; hashing off the event loop lets
+// it run beside socket reads, decryption/encryption and file writes on another core.
+// Bytes are copied into 1 MiB batches whose buffers are transferred (not copied again) to the worker; at
+// most MAX_IN_FLIGHT bytes per stream wait there, so a slow hash slows the upload instead of using memory.
+import { Worker } from 'node:worker_threads';
+
+const BATCH = 1024 * 1024;
+const MAX_IN_FLIGHT = 4 * BATCH;
+
+// Plain JavaScript (no loader needed in the worker): one MD5 state per stream id.
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const hashes = new Map();
+parentPort.on('message', (m) => {
+  if (m.op === 'update') {
+    let h = hashes.get(m.id);
+    if (!h) hashes.set(m.id, (h = createHash('md5')));
+    h.update(new Uint8Array(m.buf, 0, m.len));
+    parentPort.postMessage({ id: m.id, op: 'ack', len: m.len });
+  } else if (m.op === 'digest') {
+    const h = hashes.get(m.id) || createHash('md5');
+    hashes.delete(m.id);
+    parentPort.postMessage({ id: m.id, op: 'digest', hex: h.digest('hex') });
+  } else if (m.op === 'drop') {
+    hashes.delete(m.id);
+  }
+});
+`;
+
+type Reply = { id: number; op: 'ack'; len: number } | { id: number; op: 'digest'; hex: string };
+
+let worker: Worker | undefined;
+let nextId = 1;
+const streams = new Map<number, ThreadedMd5>();
+
+function theWorker(): Worker {
+  if (worker) return worker;
+  const w = new Worker(WORKER_SOURCE, { eval: true });
+  w.on('message', (m: Reply) => streams.get(m.id)?.onReply(m));
+  const lost = (err: Error): void => {
+    if (worker === w) worker = undefined;
+    for (const s of [...streams.values()]) s.fail(err);
+  };
+  w.on('error', lost);
+  w.on('exit', (code) => lost(new Error(`MD5 worker exited (${code})`)));
+  w.unref(); // kept alive only while some stream waits on it (track/untrack); after the listeners, which ref it
+  worker = w;
+  return w;
+}
+
+function track(s: ThreadedMd5, id: number): void {
+  if (streams.size === 0) worker?.ref();
+  streams.set(id, s);
+}
+
+function untrack(id: number): boolean {
+  const had = streams.delete(id);
+  if (had && streams.size === 0) worker?.unref();
+  return had;
+}
+
+/** An MD5 computed on the shared worker thread: update() synchronously, digest() once at the end. */
+export class ThreadedMd5 {
+  private readonly id = nextId++;
+  private readonly worker = theWorker();
+  private batch = Buffer.allocUnsafeSlow(BATCH);
+  private fill = 0;
+  private inFlight = 0;
+  private failed?: Error;
+  private room?: { resolve: () => void; reject: (e: Error) => void };
+  private result?: { resolve: (hex: string) => void; reject: (e: Error) => void };
+  private done = false;
+
+  constructor() {
+    track(this, this.id);
+  }
+
+  update(data: Buffer): void {
+    if (this.done) throw new Error('MD5 already finished');
+    let off = 0;
+    while (off < data.length) {
+      const n = data.copy(this.batch, this.fill, off);
+      this.fill += n;
+      off += n;
+      if (this.fill === BATCH) this.send();
+    }
+  }
+
+  /** A promise while too many bytes wait on the worker (the caller should pause its input), else undefined. */
+  backlog(): Promise<void> | undefined {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.inFlight <= MAX_IN_FLIGHT) return undefined;
+    return new Promise((resolve, reject) => {
+      this.room = { resolve, reject };
+    });
+  }
+
+  digest(): Promise<string> {
+    if (this.done) throw new Error('MD5 already finished');
+    this.done = true;
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.fill > 0) this.send();
+    return new Promise((resolve, reject) => {
+      this.result = { resolve, reject };
+      this.worker.postMessage({ id: this.id, op: 'digest' });
+    });
+  }
+
+  /** Forgets the stream of an aborted upload (the worker drops its state); no-op once digest() was asked. */
+  dispose(): void {
+    if (this.done || !untrack(this.id)) return;
+    this.done = true;
+    if (!this.failed) this.worker.postMessage({ id: this.id, op: 'drop' });
+  }
+
+  private send(): void {
+    const buf = this.batch;
+    this.worker.postMessage({ id: this.id, op: 'update', buf: buf.buffer, len: this.fill }, [buf.buffer as ArrayBuffer]);
+    this.inFlight += this.fill;
+    this.batch = Buffer.allocUnsafeSlow(BATCH);
+    this.fill = 0;
+  }
+
+  onReply(m: Reply): void {
+    if (m.op === 'ack') {
+      this.inFlight -= m.len;
+      if (this.room && this.inFlight <= MAX_IN_FLIGHT) {
+        const r = this.room;
+        this.room = undefined;
+        r.resolve();
+      }
+    } else {
+      untrack(this.id);
+      this.result?.resolve(m.hex);
+    }
+  }
+
+  fail(err: Error): void {
+    untrack(this.id);
+    this.failed = err;
+    this.room?.reject(err);
+    this.result?.reject(err);
+  }
+}
