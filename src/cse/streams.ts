@@ -1,10 +1,11 @@
 // Stream building blocks shared by the formats: counter arithmetic, GCM with a trailing tag,
 // byte slicing and plaintext integrity checks. Primitives are OpenSSL's (node:crypto).
-import { createCipheriv, createDecipheriv, createHash, type CipherGCM, type DecipherGCM } from 'node:crypto';
+import { createCipheriv, createDecipheriv, type CipherGCM, type DecipherGCM } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import { CseError, integrity } from './errors.ts';
+import { ThreadedMd5 } from '../hashing/md5-thread.ts';
 
 /** 128-bit big-endian addition of `blocks` to a 16-byte counter block (as AES-CTR increments it). */
 export function addCounter(iv: Buffer, blocks: number): Buffer {
@@ -79,21 +80,34 @@ export function sliceTransform(skip: number, length?: number): Transform {
   });
 }
 
-/** Passes bytes through and fails at the end if their count or MD5 differs from what was stored. */
+/**
+ * Passes bytes through and fails at the end if their count or MD5 differs from what was stored. The MD5
+ * runs on the worker thread (hashing/md5-thread.ts): beside decryption and file writes, not after them.
+ */
 export function checkPlaintext(expect: { size?: number; md5?: Buffer }): Transform {
   let n = 0;
-  const h = expect.md5 ? createHash('md5') : undefined;
+  const h = expect.md5 ? new ThreadedMd5() : undefined;
   return new Transform({
     transform(chunk: Buffer, _e, cb) {
       n += chunk.length;
       if (expect.size !== undefined && n > expect.size) return cb(integrity(`decrypted size exceeds the stored size ${expect.size}`));
       h?.update(chunk);
-      cb(null, chunk);
+      this.push(chunk);
+      const wait = h?.backlog();
+      if (wait) wait.then(() => cb(), cb);
+      else cb();
     },
     flush(cb) {
       if (expect.size !== undefined && n !== expect.size) return cb(integrity(`decrypted size ${n} differs from the stored size ${expect.size}`));
-      if (h && !h.digest().equals(expect.md5!)) return cb(integrity('decrypted MD5 differs from the stored MD5: the object was altered'));
-      cb();
+      if (!h) return cb();
+      h.digest().then((hex) => {
+        if (hex !== expect.md5!.toString('hex')) return cb(integrity('decrypted MD5 differs from the stored MD5: the object was altered'));
+        cb();
+      }, cb);
+    },
+    destroy(err, cb) {
+      h?.dispose();
+      cb(err);
     },
   });
 }

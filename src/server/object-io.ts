@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 import type { ChecksumAlgorithm, ObjectRecord, StagedBlob, UploadRecord } from '../storage/backend.ts';
 import { newChecksum, type ChecksumHasher } from './checksums.ts';
-import { ThreadedMd5 } from './md5-thread.ts';
+import { ThreadedMd5 } from '../hashing/md5-thread.ts';
 import { S3Error } from './errors.ts';
 import type { RequestContext } from './context.ts';
 

@@ -1,6 +1,6 @@
-// MD5 of large request bodies on a worker thread. MD5 is the most expensive step of a PUT (~1.3 CPU s/GiB,
-// inherently serial) and AWS's ETag needs it for plain and SSE-S3 objects; hashing off the event loop lets
-// it run beside socket reads, decryption/encryption and file writes on another core.
+// MD5 of large streams on a worker thread. MD5 is ~1.3 CPU s/GiB and inherently serial: the most expensive
+// step of a server PUT (AWS's ETag is the MD5 for plain and SSE-S3 objects) and of an OSS-format download
+// check. Hashing off the event loop lets it run beside socket I/O, the cipher and file writes on another core.
 // Bytes are copied into 1 MiB batches whose buffers are transferred (not copied again) to the worker; at
 // most MAX_IN_FLIGHT bytes per stream wait there, so a slow hash slows the upload instead of using memory.
 import { Worker } from 'node:worker_threads';
@@ -18,7 +18,7 @@ parentPort.on('message', (m) => {
     let h = hashes.get(m.id);
     if (!h) hashes.set(m.id, (h = createHash('md5')));
     h.update(new Uint8Array(m.buf, 0, m.len));
-    parentPort.postMessage({ id: m.id, op: 'ack', len: m.len });
+    parentPort.postMessage({ id: m.id, op: 'ack', len: m.len, buf: m.buf }, [m.buf]);
   } else if (m.op === 'digest') {
     const h = hashes.get(m.id) || createHash('md5');
     hashes.delete(m.id);
@@ -29,16 +29,26 @@ parentPort.on('message', (m) => {
 });
 `;
 
-type Reply = { id: number; op: 'ack'; len: number } | { id: number; op: 'digest'; hex: string };
+type Reply = { id: number; op: 'ack'; len: number; buf: ArrayBuffer } | { id: number; op: 'digest'; hex: string };
 
 let worker: Worker | undefined;
+// Batch buffers come back from the worker and are reused: no fresh 1 MiB allocation (and GC pressure) per MiB.
+const spare: ArrayBuffer[] = [];
+const MAX_SPARE = 16;
+function batchBuffer(): Buffer {
+  const ab = spare.pop();
+  return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(BATCH);
+}
 let nextId = 1;
 const streams = new Map<number, ThreadedMd5>();
 
 function theWorker(): Worker {
   if (worker) return worker;
   const w = new Worker(WORKER_SOURCE, { eval: true });
-  w.on('message', (m: Reply) => streams.get(m.id)?.onReply(m));
+  w.on('message', (m: Reply) => {
+    if (m.op === 'ack' && spare.length < MAX_SPARE) spare.push(m.buf);
+    streams.get(m.id)?.onReply(m);
+  });
   const lost = (err: Error): void => {
     if (worker === w) worker = undefined;
     for (const s of [...streams.values()]) s.fail(err);
@@ -65,7 +75,7 @@ function untrack(id: number): boolean {
 export class ThreadedMd5 {
   private readonly id = nextId++;
   private readonly worker = theWorker();
-  private batch = Buffer.allocUnsafeSlow(BATCH);
+  private batch = batchBuffer();
   private fill = 0;
   private inFlight = 0;
   private failed?: Error;
@@ -119,7 +129,7 @@ export class ThreadedMd5 {
     const buf = this.batch;
     this.worker.postMessage({ id: this.id, op: 'update', buf: buf.buffer, len: this.fill }, [buf.buffer as ArrayBuffer]);
     this.inFlight += this.fill;
-    this.batch = Buffer.allocUnsafeSlow(BATCH);
+    this.batch = batchBuffer();
     this.fill = 0;
   }
 
