@@ -30,7 +30,8 @@ interface CseTool {
   download(url: string, file: string, endpoint: string): string[];
 }
 
-const kura = (endpoint: string, ...args: string[]) => [process.execPath, KURA, ...args, '--endpoint-url', endpoint, '--quiet'];
+// Run as users run it: the executable (its shebang sets the Node flags, see bin/kura.mjs).
+const kura = (endpoint: string, ...args: string[]) => [KURA, ...args, '--endpoint-url', endpoint, '--quiet'];
 /** Upload with the public key only, download with the private key only (as the ABCI guide). */
 const cse = (format: string, extra: string[] = []): CseTool => ({
   name: format,

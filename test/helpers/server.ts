@@ -139,7 +139,7 @@ export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer
     delete env.KURA_ACCESS_KEY_ID;
     delete env.KURA_SECRET_ACCESS_KEY;
   }
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'kura.mjs'), 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', '127.0.0.1:0', ...(opts.args ?? [])], {
+  const child = spawn(process.execPath, ['--no-incremental-marking', join(ROOT, 'bin', 'kura.mjs'), 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', '127.0.0.1:0', ...(opts.args ?? [])], {
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
