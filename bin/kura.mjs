@@ -2,8 +2,8 @@
 // Entry point for `npx kura`: TypeScript sources run through tsx, no build step.
 // --no-incremental-marking: Kura's garbage is mostly I/O buffers held outside a small JS heap. With V8's
 // default, every few MiB of buffers ("external memory pressure") starts an incremental marking of the whole
-// heap, ~60 of them per GiB streamed: measured on a 1 GiB encrypted GET, 2.0 CPU s of the server's 2.4 went
-// to GC; without incremental marking, 0.45 s (scavenges free the buffers; full collections still run when the
+// heap, ~60 of them per GiB streamed: a 1 GiB encrypted GET took 1.9-2.2 s of server user CPU, mostly GC;
+// without incremental marking 0.40-0.45 s (scavenges free the buffers; full collections still run when the
 // heap grows, as one pause). `npm start` and the tests pass the same flag; `node bin/kura.mjs` keeps V8's defaults.
 import { register } from 'tsx/esm/api';
 register();
