@@ -82,8 +82,15 @@ export class PayloadDigests {
     if (algorithm) this.sum = newChecksum(algorithm);
     if (opts.md5 === false) return;
     const hint = opts.sizeHint;
-    if (hint !== undefined && Number.isFinite(hint) && hint < THREADED_MD5_FROM) this.md5 = createHash('md5');
-    else this.threaded = new ThreadedMd5();
+    if (hint !== undefined && Number.isFinite(hint) && hint < THREADED_MD5_FROM) {
+      this.md5 = createHash('md5');
+      return;
+    }
+    try {
+      this.threaded = new ThreadedMd5();
+    } catch {
+      this.md5 = createHash('md5'); // no worker thread to be had (resource limits): hash inline
+    }
   }
 
   update(chunk: Buffer): void {
