@@ -1,7 +1,7 @@
 // Per-request state passed to operation handlers, and the services they use.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { finished, pipeline } from 'node:stream';
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { StorageBackend } from '../storage/backend.ts';
@@ -141,6 +141,15 @@ export class RequestContext {
   sendStream(status: number, headers: Record<string, string | number | undefined>, stream: Readable): Promise<void> {
     this.setHeaders(headers);
     this.res.writeHead(status);
+    const held = heldChunks(stream);
+    if (held) {
+      // A body already in memory (a small decrypted object) leaves in one end() call: no stream machinery.
+      stream.destroy();
+      return new Promise((resolve) => {
+        finished(this.res, () => resolve());
+        this.res.end(held.length === 1 ? held[0] : Buffer.concat(held));
+      });
+    }
     // Pieces the stream emits in one burst (e.g. the decrypted chunks of one disk read) leave in one
     // socket write (writev) instead of one syscall and one client wake-up each.
     let corked = false;
@@ -170,6 +179,21 @@ export class RequestContext {
     const id = this.auth?.accessKeyId ?? this.services.config.credentials.accessKeyId;
     return { ID: createHash('sha256').update(`kura-owner:${id}`).digest('hex'), DisplayName: 'kura' };
   }
+}
+
+const HELD = Symbol('held chunks');
+
+/** A readable over chunks already in memory; sendStream writes them in one go instead of streaming. */
+export function heldBody(chunks: Buffer[]): Readable {
+  const r = Readable.from(chunks, { objectMode: false });
+  (r as Readable & { [HELD]?: Buffer[] })[HELD] = chunks;
+  return r;
+}
+
+function heldChunks(stream: Readable): Buffer[] | undefined {
+  const r = stream as Readable & { [HELD]?: Buffer[] };
+  // Only while nothing was read from it yet.
+  return r[HELD] && r.readableLength === 0 && !r.readableDidRead ? r[HELD] : undefined;
 }
 
 /** Empty readable, for zero-length bodies. */

@@ -6,6 +6,7 @@ import {
   CryptoError, StreamDecryptor, StreamEncryptor, ciphertextSize, cipherTransform, planPartsRange, type Emit, type StreamParams, type SyncCipher,
 } from '../crypto/index.ts';
 import { isS3Error } from '../server/errors.ts';
+import { heldBody } from '../server/context.ts';
 import { sseErrors } from './errors.ts';
 import { openSealedStream, newSealedStream } from './keys.ts';
 import { readStreamRecord, type StreamRecord } from './metadata.ts';
@@ -108,7 +109,7 @@ export async function openPlaintext(
   } finally {
     opener.dispose();
   }
-  return Readable.from(out, { objectMode: false });
+  return heldBody(out);
 }
 
 function planPieces(segments: readonly Segment[], kek: Buffer, bucket: string, key: string, range?: { start: number; end: number }): Piece[] {
