@@ -51,7 +51,8 @@ function theWorker(): Worker {
   });
   const lost = (err: Error): void => {
     if (worker === w) worker = undefined;
-    for (const s of [...streams.values()]) s.fail(err);
+    // Only this worker's streams: a replacement may already serve newer ones ('exit' follows 'error').
+    for (const s of [...streams.values()]) if (s.worker === w) s.fail(err);
   };
   w.on('error', lost);
   w.on('exit', (code) => lost(new Error(`MD5 worker exited (${code})`)));
@@ -74,7 +75,7 @@ function untrack(id: number): boolean {
 /** An MD5 computed on the shared worker thread: update() synchronously, digest() once at the end. */
 export class ThreadedMd5 {
   private readonly id = nextId++;
-  private readonly worker = theWorker();
+  readonly worker = theWorker();
   private batch = batchBuffer();
   private fill = 0;
   private inFlight = 0;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PayloadDigests } from '../../src/server/object-io.ts';
+import { ThreadedMd5 } from '../../src/hashing/md5-thread.ts';
 import { startKura, s3Error, type KuraServer } from '../helpers/server.ts';
 import { newKey, ssecParams } from '../sse/helpers.ts';
 
@@ -67,6 +68,18 @@ describe('PayloadDigests', () => {
     const h = createHash('md5');
     for (let i = 0; i < 64; i++) h.update(piece);
     assert.equal(d.md5Hex, h.digest('hex'));
+  });
+
+  test('a lost worker fails the bodies it held (never a wrong digest); a new one serves later bodies', async () => {
+    const doomed = new ThreadedMd5();
+    doomed.update(randomBytes(2 * MiB));
+    await doomed.worker.terminate();
+    await assert.rejects(doomed.digest(), /MD5 worker exited/);
+    const next = new ThreadedMd5();
+    assert.notEqual(next.worker, doomed.worker);
+    const data = randomBytes(3 * MiB + 1);
+    next.update(data);
+    assert.equal(await next.digest(), md5hex(data));
   });
 
   test('an abandoned body is disposed; later bodies still hash', async () => {
