@@ -78,8 +78,8 @@ export function decryptingStream(
 }
 
 /**
- * Decrypted bytes buffered ahead of the consumer (also the stored bytes per file read): keeps disk
- * reads, decryption and the socket overlapping, in few large steps.
+ * Decrypted bytes buffered ahead of the consumer: keeps disk reads (1 MiB each, the backend's), decryption
+ * and the socket overlapping, in few large steps.
  */
 export const READ_AHEAD = 4 * 1024 * 1024;
 
