@@ -12,6 +12,8 @@ function run(cmd, args, opts = {}) {
 
 run('bash', ['scripts/ensure-tools.sh']);
 run('npx', ['tsc', '--noEmit', '-p', '.']);
+// Builds the kura executable's module bundle once (bin/bundle.mjs), before parallel tests start servers.
+run(process.execPath, ['bin/kura.mjs', '--version'], { stdio: 'ignore' });
 
 function find(dir) {
   const out = [];
