@@ -120,7 +120,9 @@ describe('multipart, ranges, resume', () => {
     await c.putObject(Bucket, 'overwritten', data);
     const g = await c.getObject(Bucket, 'overwritten');
     const it = (g.Body as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-    assert.deepEqual((await it.next()).value, data.subarray(0, 64 * 1024));
+    const first = (await it.next()).value as Buffer; // one authenticated chunk
+    assert.ok(first.length > 0 && first.length <= MiB);
+    assert.deepEqual(first, data.subarray(0, first.length));
     await c.putObject(Bucket, 'overwritten', randomBytes(3 * 5 * MiB));
     await assert.rejects(async () => { while (!(await it.next()).done); }, (e: Error) => e.name === 'PreconditionFailed');
     // Read again from the start: the new object, whole.
