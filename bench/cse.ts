@@ -1,9 +1,9 @@
 // The client-side encryption part of `npm run bench` (`--cse`, or `cse-<format>` names in `--modes`):
 // `kura cp` upload and download of one file per size with each CSE format, against `aws s3 cp` of the same
-// file unencrypted, all on the same `kura server` over loopback, one run each (the aws baseline runs next to
-// every format: see runCseBench). Every transfer is one
-// command line timed wall-clock from spawn to exit (start-up included, as a user sees it), under
-// /usr/bin/time for the process's peak RSS. Downloads are checked against the source's SHA-256.
+// file unencrypted, all on the same `kura server` over loopback, one run each, or `--cse-rounds N` rounds
+// (the table then gives medians). The aws baseline runs next to every format: see runCseBench. Every
+// transfer is one command line timed wall-clock from spawn to exit (start-up included, as a user sees it),
+// under /usr/bin/time for the process's peak RSS. Downloads are checked against the source's SHA-256.
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -108,9 +108,9 @@ async function sha256File(path: string): Promise<string> {
 
 /**
  * Uploads and downloads a file of each size with each selected tool (the baseline always runs), one
- * server for all. `log` gets a line per transfer.
+ * server for all, `rounds` times over (default once). `log` gets a line per transfer.
  */
-export async function runCseBench(o: { sizes: number[]; formats: string[]; log: (s: string) => void }): Promise<CseRun[]> {
+export async function runCseBench(o: { sizes: number[]; formats: string[]; rounds?: number; log: (s: string) => void }): Promise<CseRun[]> {
   const tools = CSE_TOOLS.filter((t, i) => i === 0 || o.formats.includes(t.name));
   const dir = await mkdtemp(join(tmpdir(), 'kura-bench-cse-'));
   let srv: KuraServer | undefined;
@@ -140,6 +140,8 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; log: 
     const [base, ...formats] = tools;
     const transfer = async (t: CseTool, size: number, direction: CseRun['direction'], baseline?: CseRun): Promise<CseRun> => {
       const url = `s3://${Bucket}/obj-${t.name.replace(/\W+/g, '-')}`;
+      // Every transfer starts with no dirty pages of the one before (whose write-back would otherwise land on it).
+      execFileSync('sync');
       const m = await measure(direction === 'upload' ? t.upload(src, url, srv!.endpoint) : t.download(url, out, srv!.endpoint), dir, env);
       const r: CseRun = {
         tool: t.name, size, direction, seconds: m.seconds, bytesPerSec: size / m.seconds, peakRssBytes: m.peakRssBytes, cpuSeconds: m.cpuSeconds,
@@ -156,7 +158,7 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; log: 
     };
     for (const size of o.sizes) {
       const sum = await makeFile(src, size);
-      for (const t of formats.length ? formats : [undefined]) {
+      for (let round = 0; round < (o.rounds ?? 1); round++) for (const t of formats.length ? formats : [undefined]) {
         for (const direction of ['upload', 'download'] as const) {
           const b = await transfer(base!, size, direction);
           if (direction === 'download') await verify(base!, sum);
@@ -196,8 +198,10 @@ export function cseTable(runs: CseRun[]): string {
       const v = rs.map((r) => r.bytesPerSec);
       return rs.length > 1 ? `${mbs(median(v))} (${mbs(Math.min(...v))}–${mbs(Math.max(...v))})` : mbs(v[0]!);
     }
-    const r = rs[0]!;
-    return `${mbs(r.bytesPerSec)}${r.baselineBytesPerSec ? ` (${(r.bytesPerSec / r.baselineBytesPerSec).toFixed(2)}×)` : ''}`;
+    // Several rounds: the medians, and the range of the ratios.
+    const ratios = rs.filter((r) => r.baselineBytesPerSec).map((r) => r.bytesPerSec / r.baselineBytesPerSec!);
+    const range = ratios.length > 1 ? `, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : '';
+    return `${mbs(median(rs.map((r) => r.bytesPerSec)))}${ratios.length ? ` (${median(ratios).toFixed(2)}×${range})` : ''}`;
   };
   const cpu = (tool: string, d: CseRun['direction']) => { const rs = all(tool, big, d); return rs.length ? median(rs.map((r) => r.cpuSeconds)).toFixed(1) : '-'; };
   const rss = (tool: string, d: CseRun['direction']) => sizes.map((s) => { const rs = all(tool, s, d); return rs.length ? (Math.max(...rs.map((r) => r.peakRssBytes)) / MiB).toFixed(0) : '-'; }).join(' / ');

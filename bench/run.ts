@@ -85,6 +85,7 @@ const { values: opts } = parseArgs({
     'kms-ops': { type: 'string', default: process.env.BENCH_KMS_OPS ?? '4000' },
     cse: { type: 'boolean', default: !!process.env.BENCH_CSE },
     'cse-sizes': { type: 'string', default: process.env.BENCH_CSE_SIZES ?? '256MiB,1GiB' },
+    'cse-rounds': { type: 'string', default: process.env.BENCH_CSE_ROUNDS ?? '1' },
   },
 });
 const SIZE = parseSize(opts.size!);
@@ -470,14 +471,16 @@ if (selected.length) {
 if (cseFormats.length) {
   const sizes = opts['cse-sizes']!.split(',').map(parseSize).sort((a, b) => a - b);
   const formats = cseFormats.map((n) => n.slice('cse-'.length));
-  console.log(`\nkura bench, client-side encryption: kura cp (${formats.join(', ')}) vs aws s3 cp, ${sizes.map(fmtSize).join(' and ')}, one run each, ` +
+  const rounds = Math.max(1, Number(opts['cse-rounds']));
+  console.log(`\nkura bench, client-side encryption: kura cp (${formats.join(', ')}) vs aws s3 cp, ${sizes.map(fmtSize).join(' and ')}, ${rounds === 1 ? 'one run' : `${rounds} rounds`} each, ` +
     `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-  const runs: CseRun[] = await runCseBench({ sizes, formats, log: (l) => console.log(l) });
+  const runs: CseRun[] = await runCseBench({ sizes, formats, rounds, log: (l) => console.log(l) });
   console.log(`\n${cseTable(runs)}`);
   console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
   await writeReport('cse-latest', {
     date: new Date().toISOString(),
     sizes,
+    rounds,
     machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
     tools: cseToolVersions(),
     runs,
