@@ -34,6 +34,14 @@ export function kmsAuthError(err: unknown): KmsError {
     case 'SignatureDoesNotMatch':
     case 'XAmzContentSHA256Mismatch':
       return new KmsError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.');
+    case 'AuthorizationHeaderMalformed':
+    case 'AuthorizationQueryParametersError':
+      if (err.details.Region !== undefined) return new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region. This endpoint serves '${err.details.Region}'.`);
+      if (err.message.includes('incorrect service')) return new KmsError('InvalidSignatureException', "Credential should be scoped to correct service: 'kms'. ");
+      return new KmsError('IncompleteSignatureException', err.message);
+    case 'InvalidArgument':
+      if (err.details.ArgumentName === 'x-amz-content-sha256') return new KmsError('InvalidSignatureException', 'The request signature must cover the request body: x-amz-content-sha256 must be the SHA-256 of the body.');
+      return new KmsError('IncompleteSignatureException', err.message);
     case 'RequestTimeTooSkewed':
       return new KmsError('InvalidSignatureException', 'Signature expired: the request time is more than 15 minutes away from the server time.');
     case 'AccessDenied':
@@ -91,14 +99,18 @@ export async function serveKmsRequest(req: IncomingMessage, res: ServerResponse,
     const target = header(req.headers, 'x-amz-target') ?? '';
     let auth: AuthResult;
     try {
-      auth = authenticate({ method: req.method ?? 'POST', rawPath: opts.rawPath, rawQuery: opts.rawQuery, headers: req.headers }, opts.lookupSecret);
+      auth = authenticate(
+        { method: req.method ?? 'POST', rawPath: opts.rawPath, rawQuery: opts.rawQuery, headers: req.headers },
+        opts.lookupSecret,
+        { service: 'kms', region: opts.region },
+      );
     } catch (e) {
       throw kmsAuthError(e);
     }
-    if (auth.service !== 'kms') throw new KmsError('InvalidSignatureException', "Credential should be scoped to correct service: 'kms'. ");
-    if (auth.region !== opts.region) throw new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region. This endpoint serves '${opts.region}'.`);
     let body: Buffer;
     try {
+      // The whole (bounded) body is read and its hash checked — the signature itself too when it covers
+      // the body's real hash — before the operation runs: nothing is done for an unverified request.
       body = await readBody(req, auth);
     } catch (e) {
       throw kmsAuthError(e);

@@ -23,12 +23,15 @@ import * as versioning from './operations/versioning.ts';
 
 export type Scope = 'service' | 'bucket' | 'object';
 
+/** What route matching looks at: method, query, headers, and whether the request was authenticated. */
+export type RouteProbe = Pick<RequestContext, 'method' | 'query' | 'param' | 'header' | 'auth'>;
+
 export interface Route {
   method: string;
   scope: Scope;
   /** Query subresource this route requires (e.g. 'uploads'); none = the request must carry no subresource. */
   sub?: string;
-  when?: (ctx: RequestContext) => boolean;
+  when?: (ctx: RouteProbe) => boolean;
   handler: Handler;
 }
 
@@ -41,7 +44,7 @@ export const SUBRESOURCES = new Set([
   'versioning', 'versions', 'website',
 ]);
 
-const hasCopySource = (ctx: RequestContext): boolean => ctx.header('x-amz-copy-source') !== undefined;
+const hasCopySource = (ctx: RouteProbe): boolean => ctx.header('x-amz-copy-source') !== undefined;
 
 /** Kura's S3 operations. Other parts add theirs with `extraRoutes` (checked first). */
 export const ROUTES: Route[] = [
@@ -117,7 +120,8 @@ export function resolveAddress(host: string | undefined, rawPath: string, domain
   return key === '' ? { bucket } : { bucket, key };
 }
 
-function matchRoute(routes: Route[], ctx: RequestContext, scope: Scope): Route | undefined {
+/** The first route that serves this request (exported so tests can enumerate every route's request shape). */
+export function matchRoute(routes: Route[], ctx: RouteProbe, scope: Scope): Route | undefined {
   const subs = [...ctx.query.keys()].filter((k) => SUBRESOURCES.has(k));
   for (const r of routes) {
     if (r.method !== ctx.method || r.scope !== scope) continue;
@@ -168,7 +172,13 @@ export class Router {
         return;
       }
       const formPost = isPostObjectForm(req.method, ctx.header('content-type')) && ctx.header('authorization') === undefined && !rawQuery.includes('X-Amz-');
-      if (!formPost) ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret);
+      if (!formPost) {
+        const scope = { service: 's3', region: this.services.config.region } as const;
+        ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret, scope);
+        // Every S3 request's signature is verified here, before any handler runs; only the body's own hash
+        // or chunk signatures are checked as the body is read. Fail closed should that ever change.
+        if (ctx.auth.signatureDeferred) throw new S3Error('AccessDenied');
+      }
       const addr = resolveAddress(ctx.header('host'), rawPath, this.services.config.domain);
       if (addr.bucket !== undefined) ctx.bucket = addr.bucket;
       if (addr.key !== undefined) ctx.key = addr.key;

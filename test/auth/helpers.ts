@@ -77,3 +77,7 @@ export async function presign(spec: RequestSpec, date: Date, expiresIn = 3600, o
   const signed = await presigner.presign(toHttpRequest(spec) as never, { signingDate: date, expiresIn });
   return toWire(signed as never);
 }
+
+/** What the S3 API (region us-east-1) and the KMS expect requests to be signed for. */
+export const S3_SCOPE = { service: 's3', region: 'us-east-1' } as const;
+export const KMS_SCOPE = { service: 'kms', region: 'us-east-1' } as const;

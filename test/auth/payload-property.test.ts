@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import { authenticate, createPayloadDecoder, deriveSigningKey, type AuthResult } from '../../src/server/auth/sigv4.ts';
 import { S3Error } from '../../src/server/errors.ts';
-import { SECRET, lookup, signHeader } from './helpers.ts';
+import { SECRET, KMS_SCOPE, S3_SCOPE, lookup, signHeader } from './helpers.ts';
 
 const DATE = new Date('2013-05-24T00:00:00Z');
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -79,7 +79,7 @@ test('signed trailer variant: slicing-invariant, corruption never yields other d
         'x-amz-decoded-content-length': String(buf.length), 'x-amz-trailer': 'x-amz-checksum-sha256',
       },
     }, DATE);
-    const auth = authenticate(req, lookup, DATE);
+    const auth = authenticate(req, lookup, S3_SCOPE, DATE);
     const headers = req.headers as Record<string, string>;
     const seed = String(req.headers.authorization).slice(-64);
     const body = encode(seed, buf, sizes, trailer);

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { Crc32 } from '@aws-crypto/crc32';
 import { authenticate, createPayloadDecoder, deriveSigningKey, type AuthResult, type SignedRequest } from '../../src/server/auth/sigv4.ts';
 import { S3Error } from '../../src/server/errors.ts';
-import { SECRET, lookup, signHeader } from './helpers.ts';
+import { SECRET, KMS_SCOPE, S3_SCOPE, lookup, signHeader } from './helpers.ts';
 
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 const DATE = new Date('2013-05-24T00:00:00Z');
@@ -71,7 +71,7 @@ const key = deriveSigningKey(SECRET, '20130524', 'us-east-1', 's3');
 
 describe('aws-chunked, signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)', () => {
   test('AWS example: seed and chunk signatures', async () => {
-    const auth = authenticate(exampleReq, lookup, DATE);
+    const auth = authenticate(exampleReq, lookup, S3_SCOPE, DATE);
     assert.equal(auth.payload, 'streaming-signed');
     const { body, last } = signedChunks(key, '4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9', exampleData, 65536);
     assert.equal(body.length, 66824);
@@ -87,7 +87,7 @@ describe('aws-chunked, signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)', () => {
   });
 
   test('corrupted data, signature, order, truncation, length', async () => {
-    const auth = authenticate(exampleReq, lookup, DATE);
+    const auth = authenticate(exampleReq, lookup, S3_SCOPE, DATE);
     const { body } = signedChunks(key, auth ? '4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9' : '', exampleData, 65536);
     const flipped = Buffer.from(body);
     flipped[100] ^= 1; // inside the first chunk's data
@@ -130,7 +130,7 @@ describe('aws-chunked, signed with trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-T
   }
 
   test('AWS example: chunk and trailer signatures', async () => {
-    const auth = authenticate(req, lookup, DATE);
+    const auth = authenticate(req, lookup, S3_SCOPE, DATE);
     assert.equal(auth.payload, 'streaming-signed-trailer');
     for (const end of ['\r\n\r\n', '\r\n', '']) {
       const r = await decode(auth, headers, body(undefined, undefined, end), end.length + 5);
@@ -141,7 +141,7 @@ describe('aws-chunked, signed with trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-T
   });
 
   test('tampered trailer or trailer signature', async () => {
-    const auth = authenticate(req, lookup, DATE);
+    const auth = authenticate(req, lookup, S3_SCOPE, DATE);
     assert.equal((await decode(auth, headers, body('AAAAAA=='))).code, 'SignatureDoesNotMatch');
     assert.equal((await decode(auth, headers, body(undefined, 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e436'))).code, 'SignatureDoesNotMatch');
     const noSig = Buffer.from(body().toString('latin1').replace(/x-amz-trailer-signature:[0-9a-f]+\r\n/, ''), 'latin1');
@@ -159,7 +159,7 @@ describe('aws-chunked, unsigned with trailer (SDK v3 default)', () => {
         'x-amz-sdk-checksum-algorithm': 'CRC32',
       },
     }, DATE);
-    return { auth: authenticate(req, lookup, DATE), headers: req.headers };
+    return { auth: authenticate(req, lookup, S3_SCOPE, DATE), headers: req.headers };
   }
   function sdkBody(data: Buffer, size: number, trailer = true): Buffer {
     const parts: Buffer[] = [];
@@ -203,7 +203,7 @@ describe('plain bodies', () => {
   test('signed: hash verified at the end', async () => {
     const body = Buffer.from('Welcome to Amazon S3.');
     const req = await signHeader({ method: 'PUT', path: '/b/k', headers: { 'x-amz-content-sha256': sha(body) } }, DATE);
-    const auth = authenticate(req, lookup, DATE);
+    const auth = authenticate(req, lookup, S3_SCOPE, DATE);
     assert.equal(auth.payload, 'signed');
     assert.ok((await decode(auth, req.headers, body)).out!.equals(body));
     assert.equal((await decode(auth, req.headers, Buffer.from('Welcome to Amazon S4.'))).code, 'XAmzContentSHA256Mismatch');
@@ -211,7 +211,7 @@ describe('plain bodies', () => {
   test('KMS: deferred signature over the body hash', async () => {
     const body = Buffer.from('{"KeyId":"alias/x"}');
     const req = await signHeader({ method: 'POST', path: '/', host: 'kms.us-east-1.amazonaws.com', headers: { 'x-amz-target': 'TrentService.DescribeKey' }, body }, DATE, { service: 'kms', applyChecksum: false });
-    const auth = authenticate(req, lookup, DATE);
+    const auth = authenticate(req, lookup, KMS_SCOPE, DATE);
     assert.ok((await decode(auth, req.headers, body)).out!.equals(body));
     assert.equal((await decode(auth, req.headers, Buffer.from('{"KeyId":"alias/y"}'))).code, 'SignatureDoesNotMatch');
   });

@@ -43,7 +43,7 @@ const okFields = { 'content-type': 'image/jpeg', 'x-amz-meta-uuid': '14365123651
 
 function failure(fields: Record<string, string>, now = NOW): { code: string; message: string } {
   try {
-    verifyPostPolicy(fields, lookup, now);
+    verifyPostPolicy(fields, lookup, 'us-east-1', now);
   } catch (e) {
     if (e instanceof S3Error) return { code: e.code, message: e.message };
     throw e;
@@ -53,7 +53,7 @@ function failure(fields: Record<string, string>, now = NOW): { code: string; mes
 
 describe('POST policy', () => {
   test('accepts a valid form and reports the length range', () => {
-    const r = verifyPostPolicy(form(basePolicy, okFields), lookup, NOW);
+    const r = verifyPostPolicy(form(basePolicy, okFields), lookup, 'us-east-1', NOW);
     assert.deepEqual(r, { accessKeyId: AKID, region: 'us-east-1', contentLengthRange: [1, 1048576] });
   });
 

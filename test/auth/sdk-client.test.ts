@@ -10,6 +10,9 @@ import { authenticate, createPayloadDecoder, type SignedRequest } from '../../sr
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, SECRET, encodeQueryComponent, lookup } from './helpers.ts';
 
+/** The client below signs for eu-west-3: the server under test is configured for that region. */
+const SCOPE = { service: 's3', region: 'eu-west-3' } as const;
+
 interface Captured { req: SignedRequest; body: Buffer }
 
 class Captor {
@@ -52,7 +55,7 @@ async function send(captor: Captor, s3: S3Client, cmd: unknown): Promise<Capture
 }
 
 async function decodeBody(c: Captured): Promise<{ out: Buffer; trailers: Record<string, string> }> {
-  const auth = authenticate(c.req, lookup);
+  const auth = authenticate(c.req, lookup, SCOPE);
   const decoder = createPayloadDecoder(auth, c.req.headers);
   const out: Buffer[] = [];
   await pipeline(Readable.from([c.body]), decoder, async function* (src: AsyncIterable<Buffer>) {
@@ -67,7 +70,7 @@ describe('@aws-sdk/client-s3 requests', () => {
   test('PutObject with a buffer body', async () => {
     const captor = new Captor();
     const c = await send(captor, client(captor), new PutObjectCommand({ Bucket: 'bkt', Key: key, Body: Buffer.from('hello world'), Metadata: { a: ' b  c ' } }));
-    const auth = authenticate(c.req, lookup);
+    const auth = authenticate(c.req, lookup, SCOPE);
     assert.equal(auth.region, 'eu-west-3');
     // A known-length body: the SDK signs its SHA-256 and sends the CRC32 as a header.
     assert.equal(auth.payload, 'signed');
@@ -81,7 +84,7 @@ describe('@aws-sdk/client-s3 requests', () => {
     const captor = new Captor();
     const data = Buffer.alloc(200_000, 'z');
     const c = await send(captor, client(captor), new PutObjectCommand({ Bucket: 'bkt', Key: key, Body: Readable.from([data.subarray(0, 70_000), data.subarray(70_000)]), ContentLength: data.length }));
-    const auth = authenticate(c.req, lookup);
+    const auth = authenticate(c.req, lookup, SCOPE);
     assert.equal(auth.payload, 'streaming-unsigned-trailer');
     const { out, trailers } = await decodeBody(c);
     assert.ok(out.equals(data));
@@ -92,10 +95,10 @@ describe('@aws-sdk/client-s3 requests', () => {
     const captor = new Captor();
     const s3 = client(captor);
     const get = await send(captor, s3, new GetObjectCommand({ Bucket: 'bkt', Key: key, Range: 'bytes=0-9', ResponseContentDisposition: 'attachment; filename="a b.txt"' }));
-    assert.equal(authenticate(get.req, lookup).payload, 'signed');
+    assert.equal(authenticate(get.req, lookup, SCOPE).payload, 'signed');
     const list = await send(captor, s3, new ListObjectsV2Command({ Bucket: 'bkt', Prefix: 'a b/ü+', Delimiter: '/', StartAfter: '~x*' }));
-    assert.equal(authenticate(list.req, lookup).accessKeyId, AKID);
-    assert.throws(() => authenticate({ ...list.req, rawQuery: list.req.rawQuery.replace('delimiter=%2F', 'delimiter=%2C') }, lookup),
+    assert.equal(authenticate(list.req, lookup, SCOPE).accessKeyId, AKID);
+    assert.throws(() => authenticate({ ...list.req, rawQuery: list.req.rawQuery.replace('delimiter=%2F', 'delimiter=%2C') }, lookup, SCOPE),
       (e: S3Error) => e.code === 'SignatureDoesNotMatch');
   });
 
@@ -103,11 +106,11 @@ describe('@aws-sdk/client-s3 requests', () => {
     const s3 = client(new Captor());
     const url = new URL(await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'bkt', Key: key }), { expiresIn: 300 }));
     const req: SignedRequest = { method: 'GET', rawPath: url.pathname, rawQuery: url.search.slice(1), headers: { host: url.host } };
-    const auth = authenticate(req, lookup);
+    const auth = authenticate(req, lookup, SCOPE);
     assert.equal(auth.presigned, true);
     const put = new URL(await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'bkt', Key: 'k', ContentType: 'text/plain' }), { expiresIn: 300 }));
     const putReq: SignedRequest = { method: 'PUT', rawPath: put.pathname, rawQuery: put.search.slice(1), headers: { host: put.host, 'content-type': 'text/plain' } };
-    assert.equal(authenticate(putReq, lookup).payload, 'unsigned');
-    assert.throws(() => authenticate({ ...putReq, method: 'DELETE' }, lookup), (e: S3Error) => e.code === 'SignatureDoesNotMatch');
+    assert.equal(authenticate(putReq, lookup, SCOPE).payload, 'unsigned');
+    assert.throws(() => authenticate({ ...putReq, method: 'DELETE' }, lookup, SCOPE), (e: S3Error) => e.code === 'SignatureDoesNotMatch');
   });
 });

@@ -86,7 +86,7 @@ function conditionHolds(c: Extract<Condition, { field: string }>, actual: string
  * Verifies a SigV4 POST policy against the form fields (lower-case names; `bucket` set by the caller from the
  * request, `key` with ${filename} already substituted). Throws S3Error as AWS does.
  */
-export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretLookup, now: Date = new Date()): PostPolicyResult {
+export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretLookup, serverRegion: string, now: Date = new Date()): PostPolicyResult {
   if (fields['awsaccesskeyid'] !== undefined || fields['signature'] !== undefined) {
     throw new S3Error('InvalidRequest', 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
   }
@@ -110,6 +110,17 @@ export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretL
   const region = parts[parts.length - 3]!;
   const date = parts[parts.length - 4]!;
   const accessKeyId = parts.slice(0, parts.length - 4).join('/');
+  // A form policy is an S3 signature for this server's region, nothing else (as for header auth).
+  if (region !== serverRegion) {
+    throw new S3Error('InvalidArgument', `Error parsing the X-Amz-Credential parameter; the region '${region.slice(0, 64)}' is wrong; expecting '${serverRegion}'`, {
+      ArgumentName: 'x-amz-credential', ArgumentValue: credential.slice(0, 128), Region: serverRegion,
+    });
+  }
+  if (service !== 's3') {
+    throw new S3Error('InvalidArgument', `Error parsing the X-Amz-Credential parameter; incorrect service "${service.slice(0, 64)}". This endpoint uses "s3".`, {
+      ArgumentName: 'x-amz-credential', ArgumentValue: credential.slice(0, 128),
+    });
+  }
   const amzDate = fields['x-amz-date']!;
   if (!parseAmzDate(amzDate)) {
     throw new S3Error('InvalidArgument', 'X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"', {

@@ -30,6 +30,16 @@ export interface AuthResult {
 
 export type SecretLookup = (accessKeyId: string) => string | undefined;
 
+/**
+ * What a request must be signed for: the API's service name ('s3' for the S3 API, 'kms' for the KMS
+ * JSON API) and the server's region. A signature for any other service or region is refused before the
+ * signature itself is looked at, so a request signed for one API can never be replayed against another.
+ */
+export interface SigningScope {
+  service: 's3' | 'kms';
+  region: string;
+}
+
 export const ALGORITHM = 'AWS4-HMAC-SHA256';
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 export const STREAMING_SIGNED = 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD';
@@ -267,7 +277,7 @@ interface ParsedCredential {
   scope: string;
 }
 
-function parseCredential(value: string, presigned: boolean): ParsedCredential {
+function parseCredential(value: string, presigned: boolean, expected: SigningScope): ParsedCredential {
   const bad = (why: string) => (presigned ? queryError(`Error parsing the X-Amz-Credential parameter; ${why}`) : headerMalformed(why));
   // The access key id itself never contains '/', so the last four components are the scope.
   const parts = value.split('/');
@@ -281,7 +291,13 @@ function parseCredential(value: string, presigned: boolean): ParsedCredential {
     throw bad(`the Credential is mal-formed; ${CREDENTIAL_FORMAT}`);
   }
   if (terminal !== 'aws4_request') throw bad(`incorrect terminal "${terminal}". This endpoint uses "aws4_request".`);
-  if (service !== 's3' && service !== 'kms') throw bad(`incorrect service "${service}". This endpoint uses "s3".`);
+  // AWS checks the region first, then the service; both answers name what this endpoint expects.
+  if (region !== expected.region) {
+    const err = bad(`the region '${region.slice(0, 64)}' is wrong; expecting '${expected.region}'`);
+    err.details.Region = expected.region;
+    throw err;
+  }
+  if (service !== expected.service) throw bad(`incorrect service "${service.slice(0, 64)}". This endpoint uses "${expected.service}".`);
   return { accessKeyId, date, region, service, scope: `${date}/${region}/${service}/aws4_request` };
 }
 
@@ -345,7 +361,7 @@ export function isAnonymous(req: SignedRequest): boolean {
  * Verifies a request's SigV4 signature (Authorization header or presigned query) and returns who signed it
  * and how the body is to be read. Throws S3Error with AWS's code otherwise.
  */
-export function authenticate(req: SignedRequest, lookup: SecretLookup, now: Date = new Date()): AuthResult {
+export function authenticate(req: SignedRequest, lookup: SecretLookup, expected: SigningScope, now: Date = new Date()): AuthResult {
   const authz = headerValue(req.headers, 'authorization');
   const q = new Map<string, string>();
   for (const [n, v] of parseQuery(req.rawQuery)) if (!q.has(n)) q.set(n, v);
@@ -359,13 +375,13 @@ export function authenticate(req: SignedRequest, lookup: SecretLookup, now: Date
       { ArgumentName: 'Authorization', ArgumentValue: authz.slice(0, 32) },
     );
   }
-  if (queryAuth) return authenticatePresigned(req, q, lookup, now);
-  if (authz !== undefined) return authenticateHeader(req, authz, lookup, now);
+  if (queryAuth) return authenticatePresigned(req, q, lookup, expected, now);
+  if (authz !== undefined) return authenticateHeader(req, authz, lookup, expected, now);
   if (queryV2) throw new S3Error('InvalidRequest', UNSUPPORTED_MECHANISM);
   throw new S3Error('AccessDenied');
 }
 
-function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLookup, now: Date): AuthResult {
+function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLookup, expected: SigningScope, now: Date): AuthResult {
   const sp = authz.indexOf(' ');
   const algorithm = sp < 0 ? authz : authz.slice(0, sp);
   if (algorithm !== ALGORITHM) {
@@ -389,7 +405,7 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
   if (credential === undefined || signedHeadersValue === undefined || signature === undefined) {
     throw headerMalformed('the authorization header requires three components: Credential, SignedHeaders, and Signature.');
   }
-  const cred = parseCredential(credential, false);
+  const cred = parseCredential(credential, false, expected);
   const signedHeaders = parseSignedHeaders(signedHeadersValue, false);
 
   // x-amz-date wins over Date; the string to sign carries the ISO 8601 basic form either way.
@@ -415,8 +431,9 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
   let payload: PayloadMode;
   let signatureDeferred = false;
   if (declared === undefined) {
-    // S3 insists on the header; other services (KMS) sign the body's real hash instead.
-    if (cred.service === 's3') {
+    // S3 insists on the header. The KMS signs the body's real hash instead: its (small, bounded) body is
+    // read and hashed, and the signature checked, before any KMS operation runs (kms/http.ts).
+    if (expected.service !== 'kms') {
       throw new S3Error('InvalidRequest', 'Missing required header for this request: x-amz-content-sha256');
     }
     payload = 'signed';
@@ -424,6 +441,8 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
   } else {
     const mode = payloadModeOf(declared);
     if (!mode) throw invalidContentSha256();
+    // The KMS's body must be covered by the signature: no unsigned or streaming payloads.
+    if (expected.service === 'kms' && mode !== 'signed') throw invalidContentSha256();
     payload = mode;
   }
 
@@ -482,7 +501,7 @@ function checkSkew(when: Date, now: Date): void {
 }
 
 function authenticatePresigned(
-  req: SignedRequest, q: Map<string, string>, lookup: SecretLookup, now: Date,
+  req: SignedRequest, q: Map<string, string>, lookup: SecretLookup, expected: SigningScope, now: Date,
 ): AuthResult {
   const algorithm = q.get('X-Amz-Algorithm');
   const credential = q.get('X-Amz-Credential');
@@ -499,7 +518,7 @@ function authenticatePresigned(
     );
   }
   if (algorithm !== ALGORITHM) throw queryError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
-  const cred = parseCredential(credential, true);
+  const cred = parseCredential(credential, true, expected);
   const when = parseAmzDate(amzDateValue);
   if (!when) throw queryError('X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
   if (!/^-?\d+$/.test(expiresValue)) throw queryError('X-Amz-Expires should be a number');
@@ -542,6 +561,7 @@ function authenticatePresigned(
   declared ??= UNSIGNED_PAYLOAD;
   const payload = payloadModeOf(declared);
   if (!payload) throw invalidContentSha256();
+  if (expected.service === 'kms' && payload !== 'signed') throw invalidContentSha256();
 
   const unsigned = unsignedAmzHeaders(req.headers, signedHeaders);
   if (unsigned.length > 0) {

@@ -77,7 +77,7 @@ export async function postObject(ctx: RequestContext): Promise<void> {
     const key = fields['key'].replaceAll('${filename}', file.filename);
     checkKey(key);
     ctx.key = key;
-    const policy = verifyPostPolicy({ ...fields, key, bucket }, ctx.services.lookupSecret);
+    const policy = verifyPostPolicy({ ...fields, key, bucket }, ctx.services.lookupSecret, ctx.services.config.region);
     for (const f of ['x-amz-tagging', 'tagging', 'x-amz-website-redirect-location']) {
       if (fields[f] !== undefined) throw new S3Error('NotImplemented', `${f} is not implemented`);
     }
