@@ -45,8 +45,7 @@ const RETRYABLE = new Set(['40001', '40P01']);
 
 /** The SQLSTATE of an error the database answered (network errors carry Node's codes, e.g. ECONNRESET: none here). */
 function sqlState(err: unknown): string | undefined {
-  if (err instanceof pg.DatabaseError) return err.code;
-  return (err as { sqlState?: string } | null)?.sqlState;
+  return err instanceof pg.DatabaseError ? err.code : undefined;
 }
 
 function isRetryable(err: unknown): boolean {
@@ -234,8 +233,9 @@ export class PgMetaStore implements MetaStore {
           throw err;
         }
         const done = await this.control(client, 'COMMIT', (e) => { broken = e; });
-        // COMMIT of a transaction that failed answers ROLLBACK rather than an error.
-        if (done.command !== 'COMMIT') throw Object.assign(new Error('metadata transaction rolled back at commit'), { sqlState: '40001' });
+        // COMMIT of a transaction that failed answers ROLLBACK rather than an error (tx.failure should have
+        // caught that first; this is the last guard against reporting a rolled-back write as done).
+        if (done.command !== 'COMMIT') throw new Error(`metadata transaction not committed: the database answered ${done.command}`);
         return result;
       } catch (err) {
         // Only a serialization failure or deadlock is retried: a lost connection at COMMIT leaves the outcome
