@@ -53,6 +53,9 @@ function isRetryable(err: unknown): boolean {
   return code !== undefined && RETRYABLE.has(code);
 }
 
+/** Errors of CREATE TABLE IF NOT EXISTS racing the same statement in another session. */
+const SCHEMA_RACE = new Set(['23505', '42P07', '42710']);
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // Rows per flushed INSERT: 2 parameters each, well under the protocol's 65,535.
@@ -177,7 +180,8 @@ export class PgMetaStore implements MetaStore {
 
   private async ensureSchema(): Promise<void> {
     // Several nodes may start at once: concurrent CREATE TABLE IF NOT EXISTS can still collide in
-    // PostgreSQL's catalog (23505, 42P07), so the whole step is retried like a conflicting transaction.
+    // PostgreSQL's catalog (23505 on pg_type, 42P07 duplicate table, 42710 duplicate type), so the whole step
+    // is retried like a conflicting transaction.
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       try {
@@ -194,7 +198,7 @@ export class PgMetaStore implements MetaStore {
       } catch (err) {
         client.release();
         const code = sqlState(err);
-        if (attempt < 10 && (code === '23505' || code === '42P07' || isRetryable(err))) {
+        if (attempt < 10 && (SCHEMA_RACE.has(code!) || isRetryable(err))) {
           await sleep(10 + Math.random() * 40);
           continue;
         }
