@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.ts';
-import { PgMetaStore, PG_SCHEMA_VERSION } from '../../src/storage/meta/pg-store.ts';
+import { PgMetaStore, PG_SCHEMA_VERSION, metaTableDDL } from '../../src/storage/meta/pg-store.ts';
 import { MetaConflictError } from '../../src/storage/meta/meta-store.ts';
 import { metaStoreConformance, keySpace, barrier, increment } from './meta-conformance.ts';
 
@@ -128,6 +128,12 @@ describe('PgMetaStore: schema and failure paths', () => {
     } finally {
       await c.end();
     }
+  });
+
+  test('the key column is range-ordered on YugabyteDB too (ASC, not its default hash sharding)', () => {
+    assert.match(metaTableDDL('PostgreSQL 11.2-YB-2.20.1.0-b0 on x86_64-pc-linux-gnu'), /PRIMARY KEY \(k ASC\)/);
+    assert.match(metaTableDDL('PostgreSQL 15.18 (Debian 15.18-0+deb12u1)'), /PRIMARY KEY \(k\)/);
+    assert.match(metaTableDDL('CockroachDB CCL v23.2.0 (x86_64-pc-linux-gnu)'), /PRIMARY KEY \(k\)/);
   });
 
   test('a closed store refuses transactions', async () => {

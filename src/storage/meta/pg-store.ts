@@ -40,6 +40,16 @@ export interface PgMetaStoreOptions {
   applicationName?: string;
 }
 
+/**
+ * The table's DDL for the server at hand. YugabyteDB hash-shards a primary key unless told ASC, which would
+ * turn every ordered scan into a full scan and sort; PostgreSQL's grammar has no ASC in a PRIMARY KEY
+ * constraint, and CockroachDB orders its primary index by default.
+ */
+export function metaTableDDL(serverVersion: string): string {
+  const pk = /-YB-/.test(serverVersion) ? 'PRIMARY KEY (k ASC)' : 'PRIMARY KEY (k)';
+  return `CREATE TABLE IF NOT EXISTS kura_meta (k BYTEA NOT NULL, v BYTEA NOT NULL, ${pk})`;
+}
+
 /** SQLSTATEs after which the transaction is rolled back and run again from the start. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
@@ -185,7 +195,8 @@ export class PgMetaStore implements MetaStore {
     for (let attempt = 1; ; attempt++) {
       const client = await this.pool.connect();
       try {
-        await client.query('CREATE TABLE IF NOT EXISTS kura_meta (k BYTEA PRIMARY KEY, v BYTEA NOT NULL)');
+        const server = String((await client.query('SELECT version() AS v')).rows[0]?.v ?? '');
+        await client.query(metaTableDDL(server));
         await client.query('CREATE TABLE IF NOT EXISTS kura_schema (id INT PRIMARY KEY, version INT NOT NULL)');
         await client.query('INSERT INTO kura_schema (id, version) VALUES (1, $1) ON CONFLICT (id) DO NOTHING', [PG_SCHEMA_VERSION]);
         const r = await client.query('SELECT version FROM kura_schema WHERE id = 1');
@@ -209,7 +220,7 @@ export class PgMetaStore implements MetaStore {
 
   read<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T> {
     // CockroachDB may ask even a read-only transaction to restart (40001); PostgreSQL's snapshot reads never do.
-    return this.run('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', true, fn);
+    return this.run('BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY', true, fn);
   }
 
   write<T>(fn: (tx: MetaTx) => Promise<T>): Promise<T> {
