@@ -136,6 +136,11 @@ describe('PgMetaStore: schema and failure paths', () => {
     assert.match(metaTableDDL('CockroachDB CCL v23.2.0 (x86_64-pc-linux-gnu)'), /PRIMARY KEY \(k\)/);
   });
 
+  test('an unreachable database fails open() instead of hanging', async () => {
+    const closedPort = server.port === 1 ? 2 : 1; // nothing listens on a privileged port here
+    await assert.rejects(PgMetaStore.open({ url: `postgres://kura@127.0.0.1:${closedPort}/x`, connectTimeoutMs: 2000 }), /ECONNREFUSED|timeout/);
+  });
+
   test('a closed store refuses transactions', async () => {
     const s = await PgMetaStore.open({ url, poolSize: 1 });
     await s.close();

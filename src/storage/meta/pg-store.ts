@@ -38,6 +38,8 @@ export interface PgMetaStoreOptions {
   onIdleError?: (err: Error) => void;
   /** application_name seen in pg_stat_activity (default 'kura'). */
   applicationName?: string;
+  /** How long to wait for a new connection before failing the transaction (default 10 s; the driver's own default waits forever). */
+  connectTimeoutMs?: number;
 }
 
 /**
@@ -93,7 +95,7 @@ class PgTx implements MetaTx {
 
   async get(key: Buffer): Promise<Buffer | undefined> {
     const mine = this.pending.get(key.toString('hex'));
-    if (mine) return mine.value;
+    if (mine) return mine.value && Buffer.from(mine.value);
     const r = await this.query({ name: 'kura_meta_get', text: 'SELECT v FROM kura_meta WHERE k = $1', values: [key] });
     return r.rows.length ? (r.rows[0].v as Buffer) : undefined;
   }
@@ -173,6 +175,9 @@ export class PgMetaStore implements MetaStore {
       connectionString: opts.url,
       max: opts.poolSize ?? 10,
       application_name: opts.applicationName ?? 'kura',
+      connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+      // TCP keepalive: a connection to a database that vanished (failover, cut network) errors instead of hanging.
+      keepAlive: true,
     };
     if (opts.ssl !== undefined) config.ssl = opts.ssl;
     const pool = new pg.Pool(config);
