@@ -1,6 +1,6 @@
 // Versioning rules shared by the backends: what a write or a delete does to a key's version list
 // (newest first) under the bucket's versioning state, and conditional-write checks. Pure functions.
-import { S3Error } from '../server/errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import type { BucketInfo, ObjectRecord, WriteOptions } from './backend.ts';
 import { NULL_VERSION, newVersionId } from './version-id.ts';
 
