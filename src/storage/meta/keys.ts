@@ -22,8 +22,16 @@ import { NULL_VERSION } from '../version-id.ts';
 export const TABLE = { bucket: 0x42, version: 0x56, latest: 0x4c, nullVersion: 0x4e, upload: 0x55, uploadById: 0x49, part: 0x50, pendingBlob: 0x47, deadBlob: 0x44, kms: 0x4b } as const;
 
 const TERMINATOR = Buffer.from([0x00, 0x01]);
-/** Sorts after every continuation of a component's bytes (UTF-8 never holds 0xFF; an escaped 0x00 is 0x00 0xFF < 0xFF). */
-const PAST = Buffer.from([0xff]);
+
+/** The smallest byte string greater than every string that begins with prefix (trailing 0xFF dropped, last byte + 1). */
+function successor(prefix: Buffer): Buffer {
+  let n = prefix.length;
+  while (n > 0 && prefix[n - 1] === 0xff) n--;
+  if (n === 0) throw new Error('no successor of an all-0xFF prefix');
+  const out = Buffer.from(prefix.subarray(0, n));
+  out[n - 1]!++;
+  return out;
+}
 
 /** The escaped bytes of a string, without terminator (a prefix of every longer string's encoding). */
 export function escaped(s: string): Buffer {
@@ -69,12 +77,12 @@ function row(table: number, ...parts: Buffer[]): Buffer {
 
 /** [start, end) of every row whose key begins with these bytes. */
 export function prefixRange(prefix: Buffer): { start: Buffer; end: Buffer } {
-  return { start: prefix, end: Buffer.concat([prefix, PAST]) };
+  return { start: prefix, end: successor(prefix) };
 }
 
 /** The smallest key after every key that begins with prefix (seek past a common prefix). */
 export function after(prefix: Buffer): Buffer {
-  return Buffer.concat([prefix, PAST]);
+  return successor(prefix);
 }
 
 /** The smallest key greater than k itself (exclusive start). */
