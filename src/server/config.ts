@@ -159,7 +159,7 @@ export async function loadTls(dataDir: string, certFile?: string, keyFile?: stri
   });
   const tmp = join(stateDir, 'tmp');
   await writeFileAtomic(keyPath, pems.private, tmp, 0o600);
-  await writeFileAtomic(certPath, pems.cert, tmp, 0o644);
+  await writeFileAtomic(certPath, pems.cert, tmp, 0o600);
   return { cert: pems.cert, key: pems.private, certPath, generated: true };
 }
 
