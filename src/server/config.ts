@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
 import { writeFileAtomic } from '../storage/fs/atomic.ts';
-import type { S3BackendOptions } from '../storage/s3/s3-backend.ts';
+import type { S3BlobStoreOptions } from '../storage/blob/s3-blob-store.ts';
 
 export interface Credentials {
   accessKeyId: string;
@@ -45,8 +45,11 @@ export interface ServerOptions {
   backendCaBundle?: string;
 }
 
-/** Where objects are stored. */
-export type BackendConfig = { kind: 'fs' } | ({ kind: 's3' } & S3BackendOptions);
+/** The metadata engine: embedded (LMDB in the data dir); another engine adds its kind here (e.g. { kind: 'postgres', url }). */
+export type MetaConfig = { kind: 'lmdb' };
+
+/** Where object bytes are stored (blobs). */
+export type BackendConfig = { kind: 'fs' } | ({ kind: 's3' } & S3BlobStoreOptions);
 
 export interface ServerConfig {
   dataDir: string;
@@ -58,8 +61,10 @@ export interface ServerConfig {
   region: string;
   allowInsecureSsec: boolean;
   credentials: Credentials;
-  /** Unset = the filesystem backend. */
+  /** Where blobs live. Unset = files in the data dir. */
   backend?: BackendConfig;
+  /** The metadata engine (src/storage/open-backend.ts metaStoreFactory). Unset = embedded LMDB in <data>/.kura/meta. */
+  meta?: MetaConfig;
   /** Where generated credentials are kept (undefined when taken from the environment). */
   credentialsPath?: string;
   credentialsGenerated: boolean;
@@ -154,7 +159,7 @@ export async function loadTls(dataDir: string, certFile?: string, keyFile?: stri
   });
   const tmp = join(stateDir, 'tmp');
   await writeFileAtomic(keyPath, pems.private, tmp, 0o600);
-  await writeFileAtomic(certPath, pems.cert, tmp, 0o644);
+  await writeFileAtomic(certPath, pems.cert, tmp, 0o600);
   return { cert: pems.cert, key: pems.private, certPath, generated: true };
 }
 

@@ -8,7 +8,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import type { StorageBackend } from '../storage/backend.ts';
 import { openBackend } from '../storage/open-backend.ts';
-import { formatAddress, type ListenAddress, type ServerConfig } from './config.ts';
+import { formatAddress, loadRootKey, type ListenAddress, type ServerConfig } from './config.ts';
 import type { KmsService, Services } from './context.ts';
 import { PlainObjectIo, type ObjectIo } from './object-io.ts';
 import { SseObjectIo } from '../sse/sse-object-io.ts';
@@ -101,7 +101,7 @@ const SOCKET_BUFFER = 1024 * 1024;
 
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
-  const backend = opts.backend ?? (await openBackend(config));
+  const backend = opts.backend ?? (await openBackend(config, await loadRootKey(config.dataDir), { log: logger }));
   const services: Services = {
     config,
     backend,

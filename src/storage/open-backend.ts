@@ -1,37 +1,49 @@
-// Picks and opens the configured storage backend (kura server --backend fs|s3).
-import type { StorageBackend } from './backend.ts';
-import { FsBackend } from './fs/fs-backend.ts';
-import { S3Backend } from './s3/s3-backend.ts';
-import { loadRootKey, type ServerConfig } from '../server/config.ts';
-import { readFile } from 'node:fs/promises';
+// Opens the configured storage: a metadata engine (MetaStore) and a blob store, joined by the core
+// backend. Default: LMDB in <data>/.kura/meta + blob files in <data>/.kura/blobs. `--backend s3`: LMDB
+// + blobs in an upstream S3 bucket/prefix. Adding a metadata engine is one branch in metaStoreFactory.
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { writeFileAtomic } from './fs/atomic.ts';
+import type { StorageBackend } from './backend.ts';
+import type { BlobStore } from './blob/blob-store.ts';
+import { FsBlobStore } from './blob/fs-blob-store.ts';
+import { S3BlobStore, type S3BlobStoreOptions } from './blob/s3-blob-store.ts';
+import { CoreBackend, type CoreBackendOptions } from './core-backend.ts';
+import type { MetaStore } from './meta/meta-store.ts';
+import { LmdbStore } from './meta/lmdb-store.ts';
+import { migrateFsLayout } from './migrate-fs.ts';
 
-/** The gateway's identity for its upstream lease, kept in <data>/.kura/gateway-instance (generated once). */
-async function gatewayInstanceId(stateDir: string): Promise<string> {
-  const path = join(stateDir, 'gateway-instance');
+/** What storage needs from the server's configuration (kept here so storage does not import the server). */
+export interface StorageConfig {
+  dataDir: string;
+  backend?: { kind: 'fs' } | ({ kind: 's3' } & S3BlobStoreOptions);
+  meta?: { kind: string; [k: string]: unknown };
+}
+
+export type MetaStoreFactory = (config: StorageConfig, rootKey: Buffer) => Promise<MetaStore>;
+
+/** The metadata engine chosen by the configuration. */
+export function metaStoreFactory(config: StorageConfig): MetaStoreFactory {
+  const kind = config.meta?.kind ?? 'lmdb';
+  if (kind === 'lmdb') return (c, rootKey) => LmdbStore.open(join(c.dataDir, '.kura', 'meta'), rootKey);
+  throw new Error(`unknown metadata engine '${kind}'`);
+}
+
+export async function openBackend(config: StorageConfig, rootKey: Buffer, opts: CoreBackendOptions = {}): Promise<StorageBackend> {
+  const meta = await metaStoreFactory(config)(config, rootKey);
+  let blobs: BlobStore;
   try {
-    const id = (await readFile(path, 'utf8')).trim();
-    if (id) return id;
+    blobs = config.backend?.kind === 's3' ? await S3BlobStore.open(config.backend) : await FsBlobStore.open(join(config.dataDir, '.kura', 'blobs'));
+    if (blobs instanceof FsBlobStore) await migrateFsLayout(config.dataDir, meta, blobs, rootKey, opts.log);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    await meta.close();
+    throw e;
   }
-  const id = randomBytes(16).toString('hex');
-  await writeFileAtomic(path, `${id}\n`, join(stateDir, 'tmp'));
-  return id;
+  return CoreBackend.open(meta, blobs, rootKey, opts);
 }
 
-export async function openBackend(config: ServerConfig): Promise<StorageBackend> {
+/** Where objects live, for the start-up log. */
+export function describeBackend(config: StorageConfig): string {
   const b = config.backend;
-  // The gateway seals its metadata records under a key derived from the root key (src/storage/s3/records.ts).
-  if (b?.kind === 's3') return S3Backend.open({ ...b, instanceId: await gatewayInstanceId(config.stateDir) }, await loadRootKey(config.dataDir));
-  return FsBackend.open(config.dataDir);
-}
-
-/** Where objects live, for the start-up log: the data dir, or s3://bucket/prefix at the endpoint. */
-export function describeBackend(config: ServerConfig): string {
-  const b = config.backend;
-  if (b?.kind !== 's3') return `fs:${config.dataDir}`;
-  return `s3://${b.bucket}/${b.prefix ?? ''}${b.endpoint ? ` at ${b.endpoint}` : ''}`;
+  const meta = `${config.meta?.kind ?? 'lmdb'} metadata`;
+  if (b?.kind !== 's3') return `fs:${config.dataDir} (${meta})`;
+  return `s3://${b.bucket}/${b.prefix ?? ''}${b.endpoint ? ` at ${b.endpoint}` : ''} (${meta})`;
 }

@@ -1,14 +1,17 @@
 // The gateway at scale (2,500 keys by default; KURA_GATEWAY_SCALE_KEYS=10000 for the full run, ~2 min
 // on 2 cores: every object costs two upstream PUTs, which dominates): objects, extra versions and delete markers written in-process through
-// the S3Backend API against a real upstream Kura, then a gateway server started on the same upstream
-// (and root key) loads them and lists them with the SDK: complete, in S3 order, paging and
+// the storage API (LMDB metadata in a data dir, blobs upstream) against a real upstream Kura, then a gateway
+// server started on that data dir and upstream (and root key) serves them and lists them with the SDK: complete, in S3 order, paging and
 // delimiters exact, versions and markers where they were written.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { S3Client, CreateBucketCommand, ListObjectsV2Command, ListObjectVersionsCommand, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import { S3Backend } from '../../src/storage/s3/s3-backend.ts';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openBackend } from '../../src/storage/open-backend.ts';
 import { compareKeys } from '../../src/storage/key-order.ts';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
 
@@ -40,7 +43,8 @@ describe(`gateway at scale: ${KEYS} keys`, () => {
       endpoint: upstream.endpoint, bucket: 'upstream-scale', prefix: 'scale/', region: 'us-east-1',
       credentials: { ...upstream.credentials },
     };
-    const backend = await S3Backend.open(opts, Buffer.from(rootKey, 'base64'));
+    const gwDir = await mkdtemp(join(tmpdir(), 'kura-gwscale-'));
+    const backend = await openBackend({ dataDir: gwDir, backend: { kind: 's3', ...opts } }, Buffer.from(rootKey, 'base64'));
     await backend.createBucket(bucket, { location: '', versioning: 'Enabled' });
     const t0 = Date.now();
     const put = async (key: string, body: string): Promise<void> => {
@@ -60,14 +64,14 @@ describe(`gateway at scale: ${KEYS} keys`, () => {
     writeMs = Date.now() - t0;
     await backend.close();
     // The objects were stored without the SSE layer: the gateway serves them as written (no encryption record).
-    gw = await startKura({ backend: 's3', upstream, upstreamBucket: 'upstream-scale', upstreamPrefix: 'scale/', env: { KURA_ROOT_KEY: rootKey } });
+    gw = await startKura({ backend: 's3', dataDir: gwDir, upstream, upstreamBucket: 'upstream-scale', upstreamPrefix: 'scale/', env: { KURA_ROOT_KEY: rootKey } });
     s3 = gw.client();
     const t1 = Date.now();
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[1]! }));
     loadMs = Date.now() - t1;
   });
   after(async () => {
-    await gw?.stop();
+    await gw?.stop({ keepData: false });
     await upstream?.stop();
   });
 

@@ -26,8 +26,9 @@ async function verifyStore(srv: KuraServer, s3: S3Client, bucket: string, writte
   const { visible, blobs } = await verifyCrashedStore(s3, bucket, written);
   // Start-up removed the temp files of interrupted writes, and the first use of the bucket removed
   // blobs no metadata refers to.
-  assert.equal(await countFiles(join(srv.dataDir, '.kura', 'tmp')), 0, 'no temp leftovers');
-  assert.equal(await countFiles(join(srv.dataDir, bucket, 'blobs')), blobs, 'no orphan blobs');
+  assert.equal(await countFiles(join(srv.dataDir, '.kura', 'blobs', '.tmp')), 0, 'no temp leftovers');
+  assert.equal((await countFiles(join(srv.dataDir, '.kura', 'blobs'))), blobs, 'no orphan blobs');
+  assert.equal(bucket.length > 0, true);
   return visible;
 }
 

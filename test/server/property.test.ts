@@ -1,13 +1,19 @@
 // Property tests (fast-check) against an in-memory model: range reads and listing (prefix,
-// delimiter, paging, start-after) through the real server, and the bucket index at 12,000 keys.
+// delimiter, paging, start-after) through the real server, and the core backend's listings of versions
+// and delete markers in-process.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { S3Client, CreateBucketCommand, PutObjectCommand, ListObjectsV2Command, ListObjectsCommand } from '@aws-sdk/client-s3';
 import { startKura, rawRequest, type KuraServer } from '../helpers/server.ts';
-import { BucketIndex } from '../../src/storage/bucket-index.ts';
-import type { ObjectRecord } from '../../src/storage/backend.ts';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { CoreBackend } from '../../src/storage/core-backend.ts';
+import { LmdbStore } from '../../src/storage/meta/lmdb-store.ts';
+import { FsBlobStore } from '../../src/storage/blob/fs-blob-store.ts';
 
 /** S3 order: UTF-8 bytes. */
 function s3Order(a: string, b: string): number {
@@ -41,63 +47,83 @@ const keyArb = fc.array(keyChar, { minLength: 1, maxLength: 6 }).map((c) => c.jo
 const prefixArb = fc.array(keyChar, { minLength: 0, maxLength: 2 }).map((c) => c.join(''));
 const delimiterArb = fc.constantFrom('', '/', 'b', '😀');
 
-function record(key: string): ObjectRecord {
-  return { key, versionId: 'null', lastModified: new Date(0).toISOString(), size: 0, storedSize: 0, etag: '', contentType: '', userMetadata: {}, headers: {}, parts: [] };
+/** The core backend in-process over LMDB + blob files in a temp dir (no HTTP: many runs stay cheap). */
+async function openCore(): Promise<{ core: CoreBackend; close: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'kura-prop-'));
+  const rootKey = randomBytes(32);
+  const core = await CoreBackend.open(await LmdbStore.open(join(dir, 'meta'), rootKey), await FsBlobStore.open(join(dir, 'blobs')), rootKey);
+  return { core, close: async () => { await core.close(); await rm(dir, { recursive: true, force: true }); } };
 }
 
-describe('bucket index (in-process) against the model', () => {
-  test('listing with prefix, delimiter, paging matches the model', () => {
-    fc.assert(
-      fc.property(fc.uniqueArray(keyArb, { maxLength: 60 }), prefixArb, delimiterArb, fc.integer({ min: 1, max: 7 }), (keys, prefix, delimiter, maxKeys) => {
-        const index = new BucketIndex();
-        // Half loaded at start-up, half inserted one by one: both paths keep the order.
-        const half = keys.length >> 1;
-        index.load(keys.slice(0, half).map((k) => [k, [record(k)]]));
-        for (const k of keys.slice(half)) index.setVersions(k, [record(k)]);
-        const model = modelList(keys, prefix, delimiter);
-        const seen: string[] = [];
-        let after = '';
-        for (let page = 0; page < 100; page++) {
-          const r = index.list({ prefix, delimiter, startAfter: after, maxKeys });
-          const entries = [...r.objects.map((o) => o.key), ...r.commonPrefixes].sort(s3Order);
-          assert.ok(entries.length <= maxKeys);
-          seen.push(...entries);
-          if (!r.isTruncated) break;
-          after = r.lastEntry!;
-        }
-        assert.deepEqual(seen, model.entries);
-      }),
-      { numRuns: 300 },
-    );
-  });
+const META = { size: 1, etag: 'e', contentType: 'text/plain', userMetadata: {}, headers: {} };
 
-  test('12,000 keys: ordered, paged listing and delimiter roll-up are exact and fast', () => {
-    const keys = new Set<string>();
-    while (keys.size < 12_000) keys.add(`${['logs', 'img', 'doc'][keys.size % 3]}/${randomBytes(3).toString('hex')}/${randomBytes(4).toString('base64url')}`);
-    const all = [...keys];
-    const index = new BucketIndex();
-    index.load(all.slice(0, 6000).map((k) => [k, [record(k)]]));
-    const t0 = performance.now();
-    for (const k of all.slice(6000)) index.setVersions(k, [record(k)]);
-    const listed: string[] = [];
-    let after = '';
-    for (;;) {
-      const r = index.list({ startAfter: after, maxKeys: 1000 });
-      listed.push(...r.objects.map((o) => o.key));
-      if (!r.isTruncated) break;
-      after = r.lastEntry!;
-    }
-    const ms = performance.now() - t0;
-    assert.deepEqual(listed, [...all].sort(s3Order));
-    const top = index.list({ delimiter: '/', maxKeys: 1000 });
-    assert.deepEqual(top.commonPrefixes, ['doc/', 'img/', 'logs/']);
-    const model = modelList(all, 'img/', '/');
-    const sub = index.list({ prefix: 'img/', delimiter: '/', maxKeys: 1000 });
-    assert.deepEqual(sub.commonPrefixes, model.prefixes.slice(0, 1000));
-    assert.ok(ms < 2000, `took ${ms} ms`);
-    for (const k of all.slice(0, 3000)) index.setVersions(k, []);
-    assert.equal(index.size, 9000);
-    assert.deepEqual(index.list({ maxKeys: 5 }).objects.map((o) => o.key), all.slice(3000).sort(s3Order).slice(0, 5));
+describe('core backend (LMDB) against the model: listings with versions and delete markers', () => {
+  let core: CoreBackend;
+  let close: () => Promise<void>;
+  before(async () => ({ core, close } = await openCore()));
+  after(async () => close());
+
+  test('ListObjects and ListObjectVersions pages (prefix, delimiter, markers) match the model', async () => {
+    let run = 0;
+    const opArb = fc.tuple(fc.constantFrom('put', 'put', 'put', 'delete', 'deleteVersion'), keyArb, fc.nat());
+    await fc.assert(
+      fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), prefixArb, delimiterArb, fc.integer({ min: 1, max: 5 }), async (ops, prefix, delimiter, maxKeys) => {
+        const bucket = `m${run++}`;
+        await core.createBucket(bucket, { location: '', versioning: 'Enabled' });
+        // Model: each key's versions, newest first.
+        const model = new Map<string, { versionId: string; marker: boolean }[]>();
+        for (const [op, key, n] of ops) {
+          const list = model.get(key) ?? [];
+          if (op === 'put') {
+            const blob = await core.stageBlob(bucket, Readable.from([Buffer.from('x')]));
+            const r = await core.putObject(bucket, key, blob, META);
+            list.unshift({ versionId: r.versionId, marker: false });
+          } else if (op === 'delete') {
+            const r = await core.deleteObject(bucket, key);
+            list.unshift({ versionId: r.versionId!, marker: true });
+          } else if (list.length) {
+            const [v] = list.splice(n % list.length, 1);
+            await core.deleteObject(bucket, key, v!.versionId);
+          }
+          model.set(key, list);
+        }
+        const live = [...model].filter(([, l]) => l.length && !l[0]!.marker).map(([k]) => k);
+        const want = modelList(live, prefix, delimiter);
+        const seen: string[] = [];
+        let startAfter = '';
+        for (let page = 0; page < 200; page++) {
+          const r = await core.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+          assert.ok(r.objects.length + r.commonPrefixes.length <= maxKeys);
+          seen.push(...[...r.objects.map((o) => o.key), ...r.commonPrefixes].sort(s3Order));
+          if (!r.isTruncated) break;
+          startAfter = r.lastEntry!;
+        }
+        assert.deepEqual(seen, want.entries);
+        // Versions: keys in S3 order, newest first within a key, common prefixes rolled up.
+        const withVersions = [...model].filter(([, l]) => l.length).map(([k]) => k);
+        const vwant = modelList(withVersions, prefix, delimiter);
+        const expected: string[] = [];
+        for (const e of vwant.entries) {
+          if (vwant.prefixes.includes(e)) expected.push(`P ${e}`);
+          else model.get(e)!.forEach((v, i) => expected.push(`${e} ${v.versionId} ${v.marker ? 'M' : 'V'}${i === 0 ? ' latest' : ''}`));
+        }
+        const got: string[] = [];
+        let keyMarker: string | undefined;
+        let versionIdMarker: string | undefined;
+        for (let page = 0; page < 400; page++) {
+          const r = await core.listObjectVersions(bucket, { prefix, delimiter, maxKeys, ...(keyMarker !== undefined ? { keyMarker } : {}), ...(versionIdMarker !== undefined ? { versionIdMarker } : {}) });
+          const entries = [...r.versions.map((v) => ({ k: v.key, s: `${v.key} ${v.versionId} ${v.deleteMarker ? 'M' : 'V'}${v.isLatest ? ' latest' : ''}` })), ...r.commonPrefixes.map((p) => ({ k: p, s: `P ${p}` }))];
+          entries.sort((x, y) => s3Order(x.k, y.k));
+          got.push(...entries.map((e) => e.s));
+          assert.ok(entries.length <= maxKeys);
+          if (!r.isTruncated) break;
+          keyMarker = r.nextKeyMarker;
+          versionIdMarker = r.nextVersionIdMarker;
+        }
+        assert.deepEqual(got, expected);
+      }),
+      { numRuns: 40 },
+    );
   });
 });
 

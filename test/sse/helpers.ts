@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { KuraServer, RawResponse } from '../helpers/server.ts';
+import { blobPath, storedRecord } from '../helpers/meta.ts';
 
 export interface TestKey {
   raw: Buffer;
@@ -58,17 +59,13 @@ export async function filesUnder(dir: string): Promise<string[]> {
   return out;
 }
 
-/** The stored record of an object (latest version) in the filesystem backend's data dir. */
-export async function storedRecord(dataDir: string, bucket: string, key: string): Promise<{ parts: Array<{ ref: string; size: number; storedSize: number; encryption?: unknown }>; encryption?: unknown; etag: string }> {
-  const h = createHash('sha256').update(key).digest('hex');
-  const meta = JSON.parse(await readFile(join(dataDir, bucket, 'objects', h.slice(0, 2), `${h}.json`), 'utf8')) as { versions: Array<{ parts: Array<{ ref: string; size: number; storedSize: number }>; etag: string }> };
-  return meta.versions[0]!;
-}
+/** The stored record of an object (latest version), from the metadata store. */
+export { storedRecord } from '../helpers/meta.ts';
 
 /** Paths of an object's stored blobs (one per part), in order. */
 export async function blobPaths(dataDir: string, bucket: string, key: string): Promise<string[]> {
   const rec = await storedRecord(dataDir, bucket, key);
-  return rec.parts.map((p) => join(dataDir, bucket, 'blobs', p.ref.slice(0, 2), p.ref));
+  return rec.parts.map((p) => blobPath(dataDir, p.ref));
 }
 
 /**

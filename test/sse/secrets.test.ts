@@ -3,6 +3,7 @@
 // dir nor the server's logs contain any SSE-C key used, any object's DEK, any KMS data key (SSE-S3, SSE-KMS)
 // or any KMS key's material, in raw, base64 or hex form. The DEKs are recovered from the stored records with
 // the keys the test controls (the root key opens the KMS), and proven real by decrypting the stored data.
+import { blobPath, storedRecords } from '../helpers/meta.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -84,11 +85,7 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
     const kmsDataKeys: Buffer[] = [];
     const deks: Buffer[] = [];
     const records: Array<{ bucket: string; key: string; encryption: unknown; parts: Array<{ ref: string; size: number; encryption: unknown }> }> = [];
-    for (const f of await filesUnder(join(dataDir, bucket))) {
-      if (!f.endsWith('.json') || f.endsWith('bucket.json')) continue;
-      const j = JSON.parse(await readFile(f, 'utf8'));
-      if (Array.isArray(j.versions)) for (const v of j.versions) records.push({ bucket, key: j.key, encryption: v.encryption, parts: v.parts });
-    }
+    for (const v of await storedRecords(dataDir, bucket)) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
     assert.ok(records.length >= 6, `records found: ${records.length}`);
     for (const r of records) {
       const enc = readEncryptionRecord(r.encryption)!;
@@ -108,7 +105,7 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
       }
       for (const p of r.parts) {
         const params = openSealedStream(kek, p.encryption, r.bucket, r.key);
-        const blob = await readFile(join(dataDir, r.bucket, 'blobs', p.ref.slice(0, 2), p.ref));
+        const blob = await readFile(blobPath(dataDir, p.ref));
         assert.equal(decryptBuffer({ ...params, key: Buffer.from(params.key) }, blob, p.size).length, p.size, 'the recovered DEK is the real one');
         deks.push(params.key);
       }

@@ -17,6 +17,9 @@ import {
   KMSClient, CreateAliasCommand, CreateKeyCommand, DecryptCommand, DescribeKeyCommand, DisableKeyCommand, EnableKeyCommand, ScheduleKeyDeletionCommand,
 } from '@aws-sdk/client-kms';
 import { startKura, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
+import { storedRecord as storedVersion } from '../helpers/meta.ts';
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const storedRecord = async (dataDir: string, bucket: string, key: string): Promise<any> => storedVersion(dataDir, bucket, key);
 import { raw, postForm } from '../sse/helpers.ts';
 
 const run = promisify(execFile);
@@ -29,13 +32,6 @@ interface AuditLine { operation: string; accessKeyId: string; keyId?: string; en
 
 async function auditLines(srv: KuraServer): Promise<AuditLine[]> {
   return (await readFile(join(srv.dataDir, '.kura', 'audit.log'), 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuditLine);
-}
-
-/** The stored record of an object (latest version) in the filesystem backend's data dir. */
-async function storedRecord(dataDir: string, bucket: string, key: string): Promise<{ encryption?: any; etag: string; parts: { ref: string }[] }> {
-  const h = createHash('sha256').update(key).digest('hex');
-  const meta = JSON.parse(await readFile(join(dataDir, bucket, 'objects', h.slice(0, 2), `${h}.json`), 'utf8'));
-  return meta.versions[0];
 }
 
 async function s3Error(p: Promise<unknown>, code: string, status: number, message?: RegExp): Promise<void> {

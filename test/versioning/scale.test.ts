@@ -8,7 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client, ListObjectVersionsCommand, ListObjectsV2Command, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
-import { FsBackend } from '../../src/storage/fs/fs-backend.ts';
+import { openBackend } from '../../src/storage/open-backend.ts';
+import { loadRootKey } from '../../src/server/config.ts';
 import { startKura, type KuraServer } from '../helpers/server.ts';
 
 const PREFIXES = ['alpha/', 'beta/', 'gamma/', 'delta/'];
@@ -35,7 +36,7 @@ describe('versioning at scale: 10,000 versions', () => {
 
   before(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'kura-vscale-'));
-    const backend = await FsBackend.open(dataDir);
+    const backend = await openBackend({ dataDir }, await loadRootKey(dataDir));
     await backend.createBucket(bucket, { location: '', versioning: 'Enabled' });
     const keys = PREFIXES.flatMap((p) => Array.from({ length: KEYS_PER_PREFIX }, (_, i) => `${p}obj-${String(i).padStart(3, '0')}`));
     for (const k of keys) written.set(k, []);

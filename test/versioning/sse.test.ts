@@ -2,6 +2,7 @@
 // fingerprint or KMS key, sealed data key), reads need that version's key, and re-keying by copy makes a
 // new version. Against a real `kura server` over HTTPS (SSE-C requires TLS), with @aws-sdk/client-s3 and
 // @aws-sdk/client-kms (the server's built-in KMS).
+import { storedVersions as metaVersions } from '../helpers/meta.ts';
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -31,11 +32,9 @@ interface StoredVersion {
   parts: { ref: string; encryption?: { sealedKey: string; nonce: string } }[];
 }
 
-/** Every stored version of a key, from the filesystem backend's metadata file (newest first). */
+/** Every stored version of a key, from the metadata store (newest first). */
 async function storedVersions(dataDir: string, bucket: string, key: string): Promise<StoredVersion[]> {
-  const h = createHash('sha256').update(key).digest('hex');
-  const meta = JSON.parse(await readFile(join(dataDir, bucket, 'objects', h.slice(0, 2), `${h}.json`), 'utf8')) as { versions: StoredVersion[] };
-  return meta.versions;
+  return (await metaVersions(dataDir, bucket, key)) as unknown as StoredVersion[];
 }
 
 describe('versioning: encryption per version', () => {

@@ -20,7 +20,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 /** Writes data to tmpDir, fsyncs, renames onto target, fsyncs target's directory. */
-export async function writeFileAtomic(target: string, data: string | Buffer, tmpDir: string, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(target: string, data: string | Buffer, tmpDir: string, mode = 0o600): Promise<void> {
   const tmp = join(tmpDir, `${randomId()}.tmp`);
   const fh = await open(tmp, 'w', mode);
   try {

@@ -1,0 +1,59 @@
+// Blobs as files: <dir>/<hh>/<id> (dirs 0700, files 0600), written to <dir>/.tmp, fsynced, renamed,
+// the directory fsynced. <dir>/.tmp holds only unfinished writes and is emptied at open.
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { renameDurable, writeStreamToFile } from '../fs/atomic.ts';
+import { checkBlobId, type BlobStore } from './blob-store.ts';
+
+/** Bytes per file read (and buffered ahead per open object): few, large reads for big GETs. */
+const READ_SIZE = 1024 * 1024;
+
+export class FsBlobStore implements BlobStore {
+  private readonly tmp: string;
+
+  private constructor(private readonly dir: string) {
+    this.tmp = join(dir, '.tmp');
+  }
+
+  get location(): string {
+    return this.dir;
+  }
+
+  static async open(dir: string): Promise<FsBlobStore> {
+    const s = new FsBlobStore(dir);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await rm(s.tmp, { recursive: true, force: true });
+    await mkdir(s.tmp, { mode: 0o700 });
+    return s;
+  }
+
+  path(id: string): string {
+    checkBlobId(id);
+    return join(this.dir, id.slice(0, 2), id);
+  }
+
+  async put(id: string, data: Readable): Promise<number> {
+    const target = this.path(id);
+    const tmp = join(this.tmp, id);
+    const size = await writeStreamToFile(tmp, data);
+    await mkdir(join(target, '..'), { recursive: true, mode: 0o700 });
+    await renameDurable(tmp, target);
+    return size;
+  }
+
+  open(id: string, range: { start: number; end: number }): Readable {
+    return createReadStream(this.path(id), { start: range.start, end: range.end, highWaterMark: READ_SIZE });
+  }
+
+  async delete(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      await unlink(this.path(id)).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e;
+      });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
