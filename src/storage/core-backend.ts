@@ -91,7 +91,7 @@ export class CoreBackend implements StorageBackend {
       const stale = rows.filter((r) => grace === 0 || now - this.open<{ at: number }>(r.key, r.value, 'pending blob').at > grace);
       if (!stale.length) break;
       const ids = stale.map((r) => blobIdOf(r.key));
-      await this.blobs.delete(ids);
+      await this.blobs.discardUnfinished(ids);
       await this.meta.write(async (tx) => {
         for (const r of stale) tx.delete(r.key);
       });

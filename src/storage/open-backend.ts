@@ -10,6 +10,29 @@ import { CoreBackend, type CoreBackendOptions } from './core-backend.ts';
 import type { MetaStore } from './meta/meta-store.ts';
 import { LmdbStore } from './meta/lmdb-store.ts';
 import { migrateFsLayout } from './migrate-fs.ts';
+import { deriveKey, sealKey, unsealKey } from '../crypto/index.ts';
+
+const MARKER_AAD = Buffer.from('kura upstream store marker v1');
+
+/**
+ * An upstream prefix belongs to one Kura store (one root key; any number of nodes). Its marker holds a
+ * value sealed under a key derived from the root key: a node started with another root key refuses the
+ * prefix instead of mixing two stores' blobs under it.
+ */
+async function claimUpstream(blobs: S3BlobStore, rootKey: Buffer): Promise<void> {
+  const key = deriveKey(rootKey, 'upstream marker', '');
+  let marker = await blobs.readMarker();
+  if (!marker) {
+    await blobs.writeMarker(sealKey(key, Buffer.from('kura'), MARKER_AAD));
+    marker = await blobs.readMarker();
+  }
+  try {
+    if (!marker) throw new Error('marker vanished');
+    unsealKey(key, marker, MARKER_AAD);
+  } catch {
+    throw new Error(`upstream ${blobs.location} belongs to a Kura store with another root key; refusing to use it`);
+  }
+}
 
 /** What storage needs from the server's configuration (kept here so storage does not import the server). */
 export interface StorageConfig {
@@ -33,6 +56,7 @@ export async function openBackend(config: StorageConfig, rootKey: Buffer, opts: 
   try {
     blobs = config.backend?.kind === 's3' ? await S3BlobStore.open(config.backend) : await FsBlobStore.open(join(config.dataDir, '.kura', 'blobs'));
     if (blobs instanceof FsBlobStore) await migrateFsLayout(config.dataDir, meta, blobs, rootKey, opts.log);
+    if (blobs instanceof S3BlobStore) await claimUpstream(blobs, rootKey);
   } catch (e) {
     await meta.close();
     throw e;

@@ -1,8 +1,7 @@
 // Gateway crash safety: kill -9 of the gateway during concurrent PUTs and multipart uploads; after a
 // restart every listed object is complete and one of the versions written, and the first use of the
 // bucket removed every upstream blob no record refers to (and the upstream multipart uploads of
-// interrupted staging). A gateway with another root key refuses the upstream store; so does a second
-// gateway while the first holds the prefix's lease.
+// interrupted staging). A gateway with another root key refuses the upstream prefix (its marker).
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -49,8 +48,8 @@ describe('gateway backend: crash safety', () => {
       assert.ok(visible > 0, 'some objects survived');
       // Upstream: exactly the referenced blobs remain (the bucket was loaded by the listing above).
       const up = gw.upstream!;
-      const names = await upstreamNames(up, gw.upstreamBucket!, 'gw/b/');
-      assert.equal(names.filter((n) => n.includes('/d/')).length, blobs, 'no orphan blobs upstream');
+      const names = await upstreamNames(up, gw.upstreamBucket!, 'gw/blobs/');
+      assert.equal(names.length, blobs, 'no orphan blobs upstream');
       const staging = await up.client().send(new ListMultipartUploadsCommand({ Bucket: gw.upstreamBucket!, Prefix: 'gw/' }));
       assert.equal(staging.Uploads?.length ?? 0, 0, 'no upstream multipart uploads left from interrupted staging');
       // And the store keeps working.
@@ -70,12 +69,6 @@ describe('gateway backend: crash safety', () => {
         startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } }),
         /exited with 1 before listening[\s\S]*another root key/,
       );
-      // The same root key, but the prefix is in use by the running gateway: refused (its lease is fresh).
-      const rootKey = (await readFile(join(gw.dataDir, '.kura', 'root.key'), 'utf8')).trim();
-      await assert.rejects(
-        startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: rootKey } }),
-        /exited with 1 before listening[\s\S]*in use by another Kura gateway/,
-      );
       // Another prefix of the same upstream bucket is another store: that works.
       const other = await startKura({ backend: 's3', upstream: gw.upstream!, upstreamPrefix: 'other/', env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } });
       try {
@@ -83,22 +76,12 @@ describe('gateway backend: crash safety', () => {
       } finally {
         await other.stop();
       }
-      // A graceful stop releases the lease: another gateway (another data dir, the same root key) takes over.
-      const upstream = gw.upstream!;
-      const dirs = [gw.dataDir, upstream.dataDir];
-      await gw.stop({ keepData: true });
-      const up2 = await startKura({ backend: 'fs', dataDir: upstream.dataDir });
-      try {
-        const next = await startKura({ backend: 's3', upstream: up2, env: { KURA_ROOT_KEY: rootKey } });
-        try {
-          assert.deepEqual((await next.client().send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['mine']);
-        } finally {
-          await next.stop();
-        }
-      } finally {
-        await up2.stop();
-        for (const d of dirs) await rm(d, { recursive: true, force: true });
-      }
+      // The same root key on the same prefix is the same store (several nodes share a prefix with PostgreSQL
+      // metadata: test/scale-out/); the first gateway keeps working.
+      const rootKey = (await readFile(join(gw.dataDir, '.kura', 'root.key'), 'utf8')).trim();
+      const same = await startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: rootKey } });
+      await same.stop();
+      assert.deepEqual((await gw.client().send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['mine']);
     } finally {
       await gw.stop();
     }

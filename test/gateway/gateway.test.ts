@@ -72,7 +72,6 @@ describe('gateway backend: Kura in front of another S3 store', () => {
   const ssecBody = Buffer.from(`sse-c ${MARKER} body`);
   const kmsBody = Buffer.from(`sse-kms ${MARKER} body`);
   const versions: { id: string; body: string }[] = [];
-  let freshDir: string | undefined;
   const cleanup: (() => Promise<unknown>)[] = [];
 
   before(async () => {
@@ -222,11 +221,11 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     assert.ok(objs.some((o) => o.body.length >= 5 * MIB), 'part blobs upstream');
   });
 
-  test('restart on a fresh data dir (root key and KMS files only): everything reads back', async () => {
-    freshDir = await mkdtemp(join(tmpdir(), 'kura-gw-fresh-'));
-    await cp(join(gw.dataDir, '.kura', 'root.key'), join(freshDir, '.kura', 'root.key'));
-    await cp(join(gw.dataDir, '.kura', 'kms'), join(freshDir, '.kura', 'kms'), { recursive: true });
-    const oldDirs = [gw.dataDir, upstream.dataDir, freshDir];
+  // The metadata (LMDB) lives in the data dir, the blobs upstream: a restart needs both. Nodes that share
+  // their metadata use PostgreSQL (test/scale-out/).
+  test('restart (metadata in the data dir, blobs upstream): everything reads back', async () => {
+    const gwDir = gw.dataDir;
+    const oldDirs = [gw.dataDir, upstream.dataDir];
     cleanup.push(async () => {
       await upstream.stop();
       for (const d of oldDirs) await rm(d, { recursive: true, force: true });
@@ -234,7 +233,7 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     assert.equal(await gw.stop({ keepData: true }), 0);
     // stop() also stopped the upstream it started; bring it back on its data dir.
     upstream = await startKura({ backend: 'fs', dataDir: upstream.dataDir });
-    gw = await startKura({ backend: 's3', upstream, dataDir: freshDir });
+    gw = await startKura({ backend: 's3', upstream, dataDir: gwDir });
     s3 = gw.client({ https: true });
     assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [bucket, vbucket]);
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `dir/${KEY_MARKER}.txt` }));

@@ -13,8 +13,9 @@ export async function rootKeyOf(dataDir: string): Promise<Buffer> {
   return Buffer.from((await readFile(join(dataDir, '.kura', 'root.key'), 'utf8')).trim(), 'base64');
 }
 
-export async function withMeta<T>(dataDir: string, fn: (store: MetaStore, sealer: RecordSealer) => Promise<T>): Promise<T> {
-  const rootKey = await rootKeyOf(dataDir);
+/** Opens the data dir's metadata; `rootKey` for servers started with KURA_ROOT_KEY (no root.key file). */
+export async function withMeta<T>(dataDir: string, fn: (store: MetaStore, sealer: RecordSealer) => Promise<T>, givenRootKey?: Buffer): Promise<T> {
+  const rootKey = givenRootKey ?? (await rootKeyOf(dataDir));
   const store = await LmdbStore.open(join(dataDir, '.kura', 'meta'), rootKey);
   try {
     return await fn(store, new RecordSealer(rootKey));
@@ -36,8 +37,8 @@ export async function storedRecord(dataDir: string, bucket: string, key: string)
 }
 
 /** Every stored version in a bucket. */
-export async function storedRecords(dataDir: string, bucket: string): Promise<ObjectRecord[]> {
-  return withMeta(dataDir, (store, sealer) => store.read(async (tx) => (await tx.scan(prefixRange(keys.bucketRows(0x56, bucket)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test'))));
+export async function storedRecords(dataDir: string, bucket: string, rootKey?: Buffer): Promise<ObjectRecord[]> {
+  return withMeta(dataDir, (store, sealer) => store.read(async (tx) => (await tx.scan(prefixRange(keys.bucketRows(0x56, bucket)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test'))), rootKey);
 }
 
 /** Rewrites (re-seals, as someone holding the root key could) the newest version of a key and its latest copy. */

@@ -85,7 +85,7 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
     const kmsDataKeys: Buffer[] = [];
     const deks: Buffer[] = [];
     const records: Array<{ bucket: string; key: string; encryption: unknown; parts: Array<{ ref: string; size: number; encryption: unknown }> }> = [];
-    for (const v of await storedRecords(dataDir, bucket)) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
+    for (const v of await storedRecords(dataDir, bucket, rootKey)) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
     assert.ok(records.length >= 6, `records found: ${records.length}`);
     for (const r of records) {
       const enc = readEncryptionRecord(r.encryption)!;

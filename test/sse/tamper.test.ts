@@ -8,6 +8,7 @@ import { readFile, writeFile, truncate, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startKura, type KuraServer } from '../helpers/server.ts';
 import { newKey, ssecHeaders, raw, blobPaths } from './helpers.ts';
+import { rewriteNewest, storedRecord } from '../helpers/meta.ts';
 
 const CHUNK = 65536;
 const STORED = CHUNK + 16;
@@ -127,27 +128,30 @@ describe('tampered stored objects', () => {
   test('metadata: another object\'s sealed key, nonce or size → 500 after a restart, never wrong bytes', async () => {
     const dir = srv.dataDir;
     await srv.stop({ keepData: true });
-    const { createHash } = await import('node:crypto');
-    const metaPath = (key: string) => { const h = createHash('sha256').update(key).digest('hex'); return join(dir, bucket, 'objects', h.slice(0, 2), `${h}.json`); };
-    const sMeta = JSON.parse(await readFile(metaPath('s'), 'utf8'));
-    const s2 = structuredClone(sMeta);
-    // s2: same layout, but the sealed DEK and nonce are taken from object c (bound to c/… and its key).
-    const cMeta = JSON.parse(await readFile(metaPath('c'), 'utf8'));
-    s2.versions[0].parts[0].encryption.sealedKey = cMeta.versions[0].parts[0].encryption.sealedKey;
-    await writeFile(metaPath('s'), JSON.stringify(s2));
+    // Records are sealed (storage/meta/records.ts); this rewrites them as a holder of the root key could, to
+    // show the SSE layer binds each sealed DEK and nonce to its own object as well.
+    type Enc = { sealedKey: string; nonce: string };
+    const sMeta = await storedRecord(dir, bucket, 's');
+    const cMeta = await storedRecord(dir, bucket, 'c');
+    // s2: same layout, but the sealed DEK is taken from object c (bound to c/… and its key).
+    await rewriteNewest(dir, bucket, 's', (rec) => {
+      (rec.parts[0]!.encryption as Enc).sealedKey = (cMeta.parts[0]!.encryption as Enc).sealedKey;
+      return rec;
+    });
     srv = await startKura({ dataDir: dir });
     try {
       const r = await fetchObject('s', {});
       assert.equal(r.status, 500);
-      const s3 = structuredClone(sMeta);
-      s3.versions[0].parts[0].encryption.nonce = Buffer.alloc(12).toString('base64');
       await srv.stop({ keepData: true });
-      await writeFile(metaPath('s'), JSON.stringify(s3));
+      await rewriteNewest(dir, bucket, 's', (rec) => {
+        rec.parts[0]!.encryption = { ...(sMeta.parts[0]!.encryption as Enc), nonce: Buffer.alloc(12).toString('base64') };
+        return rec;
+      });
       srv = await startKura({ dataDir: dir });
       assert.equal((await fetchObject('s', {})).status, 500);
     } finally {
       await srv.stop({ keepData: true });
-      await writeFile(metaPath('s'), JSON.stringify(sMeta));
+      await rewriteNewest(dir, bucket, 's', () => sMeta);
       srv = await startKura({ dataDir: dir });
     }
     assert.deepEqual((await fetchObject('s', {})).body, data);

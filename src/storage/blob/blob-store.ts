@@ -12,6 +12,11 @@ export interface BlobStore {
   open(id: string, range: { start: number; end: number }): Readable;
   /** Removes blobs (missing ones are fine). */
   delete(ids: string[]): Promise<void>;
+  /**
+   * Removes blobs whose write may have been cut short by a crash, with whatever a half-done write left
+   * behind (an upstream multipart upload holds parts that are not an object yet).
+   */
+  discardUnfinished(ids: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

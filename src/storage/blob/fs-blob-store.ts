@@ -55,5 +55,10 @@ export class FsBlobStore implements BlobStore {
     }
   }
 
+  /** A cut-short write leaves only a temp file, and those are removed at start-up. */
+  discardUnfinished(ids: string[]): Promise<void> {
+    return this.delete(ids);
+  }
+
   async close(): Promise<void> {}
 }

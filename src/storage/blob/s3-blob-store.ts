@@ -7,7 +7,10 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { S3Client, GetObjectCommand, DeleteObjectsCommand, HeadBucketCommand, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
+import {
+  S3Client, AbortMultipartUploadCommand, GetObjectCommand, PutObjectCommand, DeleteObjectsCommand, HeadBucketCommand, ListMultipartUploadsCommand,
+  S3ServiceException, type S3ClientConfig,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
@@ -36,6 +39,8 @@ function upstreamError(e: unknown): unknown {
   if (e instanceof S3ServiceException && (e.$metadata.httpStatusCode === 503 || e.name === 'SlowDown')) return new S3Error('ServiceUnavailable');
   return e;
 }
+
+const MARKER = 'kura-store';
 
 function normalizePrefix(p: string | undefined): string {
   const s = (p ?? '').replace(/^\/+/, '');
@@ -149,6 +154,43 @@ export class S3BlobStore implements BlobStore {
       const failed = (r.Errors ?? []).filter((x) => x.Code !== 'NoSuchKey');
       if (failed.length) throw new Error(`upstream delete failed for ${failed.length} blob(s): ${failed[0]!.Code ?? ''}`);
     }
+  }
+
+  /** The store's marker object (`<prefix>kura-store`): who owns this prefix. undefined = none yet. */
+  async readMarker(): Promise<Buffer | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${MARKER}` }));
+      return Buffer.from(await r.Body!.transformToByteArray());
+    } catch (e) {
+      if (e instanceof S3ServiceException && (e.name === 'NoSuchKey' || e.$metadata.httpStatusCode === 404)) return undefined;
+      throw upstreamError(e);
+    }
+  }
+
+  /** Writes the marker only where there is none (If-None-Match: a racing node's marker wins; re-read it). */
+  async writeMarker(data: Buffer): Promise<void> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: `${this.prefix}${MARKER}`, Body: data, IfNoneMatch: '*' }));
+    } catch (e) {
+      if (e instanceof S3ServiceException && e.$metadata.httpStatusCode === 412) return;
+      throw upstreamError(e);
+    }
+  }
+
+  async discardUnfinished(ids: string[]): Promise<void> {
+    // A large blob goes up as a multipart upload: a crash mid-way leaves the upload and its parts.
+    for (const id of ids) {
+      const key = this.name(id);
+      try {
+        const r = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
+        for (const u of r.Uploads ?? []) {
+          if (u.Key === key && u.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: u.UploadId }));
+        }
+      } catch (e) {
+        throw upstreamError(e);
+      }
+    }
+    await this.delete(ids);
   }
 
   async close(): Promise<void> {
