@@ -4,6 +4,7 @@
 // or any KMS key's material, in raw, base64 or hex form. The DEKs are recovered from the stored records with
 // the keys the test controls (the root key opens the KMS), and proven real by decrypting the stored data.
 import { blobPath, storedRecords } from '../helpers/meta.ts';
+import { LmdbStore } from '../../src/storage/meta/lmdb-store.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -78,7 +79,8 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
   try {
     assert.ok(logs.includes('"msg":"request"'), 'request logs were captured');
     // Recover every stored DEK with the keys this test controls: the root key opens the KMS.
-    const kms = await KeyManagementService.open({ dir: join(dataDir, '.kura', 'kms'), rootKey, auditLogPath: join(dataDir, '.kura', 'audit-secrets-test.log'), region: 'us-east-1', accountId: '000000000000' });
+    const meta = await LmdbStore.open(join(dataDir, '.kura', 'meta'), rootKey);
+    const kms = await KeyManagementService.open({ meta, rootKey, auditLogPath: join(dataDir, '.kura', 'audit-secrets-test.log'), region: 'us-east-1', accountId: '000000000000' });
     const cache = new KmsKeyCache(kms);
     const svc: SseKeyServices = { serverKeys: new KmsServerKeys(cache, new RootKeyProvider(rootKey)), kms: cache };
     const caller = { accessKeyId: 'secrets-test' };
@@ -115,8 +117,9 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
     assert.ok(records.some((r) => (r.encryption as { mode?: string }).mode === 'SSE-KMS'), 'SSE-KMS objects were written');
     assert.ok(kmsDataKeys.length >= 6, `KMS data keys recovered: ${kmsDataKeys.length}`);
     // The KMS keys' own material (every version), unsealed from the key store with the root key.
-    const store = await KeyStore.open(join(dataDir, '.kura', 'kms'), rootKey);
-    const materials = [...store.keys.values()].flatMap((rec) => rec.versions.map((v) => store.material(rec, v.version)));
+    const store = await KeyStore.open({ meta, rootKey });
+    const materials = (await store.listKeys()).flatMap((rec) => rec.versions.map((v) => store.material(rec, v.version)));
+    await meta.close();
     assert.ok(materials.length >= 2, `KMS key versions: ${materials.length}`);
     const secrets: Array<[string, Buffer]> = [
       ...used.flatMap((k, i) => [[`customer key ${i}`, k.raw] as [string, Buffer], [`customer key ${i} as typed`, Buffer.from(k.b64)] as [string, Buffer]]),
