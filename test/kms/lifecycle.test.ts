@@ -2,8 +2,7 @@
 // (with the clock moved past the window), persistence across re-opening, the root-key check.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile, stat } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { KeyManagementService } from '../../src/kms/index.ts';
 import { fixture, b64 } from './helpers.ts';

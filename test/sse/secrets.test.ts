@@ -3,8 +3,11 @@
 // dir nor the server's logs contain any SSE-C key used, any object's DEK, any KMS data key (SSE-S3, SSE-KMS)
 // or any KMS key's material, in raw, base64 or hex form. The DEKs are recovered from the stored records with
 // the keys the test controls (the root key opens the KMS), and proven real by decrypting the stored data.
-import { blobPath, storedRecords } from '../helpers/meta.ts';
+import { blobPath } from '../helpers/meta.ts';
 import { LmdbStore } from '../../src/storage/meta/lmdb-store.ts';
+import { RecordSealer } from '../../src/storage/meta/records.ts';
+import { keys as rowKeys, prefixRange, TABLE } from '../../src/storage/meta/keys.ts';
+import type { ObjectRecord } from '../../src/storage/backend.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -87,7 +90,10 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
     const kmsDataKeys: Buffer[] = [];
     const deks: Buffer[] = [];
     const records: Array<{ bucket: string; key: string; encryption: unknown; parts: Array<{ ref: string; size: number; encryption: unknown }> }> = [];
-    for (const v of await storedRecords(dataDir, bucket)) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
+    // The rows read with the root key this test gave the server (KURA_ROOT_KEY: no root.key in the data dir).
+    const sealer = new RecordSealer(rootKey);
+    const stored = await meta.read(async (tx) => (await tx.scan(prefixRange(rowKeys.bucketRows(TABLE.version, bucket)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test')));
+    for (const v of stored) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
     assert.ok(records.length >= 6, `records found: ${records.length}`);
     for (const r of records) {
       const enc = readEncryptionRecord(r.encryption)!;
