@@ -222,16 +222,17 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     assert.ok(objs.some((o) => o.body.length >= 5 * MIB), 'part blobs upstream');
   });
 
-  test('restart on a fresh data dir (root key and KMS files only): everything reads back', async () => {
+  test('restart on a fresh data dir (root key and metadata store only): everything reads back', async () => {
     freshDir = await mkdtemp(join(tmpdir(), 'kura-gw-fresh-'));
-    await cp(join(gw.dataDir, '.kura', 'root.key'), join(freshDir, '.kura', 'root.key'));
-    await cp(join(gw.dataDir, '.kura', 'kms'), join(freshDir, '.kura', 'kms'), { recursive: true });
     const oldDirs = [gw.dataDir, upstream.dataDir, freshDir];
     cleanup.push(async () => {
       await upstream.stop();
       for (const d of oldDirs) await rm(d, { recursive: true, force: true });
     });
     assert.equal(await gw.stop({ keepData: true }), 0);
+    // Copied once stopped: a consistent copy of the store.
+    await cp(join(gw.dataDir, '.kura', 'root.key'), join(freshDir, '.kura', 'root.key'));
+    await cp(join(gw.dataDir, '.kura', 'meta'), join(freshDir, '.kura', 'meta'), { recursive: true }); // the metadata store, with the KMS keys
     // stop() also stopped the upstream it started; bring it back on its data dir.
     upstream = await startKura({ backend: 'fs', dataDir: upstream.dataDir });
     gw = await startKura({ backend: 's3', upstream, dataDir: freshDir });

@@ -86,12 +86,12 @@ describe('gateway backend: other upstreams, refusals, outages', () => {
       const r = await s3.send(new GetObjectCommand({ Bucket: 'data', Key: 'big', Range: `bytes=${5 * MiB - 5}-${10 * MiB + 5}` }));
       assert.deepEqual(await collect(r.Body), big.subarray(5 * MiB - 5, 10 * MiB + 6));
 
-      // Restart on a fresh data dir holding only the root key and the KMS files.
+      // Restart on a fresh data dir holding only the root key and the metadata store (KMS keys included).
       const fresh = await mkdtemp(join(tmpdir(), 'kura-gw-moto-'));
       dirs.push(fresh, gw.dataDir);
-      await cp(join(gw.dataDir, '.kura', 'root.key'), join(fresh, '.kura', 'root.key'));
-      await cp(join(gw.dataDir, '.kura', 'kms'), join(fresh, '.kura', 'kms'), { recursive: true });
       await gw.stop({ keepData: true });
+      await cp(join(gw.dataDir, '.kura', 'root.key'), join(fresh, '.kura', 'root.key'));
+      await cp(join(gw.dataDir, '.kura', 'meta'), join(fresh, '.kura', 'meta'), { recursive: true }); // the metadata store, with the KMS keys
       gw = await startKura({ backend: 'fs', args, env: creds, dataDir: fresh });
       s3 = gw.client();
       assert.deepEqual((await s3.send(new ListObjectsV2Command({ Bucket: 'data' }))).Contents?.map((c) => c.Key), ['big', 'small', 'ssec']);
