@@ -10,16 +10,26 @@ import type { SecretLookup } from '../server/auth/sigv4.ts';
 import { KmsError } from './errors.ts';
 import { isKmsRequest, serveKmsRequest } from './http.ts';
 import { KeyManagementService } from './service.ts';
+import type { MetaStore } from '../storage/meta/meta-store.ts';
 
 /** Account id in key and alias ARNs (a single-tenant server has no AWS account). */
 export const KURA_ACCOUNT_ID = '000000000000';
 
-/** Opens the KMS of a data dir: keys in <data>/.kura/kms, audit log <data>/.kura/audit.log. */
-export async function openServerKms(config: Pick<ServerConfig, 'dataDir' | 'stateDir' | 'region'>): Promise<KeyManagementService> {
+/**
+ * Opens the KMS of a server: keys in `meta`, the server's metadata store (shared by every node of one
+ * PostgreSQL database), the audit log local to this node in <data>/.kura/audit.log. A key store of an
+ * earlier release (<data>/.kura/kms) is imported into `meta` at the first start.
+ * KURA_KMS_CACHE_TTL_MS: the bound on how stale this node's key cache may be (default 5000).
+ */
+export async function openServerKms(config: Pick<ServerConfig, 'dataDir' | 'stateDir' | 'region'>, meta: MetaStore): Promise<KeyManagementService> {
   const rootKey = await loadRootKey(config.dataDir);
+  const ttl = process.env.KURA_KMS_CACHE_TTL_MS;
+  if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new Error(`KURA_KMS_CACHE_TTL_MS must be a number of milliseconds, not '${ttl}'`);
   try {
     return await KeyManagementService.open({
+      meta,
       dir: join(config.stateDir, 'kms'),
+      ...(ttl !== undefined ? { cacheTtlMs: Number(ttl) } : {}),
       rootKey,
       auditLogPath: join(config.stateDir, 'audit.log'),
       region: config.region,

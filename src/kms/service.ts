@@ -6,11 +6,20 @@ import { AuditLog, type AuditEntry } from './audit.ts';
 import { openBlob, parseBlobHeader, sealBlob } from './blob.ts';
 import { KmsError, validationError } from './errors.ts';
 import { context, optArray, optBool, optEnum, optInt, optString, reqBlob, reqString, type Params } from './params.ts';
-import { KeyStore, type KeyRecord } from './store.ts';
+import { KeyStore, type KeyRecord, type KeyStoreTx } from './store.ts';
+import type { MetaStore } from '../storage/meta/meta-store.ts';
 
 export interface KmsOptions {
-  dir: string;
+  /** The metadata store holding the key store (the server's: one LMDB env, or one PostgreSQL database for every node). */
+  meta: MetaStore;
+  /** The file key store of an earlier release (<data>/.kura/kms), imported into `meta` at open and removed. */
+  dir?: string;
   rootKey: Buffer;
+  /**
+   * Bound on the staleness of this node's cache of key records and aliases used for cryptographic
+   * operations (default 5 s): a key disabled, rotated or deleted on another node takes effect here within it.
+   */
+  cacheTtlMs?: number;
   auditLogPath: string;
   region: string;
   accountId: string;
@@ -89,12 +98,12 @@ export class KeyManagementService {
   }
 
   static async open(opts: KmsOptions): Promise<KeyManagementService> {
-    const store = await KeyStore.open(opts.dir, opts.rootKey);
+    const store = await KeyStore.open({ meta: opts.meta, rootKey: opts.rootKey, cacheTtlMs: opts.cacheTtlMs, ...(opts.dir ? { legacyDir: opts.dir } : {}) });
     const audit = await AuditLog.open(opts.auditLogPath);
     const kms = new KeyManagementService(opts, store, audit);
-    await kms.locked(() => kms.maintain());
+    await kms.locked(() => kms.maintainAll());
     kms.timer = setInterval(() => {
-      kms.locked(() => kms.maintain()).catch(() => undefined); // retried on the next tick and lazily on use
+      kms.locked(() => kms.maintainAll()).catch(() => undefined); // retried on the next tick and lazily on use
     }, opts.maintenanceIntervalMs ?? 3_600_000);
     kms.timer.unref();
     return kms;
@@ -117,10 +126,7 @@ export class KeyManagementService {
       const op = target.startsWith('TrentService.') ? this.ops[operation] : undefined;
       if (!op || !Object.hasOwn(this.ops, operation)) throw new KmsError('UnknownOperationException', '');
       const params = parseBody(body);
-      out = await this.locked(async () => {
-        await this.maintain();
-        return op.call(this, params, a, caller);
-      });
+      out = await this.locked(async () => op.call(this, params, a, caller));
     } catch (err) {
       const e = toKmsError(err);
       status = e.status;
@@ -135,8 +141,8 @@ export class KeyManagementService {
   // ---------------------------------------------------------------- in-process API (SSE)
 
   async generateDataKey(keyId: string, ctx: Record<string, string>, caller: Caller): Promise<{ keyArn: string; plaintext: Buffer; ciphertextBlob: Buffer }> {
-    return this.internal('GenerateDataKey', caller, { keyId, encryptionContext: ctx }, (a) => {
-      const rec = this.resolve(keyId, true);
+    return this.internal('GenerateDataKey', caller, { keyId, encryptionContext: ctx }, async (a) => {
+      const rec = await this.resolve(keyId, true, true);
       a.keyId = this.arn(rec);
       this.requireUsable(rec);
       const plaintext = randomBytes(32);
@@ -145,28 +151,36 @@ export class KeyManagementService {
   }
 
   async decrypt(blob: Buffer, ctx: Record<string, string>, caller: Caller): Promise<{ keyArn: string; plaintext: Buffer }> {
-    return this.internal('Decrypt', caller, { encryptionContext: ctx }, (a) => {
-      const { rec, plaintext } = this.open(blob, ctx, undefined, a);
+    return this.internal('Decrypt', caller, { encryptionContext: ctx }, async (a) => {
+      const { rec, plaintext } = await this.open(blob, ctx, undefined, a);
       return { keyArn: this.arn(rec), plaintext };
     });
   }
 
   async resolveKeyArn(keyIdAliasOrArn: string): Promise<string> {
-    return this.internal('DescribeKey', { accessKeyId: INTERNAL_CALLER }, { keyId: keyIdAliasOrArn }, (a) => {
-      const rec = this.resolve(keyIdAliasOrArn, true);
+    return this.internal('DescribeKey', { accessKeyId: INTERNAL_CALLER }, { keyId: keyIdAliasOrArn }, async (a) => {
+      const rec = await this.resolve(keyIdAliasOrArn, true, true);
       a.keyId = this.arn(rec);
       return this.arn(rec);
     });
   }
 
   /**
-   * State of a key by key id or key ARN, from memory: no audit record, no lock. For callers that cache
-   * data keys (S3 bucket keys) to stop using them as soon as the key is disabled or scheduled for deletion.
+   * State of a key by key id or key ARN, from this node's cache (at most cacheTtlMs old): no audit record,
+   * no lock. For callers that cache data keys (S3 bucket keys, SSE-S3) to stop using them once the key is
+   * disabled or scheduled for deletion — on this node at once, on any other node within cacheTtlMs.
    * undefined = no such key.
    */
-  keyState(keyIdOrArn: string): KeyRecord['keyState'] | undefined {
+  async keyState(keyIdOrArn: string): Promise<KeyRecord['keyState'] | undefined> {
     const id = keyIdOrArn.slice(keyIdOrArn.lastIndexOf('/') + 1).toLowerCase();
-    return this.store.keys.get(id)?.keyState;
+    const rec = await this.store.getKey(id, true);
+    if (rec && this.deletionDue(rec, this.clock())) return undefined;
+    return rec?.keyState;
+  }
+
+  /** The staleness bound of this node's key cache (ms). */
+  get cacheTtlMs(): number {
+    return this.store.cacheTtlMs;
   }
 
   /**
@@ -175,12 +189,11 @@ export class KeyManagementService {
    */
   async ensureDefaultKey(alias: string, opts: { managed?: boolean } = {}): Promise<string> {
     return this.internal('CreateKey', { accessKeyId: INTERNAL_CALLER }, { aliasName: alias }, async (a) => {
-      const existing = this.store.aliases.get(alias);
-      if (existing) {
-        const rec = this.store.keys.get(existing.targetKeyId)!;
+      const existing = await this.store.getAlias(alias, true);
+      if (existing && (await this.lookup(existing.targetKeyId, true))) {
         a.operation = 'DescribeKey';
-        a.keyId = this.arn(rec);
-        return this.arn(rec);
+        a.keyId = this.keyArnFor(existing.targetKeyId);
+        return a.keyId;
       }
       this.checkAliasName(alias);
       const awsManaged = alias.startsWith('alias/aws/') || opts.managed === true;
@@ -188,29 +201,32 @@ export class KeyManagementService {
       const description = service === 's3'
         ? 'Default key that protects my S3 objects when no other key is defined'
         : `Default key that protects my ${service} resources when no other key is defined`;
-      const rec = await this.newKey(description, [], awsManaged ? 'AWS' : 'CUSTOMER');
+      const rec = this.newKey(description, [], awsManaged ? 'AWS' : 'CUSTOMER');
       if (awsManaged) {
         // AWS rotates AWS-managed keys every year; so do we.
         rec.rotationEnabled = true;
         rec.rotationPeriodInDays = 365;
         rec.nextRotationDate = new Date(this.clock().getTime() + 365 * DAY_MS).toISOString();
-        await this.store.saveKey(rec);
       }
       const now = this.clock().toISOString();
-      this.store.aliases.set(alias, { targetKeyId: rec.keyId, creationDate: now, lastUpdatedDate: now });
-      await this.store.saveAliases();
-      a.keyId = this.arn(rec);
-      return this.arn(rec);
+      // One transaction: two nodes asking at once end with one key behind the alias.
+      const keyId = await this.store.update(async (tx) => {
+        const current = await tx.alias(alias);
+        if (current && (await tx.key(current.targetKeyId))) return current.targetKeyId;
+        tx.putKey(rec);
+        tx.putAlias(alias, { targetKeyId: rec.keyId, creationDate: now, lastUpdatedDate: now });
+        return rec.keyId;
+      });
+      if (keyId !== rec.keyId) a.operation = 'DescribeKey';
+      a.keyId = this.keyArnFor(keyId);
+      return a.keyId;
     });
   }
 
   private async internal<T>(operation: string, caller: Caller, fields: Partial<AuditEntry>, fn: (a: AuditEntry) => T | Promise<T>): Promise<T> {
     const a: AuditEntry = { time: this.clock().toISOString(), accessKeyId: caller.accessKeyId, operation, ...fields, result: 'success' };
     try {
-      const out = await this.locked(async () => {
-        await this.maintain();
-        return fn(a);
-      });
+      const out = await this.locked(async () => fn(a));
       await this.audit.write(a);
       return out;
     } catch (err) {
@@ -230,21 +246,64 @@ export class KeyManagementService {
     return run;
   }
 
-  /** Lazy housekeeping, run before every request: due deletions (crypto-shredding) and due rotations. */
-  private async maintain(): Promise<void> {
+  private deletionDue(rec: KeyRecord, now: Date): boolean {
+    return rec.keyState === 'PendingDeletion' && rec.deletionDate !== undefined && Date.parse(rec.deletionDate) <= now.getTime();
+  }
+
+  private rotationDue(rec: KeyRecord, now: Date): boolean {
+    return rec.keyState === 'Enabled' && rec.rotationEnabled && rec.nextRotationDate !== undefined && Date.parse(rec.nextRotationDate) <= now.getTime();
+  }
+
+  /**
+   * A key by id, with its due housekeeping done first (lazily, on use): a key past its deletion date is
+   * destroyed (crypto-shredding) and reads as absent; a key whose rotation is due is rotated.
+   * `cached`: from this node's cache (at most cacheTtlMs old), for cryptographic use.
+   */
+  private async lookup(keyId: string, cached: boolean): Promise<KeyRecord | undefined> {
+    const rec = await this.store.getKey(keyId, cached);
+    if (!rec) return undefined;
     const now = this.clock();
-    for (const rec of [...this.store.keys.values()]) {
-      if (rec.keyState === 'PendingDeletion' && rec.deletionDate && Date.parse(rec.deletionDate) <= now.getTime()) {
-        const arn = this.arn(rec);
-        await this.store.destroyKey(rec.keyId);
-        await this.audit.write({ time: now.toISOString(), accessKeyId: INTERNAL_CALLER, operation: 'DeleteKey', keyId: arn, result: 'success' });
-      } else if (rec.keyState === 'Enabled' && rec.rotationEnabled && rec.nextRotationDate && Date.parse(rec.nextRotationDate) <= now.getTime()) {
+    return this.deletionDue(rec, now) || this.rotationDue(rec, now) ? this.runDue(keyId) : rec;
+  }
+
+  /** Due deletion or rotation of one key, in a transaction (the first node to commit does it; others see it done). */
+  private async runDue(keyId: string): Promise<KeyRecord | undefined> {
+    const now = this.clock();
+    const r = await this.store.update(async (tx): Promise<{ rec?: KeyRecord; event?: string }> => {
+      const rec = await tx.key(keyId);
+      if (!rec) return {};
+      if (this.deletionDue(rec, now)) {
+        await tx.destroyKey(keyId, now);
+        return { event: 'DeleteKey' };
+      }
+      if (this.rotationDue(rec, now)) {
         this.addVersion(rec, 'AUTOMATIC', now);
         rec.nextRotationDate = new Date(now.getTime() + (rec.rotationPeriodInDays ?? 365) * DAY_MS).toISOString();
-        await this.store.saveKey(rec);
-        await this.audit.write({ time: now.toISOString(), accessKeyId: INTERNAL_CALLER, operation: 'RotateKey', keyId: this.arn(rec), result: 'success' });
+        tx.putKey(rec);
+        return { rec, event: 'RotateKey' };
       }
+      return { rec };
+    });
+    if (r.event) await this.audit.write({ time: now.toISOString(), accessKeyId: INTERNAL_CALLER, operation: r.event, keyId: this.keyArnFor(keyId), result: 'success' });
+    return r.rec;
+  }
+
+  /** Housekeeping of every key: at open, every maintenanceIntervalMs, and before listings. */
+  private async maintainAll(): Promise<void> {
+    const now = this.clock();
+    for (const rec of await this.store.listKeys()) {
+      if (this.deletionDue(rec, now) || this.rotationDue(rec, now)) await this.runDue(rec.keyId);
     }
+  }
+
+  /** Changes one key in a transaction: fn checks the current record (throws to refuse) and changes it; false = nothing to write. */
+  private changeKey(keyId: string, fn: (rec: KeyRecord) => boolean | void): Promise<KeyRecord> {
+    return this.store.update(async (tx) => {
+      const rec = await tx.key(keyId);
+      if (!rec) throw new KmsError('NotFoundException', `Key '${this.keyArnFor(keyId)}' does not exist`);
+      if (fn(rec) !== false) tx.putKey(rec);
+      return rec;
+    });
   }
 
   private arn(rec: KeyRecord): string {
@@ -263,7 +322,7 @@ export class KeyManagementService {
    * Finds a key by key id or key ARN, and also by alias name or alias ARN when `aliases` (the operations
    * where AWS accepts aliases: DescribeKey and the cryptographic operations).
    */
-  private resolve(id: string, aliases: boolean): KeyRecord {
+  private async resolve(id: string, aliases: boolean, cached: boolean): Promise<KeyRecord> {
     let ref = id;
     if (id.startsWith('arn:')) {
       const m = /^arn:aws[a-z-]*:kms:([^:]*):([^:]*):((?:key|alias)\/.+)$/.exec(id);
@@ -275,19 +334,20 @@ export class KeyManagementService {
     }
     if (ref.startsWith('alias/')) {
       if (!aliases) throw new KmsError('NotFoundException', `Invalid keyId ${id}`);
-      const a = this.store.aliases.get(ref);
-      const rec = a && this.store.keys.get(a.targetKeyId);
+      const a = await this.store.getAlias(ref, cached);
+      const rec = a && (await this.lookup(a.targetKeyId, cached));
       if (!rec) throw new KmsError('NotFoundException', `Alias ${this.aliasArn(ref)} is not found.`);
       return rec;
     }
     if (!UUID_RE.test(ref)) throw new KmsError('NotFoundException', `Invalid keyId ${id}`);
-    const rec = this.store.keys.get(ref.toLowerCase());
+    const rec = await this.lookup(ref.toLowerCase(), cached);
     if (!rec) throw new KmsError('NotFoundException', `Key '${this.keyArnFor(ref)}' does not exist`);
     return rec;
   }
 
-  private keyParam(p: Params, aliases: boolean, name = 'KeyId'): KeyRecord {
-    return this.resolve(reqString(p, name, 1, 2048), aliases);
+  /** The key a parameter names; `cached` for cryptographic operations, fresh from the store for key management. */
+  private keyParam(p: Params, aliases: boolean, cached: boolean, name = 'KeyId'): Promise<KeyRecord> {
+    return this.resolve(reqString(p, name, 1, 2048), aliases, cached);
   }
 
   /** Cryptographic use: the key must be Enabled. */
@@ -314,15 +374,14 @@ export class KeyManagementService {
     rec.rotations.push({ date: now.toISOString(), type, version });
   }
 
-  private async newKey(description: string, tags: KeyRecord['tags'], keyManager: KeyRecord['keyManager']): Promise<KeyRecord> {
+  /** A new key's record (not yet stored). */
+  private newKey(description: string, tags: KeyRecord['tags'], keyManager: KeyRecord['keyManager']): KeyRecord {
     const now = this.clock();
     const keyId = KeyStore.newKeyId();
-    const rec: KeyRecord = {
+    return {
       keyId, description, tags, keyState: 'Enabled', keyManager, creationDate: now.toISOString(),
       rotationEnabled: false, rotations: [], currentVersion: 1, versions: [this.store.newVersion(keyId, 1, now)],
     };
-    await this.store.saveKey(rec);
-    return rec;
   }
 
   private seal(rec: KeyRecord, ctx: Record<string, string>, plaintext: Buffer): Buffer {
@@ -335,10 +394,12 @@ export class KeyManagementService {
   }
 
   /** Decrypts a blob; `expected` is the key the caller named (IncorrectKeyException if the blob is under another). */
-  private open(blob: Buffer, ctx: Record<string, string>, expected: KeyRecord | undefined, a: AuditEntry): { rec: KeyRecord; plaintext: Buffer } {
+  private async open(blob: Buffer, ctx: Record<string, string>, expected: KeyRecord | undefined, a: AuditEntry): Promise<{ rec: KeyRecord; plaintext: Buffer }> {
     const head = parseBlobHeader(blob);
     if (!head) throw new KmsError('InvalidCiphertextException', '');
-    const rec = this.store.keys.get(head.keyId);
+    let rec = await this.lookup(head.keyId, true);
+    // A version made by a rotation on another node since this node cached the key: read the key again.
+    if (rec && !rec.versions.some((v) => v.version === head.keyVersion)) rec = await this.lookup(head.keyId, false);
     if (!rec) {
       a.keyId = this.keyArnFor(head.keyId);
       throw new KmsError('NotFoundException', `Key '${this.keyArnFor(head.keyId)}' does not exist`);
@@ -422,15 +483,21 @@ export class KeyManagementService {
     }
   }
 
-  private aliasTarget(p: Params, caller: Caller, op: string): KeyRecord {
+  /** The key id an alias is to point at (found in the store); its state is checked in the alias's transaction. */
+  private async aliasTarget(p: Params): Promise<string> {
     const target = reqString(p, 'TargetKeyId', 1, 2048);
     if (target.startsWith('alias/') || /^arn:[^:]*:kms:[^:]*:[^:]*:alias\//.test(target)) {
       throw new KmsError('ValidationException', 'Aliases must refer to keys. Not aliases');
     }
-    const rec = this.resolve(target, false);
+    return (await this.resolve(target, false, false)).keyId;
+  }
+
+  /** The target key as the alias's transaction reads it: present, not pending deletion, customer managed. */
+  private async checkAliasTarget(tx: KeyStoreTx, keyId: string, caller: Caller, op: string): Promise<void> {
+    const rec = await tx.key(keyId);
+    if (!rec) throw new KmsError('NotFoundException', `Key '${this.keyArnFor(keyId)}' does not exist`);
     this.requireNotPending(rec);
     this.requireCustomerManaged(rec, op, caller);
-    return rec;
   }
 
   private page<T>(items: T[], p: Params, maxLimit: number, defaultLimit: number, keyOf: (x: T) => string): { items: T[]; truncated: boolean; nextMarker?: string } {
@@ -464,19 +531,21 @@ export class KeyManagementService {
     if (optString(p, 'CustomKeyStoreId') !== undefined || optString(p, 'XksKeyId') !== undefined) {
       throw new KmsError('UnsupportedOperationException', 'Custom key stores are not supported by this KMS.');
     }
-    const rec = await this.newKey(description, this.parseTags(p), 'CUSTOMER');
+    const rec = this.newKey(description, this.parseTags(p), 'CUSTOMER');
+    await this.store.update(async (tx) => tx.putKey(rec));
     a.keyId = this.arn(rec);
     return { KeyMetadata: this.metadata(rec) };
   }
 
-  private describeKey(p: Params, a: AuditEntry): unknown {
-    const rec = this.keyParam(p, true);
+  private async describeKey(p: Params, a: AuditEntry): Promise<unknown> {
+    const rec = await this.keyParam(p, true, false);
     a.keyId = this.arn(rec);
     return { KeyMetadata: this.metadata(rec) };
   }
 
-  private listKeys(p: Params): unknown {
-    const keys = [...this.store.keys.values()].sort((x, y) => (x.keyId < y.keyId ? -1 : x.keyId > y.keyId ? 1 : 0));
+  private async listKeys(p: Params): Promise<unknown> {
+    await this.maintainAll();
+    const keys = (await this.store.listKeys()).sort((x, y) => (x.keyId < y.keyId ? -1 : x.keyId > y.keyId ? 1 : 0));
     const pg = this.page(keys, p, 1000, 100, (k) => k.keyId);
     return {
       Keys: pg.items.map((k) => ({ KeyId: k.keyId, KeyArn: this.arn(k) })),
@@ -485,97 +554,105 @@ export class KeyManagementService {
     };
   }
 
+  // Key management reads the key from the store and changes it in one transaction (changeKey): the
+  // checks run on the record as committed, whichever node changed it last.
+
   private async enableKey(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
-    this.requireNotPending(rec);
-    this.requireCustomerManaged(rec, 'EnableKey', caller);
-    if (rec.keyState !== 'Enabled') {
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
+    await this.changeKey(keyId, (rec) => {
+      this.requireNotPending(rec);
+      this.requireCustomerManaged(rec, 'EnableKey', caller);
+      if (rec.keyState === 'Enabled') return false;
       rec.keyState = 'Enabled';
-      await this.store.saveKey(rec);
-    }
+    });
     return {};
   }
 
   private async disableKey(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
-    this.requireNotPending(rec);
-    this.requireCustomerManaged(rec, 'DisableKey', caller);
-    if (rec.keyState !== 'Disabled') {
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
+    await this.changeKey(keyId, (rec) => {
+      this.requireNotPending(rec);
+      this.requireCustomerManaged(rec, 'DisableKey', caller);
+      if (rec.keyState === 'Disabled') return false;
       rec.keyState = 'Disabled';
-      await this.store.saveKey(rec);
-    }
+    });
     return {};
   }
 
   private async scheduleKeyDeletion(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
     const days = optInt(p, 'PendingWindowInDays', 7, 30) ?? 30;
-    this.requireNotPending(rec);
-    this.requireCustomerManaged(rec, 'ScheduleKeyDeletion', caller);
     const deletion = new Date(this.clock().getTime() + days * DAY_MS);
-    rec.keyState = 'PendingDeletion';
-    rec.deletionDate = deletion.toISOString();
-    rec.pendingWindowInDays = days;
-    await this.store.saveKey(rec);
-    return { KeyId: this.arn(rec), DeletionDate: epoch(rec.deletionDate), KeyState: 'PendingDeletion', PendingWindowInDays: days };
+    const rec = await this.changeKey(keyId, (r) => {
+      this.requireNotPending(r);
+      this.requireCustomerManaged(r, 'ScheduleKeyDeletion', caller);
+      r.keyState = 'PendingDeletion';
+      r.deletionDate = deletion.toISOString();
+      r.pendingWindowInDays = days;
+    });
+    return { KeyId: this.arn(rec), DeletionDate: epoch(rec.deletionDate!), KeyState: 'PendingDeletion', PendingWindowInDays: days };
   }
 
   private async cancelKeyDeletion(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
-    this.requireCustomerManaged(rec, 'CancelKeyDeletion', caller);
-    if (rec.keyState !== 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${this.arn(rec)} is not pending deletion.`);
-    // As AWS: a key whose deletion is cancelled comes back Disabled.
-    rec.keyState = 'Disabled';
-    delete rec.deletionDate;
-    delete rec.pendingWindowInDays;
-    await this.store.saveKey(rec);
-    return { KeyId: this.arn(rec) };
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
+    await this.changeKey(keyId, (rec) => {
+      this.requireCustomerManaged(rec, 'CancelKeyDeletion', caller);
+      if (rec.keyState !== 'PendingDeletion') throw new KmsError('KMSInvalidStateException', `${this.arn(rec)} is not pending deletion.`);
+      // As AWS: a key whose deletion is cancelled comes back Disabled.
+      rec.keyState = 'Disabled';
+      delete rec.deletionDate;
+      delete rec.pendingWindowInDays;
+    });
+    return { KeyId: this.keyArnFor(keyId) };
   }
 
   private async updateKeyDescription(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
     const description = optString(p, 'Description', 0, 8192);
     if (description === undefined) throw validationError('description', 'Member must not be null');
-    this.requireNotPending(rec);
-    this.requireCustomerManaged(rec, 'UpdateKeyDescription', caller);
-    rec.description = description;
-    await this.store.saveKey(rec);
+    await this.changeKey(keyId, (rec) => {
+      this.requireNotPending(rec);
+      this.requireCustomerManaged(rec, 'UpdateKeyDescription', caller);
+      rec.description = description;
+    });
     return {};
   }
 
   private async tagResource(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
     const tags = this.parseTags(p);
-    this.requireNotPending(rec);
-    this.requireCustomerManaged(rec, 'TagResource', caller);
-    for (const t of tags) {
-      const i = rec.tags.findIndex((x) => x.TagKey === t.TagKey);
-      if (i >= 0) rec.tags[i] = t;
-      else rec.tags.push(t);
-    }
-    await this.store.saveKey(rec);
+    await this.changeKey(keyId, (rec) => {
+      this.requireNotPending(rec);
+      this.requireCustomerManaged(rec, 'TagResource', caller);
+      for (const t of tags) {
+        const i = rec.tags.findIndex((x) => x.TagKey === t.TagKey);
+        if (i >= 0) rec.tags[i] = t;
+        else rec.tags.push(t);
+      }
+    });
     return {};
   }
 
   private async untagResource(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
     const names = optArray(p, 'TagKeys') ?? [];
-    this.requireNotPending(rec);
-    this.requireCustomerManaged(rec, 'UntagResource', caller);
-    rec.tags = rec.tags.filter((t) => !names.includes(t.TagKey));
-    await this.store.saveKey(rec);
+    await this.changeKey(keyId, (rec) => {
+      this.requireNotPending(rec);
+      this.requireCustomerManaged(rec, 'UntagResource', caller);
+      rec.tags = rec.tags.filter((t) => !names.includes(t.TagKey));
+    });
     return {};
   }
 
-  private listResourceTags(p: Params, a: AuditEntry): unknown {
-    const rec = this.keyParam(p, false);
+  private async listResourceTags(p: Params, a: AuditEntry): Promise<unknown> {
+    const rec = await this.keyParam(p, false, false);
     a.keyId = this.arn(rec);
     const pg = this.page([...rec.tags].sort((x, y) => (x.TagKey < y.TagKey ? -1 : 1)), p, 50, 50, (t) => t.TagKey);
     return { Tags: pg.items, Truncated: pg.truncated, ...(pg.nextMarker ? { NextMarker: pg.nextMarker } : {}) };
@@ -588,12 +665,14 @@ export class KeyManagementService {
     a.aliasName = name;
     this.checkAliasName(name);
     if (name.startsWith('alias/aws/')) throw new KmsError('NotAuthorizedException', '');
-    const rec = this.aliasTarget(p, caller, 'CreateAlias');
-    a.keyId = this.arn(rec);
-    if (this.store.aliases.has(name)) throw new KmsError('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
+    const keyId = await this.aliasTarget(p);
+    a.keyId = this.keyArnFor(keyId);
     const now = this.clock().toISOString();
-    this.store.aliases.set(name, { targetKeyId: rec.keyId, creationDate: now, lastUpdatedDate: now });
-    await this.store.saveAliases();
+    await this.store.update(async (tx) => {
+      await this.checkAliasTarget(tx, keyId, caller, 'CreateAlias');
+      if (await tx.alias(name)) throw new KmsError('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
+      tx.putAlias(name, { targetKeyId: keyId, creationDate: now, lastUpdatedDate: now });
+    });
     return {};
   }
 
@@ -602,13 +681,15 @@ export class KeyManagementService {
     a.aliasName = name;
     this.checkAliasName(name);
     if (name.startsWith('alias/aws/')) throw new KmsError('NotAuthorizedException', '');
-    const rec = this.aliasTarget(p, caller, 'UpdateAlias');
-    a.keyId = this.arn(rec);
-    const existing = this.store.aliases.get(name);
-    if (!existing) throw new KmsError('NotFoundException', `Alias ${this.aliasArn(name)} is not found.`);
-    existing.targetKeyId = rec.keyId;
-    existing.lastUpdatedDate = this.clock().toISOString();
-    await this.store.saveAliases();
+    const keyId = await this.aliasTarget(p);
+    a.keyId = this.keyArnFor(keyId);
+    const now = this.clock().toISOString();
+    await this.store.update(async (tx) => {
+      await this.checkAliasTarget(tx, keyId, caller, 'UpdateAlias');
+      const existing = await tx.alias(name);
+      if (!existing) throw new KmsError('NotFoundException', `Alias ${this.aliasArn(name)} is not found.`);
+      tx.putAlias(name, { ...existing, targetKeyId: keyId, lastUpdatedDate: now });
+    });
     return {};
   }
 
@@ -619,22 +700,24 @@ export class KeyManagementService {
       throw new KmsError('ValidationException', 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html');
     }
     if (name.startsWith('alias/aws/')) throw new KmsError('NotAuthorizedException', '');
-    const existing = this.store.aliases.get(name);
-    if (!existing) throw new KmsError('NotFoundException', `Alias ${this.aliasArn(name)} is not found.`);
-    a.keyId = this.keyArnFor(existing.targetKeyId);
-    this.store.aliases.delete(name);
-    await this.store.saveAliases();
+    await this.store.update(async (tx) => {
+      const existing = await tx.alias(name);
+      if (!existing) throw new KmsError('NotFoundException', `Alias ${this.aliasArn(name)} is not found.`);
+      a.keyId = this.keyArnFor(existing.targetKeyId);
+      tx.deleteAlias(name);
+    });
     return {};
   }
 
-  private listAliases(p: Params, a: AuditEntry): unknown {
+  private async listAliases(p: Params, a: AuditEntry): Promise<unknown> {
     let filter: string | undefined;
     if (optString(p, 'KeyId') !== undefined) {
-      const rec = this.keyParam(p, false);
+      const rec = await this.keyParam(p, false, false);
       a.keyId = this.arn(rec);
       filter = rec.keyId;
     }
-    const all = [...this.store.aliases].filter(([, al]) => !filter || al.targetKeyId === filter).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    await this.maintainAll();
+    const all = (await this.store.listAliases()).filter(([, al]) => !filter || al.targetKeyId === filter).sort((x, y) => (x[0] < y[0] ? -1 : 1));
     const pg = this.page(all, p, 100, 50, (x) => x[0]);
     return {
       Aliases: pg.items.map(([name, al]) => ({
@@ -651,8 +734,10 @@ export class KeyManagementService {
 
   // ---------------------------------------------------------------- cryptographic operations
 
-  private encryptOp(p: Params, a: AuditEntry): unknown {
-    const rec = this.keyParam(p, true);
+  // Cryptographic operations use this node's cache of keys and aliases (at most cacheTtlMs old).
+
+  private async encryptOp(p: Params, a: AuditEntry): Promise<unknown> {
+    const rec = await this.keyParam(p, true, true);
     a.keyId = this.arn(rec);
     const plaintext = reqBlob(p, 'Plaintext', 1, 4096);
     const ctx = context(p, 'EncryptionContext');
@@ -662,18 +747,18 @@ export class KeyManagementService {
     return { CiphertextBlob: this.seal(rec, ctx, plaintext).toString('base64'), KeyId: this.arn(rec), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
   }
 
-  private decryptOp(p: Params, a: AuditEntry): unknown {
+  private async decryptOp(p: Params, a: AuditEntry): Promise<unknown> {
     const blob = reqBlob(p, 'CiphertextBlob', 1, 6144);
     const ctx = context(p, 'EncryptionContext');
     a.encryptionContext = ctx;
     this.checkEncryptionAlgorithm(p, 'EncryptionAlgorithm');
-    const expected = optString(p, 'KeyId') !== undefined ? this.keyParam(p, true) : undefined;
+    const expected = optString(p, 'KeyId') !== undefined ? await this.keyParam(p, true, true) : undefined;
     if (p.Recipient !== undefined && p.Recipient !== null) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by this KMS.');
-    const { rec, plaintext } = this.open(blob, ctx, expected, a);
+    const { rec, plaintext } = await this.open(blob, ctx, expected, a);
     return { KeyId: this.arn(rec), Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
   }
 
-  private reEncrypt(p: Params, a: AuditEntry): unknown {
+  private async reEncrypt(p: Params, a: AuditEntry): Promise<unknown> {
     const blob = reqBlob(p, 'CiphertextBlob', 1, 6144);
     const srcCtx = context(p, 'SourceEncryptionContext');
     const dstCtx = context(p, 'DestinationEncryptionContext');
@@ -681,10 +766,10 @@ export class KeyManagementService {
     a.destinationEncryptionContext = dstCtx;
     this.checkEncryptionAlgorithm(p, 'SourceEncryptionAlgorithm');
     this.checkEncryptionAlgorithm(p, 'DestinationEncryptionAlgorithm');
-    const dst = this.keyParam(p, true, 'DestinationKeyId');
+    const dst = await this.keyParam(p, true, true, 'DestinationKeyId');
     a.destinationKeyId = this.arn(dst);
-    const expected = optString(p, 'SourceKeyId') !== undefined ? this.keyParam(p, true, 'SourceKeyId') : undefined;
-    const { rec, plaintext } = this.open(blob, srcCtx, expected, a);
+    const expected = optString(p, 'SourceKeyId') !== undefined ? await this.keyParam(p, true, true, 'SourceKeyId') : undefined;
+    const { rec, plaintext } = await this.open(blob, srcCtx, expected, a);
     try {
       this.requireUsable(dst);
       return {
@@ -699,8 +784,8 @@ export class KeyManagementService {
     }
   }
 
-  private dataKey(p: Params, a: AuditEntry): { rec: KeyRecord; plaintext: Buffer; blob: Buffer } {
-    const rec = this.keyParam(p, true);
+  private async dataKey(p: Params, a: AuditEntry): Promise<{ rec: KeyRecord; plaintext: Buffer; blob: Buffer }> {
+    const rec = await this.keyParam(p, true, true);
     a.keyId = this.arn(rec);
     const ctx = context(p, 'EncryptionContext');
     a.encryptionContext = ctx;
@@ -714,13 +799,13 @@ export class KeyManagementService {
     return { rec, plaintext, blob: this.seal(rec, ctx, plaintext) };
   }
 
-  private generateDataKeyOp(p: Params, a: AuditEntry): unknown {
-    const { rec, plaintext, blob } = this.dataKey(p, a);
+  private async generateDataKeyOp(p: Params, a: AuditEntry): Promise<unknown> {
+    const { rec, plaintext, blob } = await this.dataKey(p, a);
     return { CiphertextBlob: blob.toString('base64'), Plaintext: plaintext.toString('base64'), KeyId: this.arn(rec) };
   }
 
-  private generateDataKeyWithoutPlaintext(p: Params, a: AuditEntry): unknown {
-    const { rec, plaintext, blob } = this.dataKey(p, a);
+  private async generateDataKeyWithoutPlaintext(p: Params, a: AuditEntry): Promise<unknown> {
+    const { rec, plaintext, blob } = await this.dataKey(p, a);
     plaintext.fill(0);
     return { CiphertextBlob: blob.toString('base64'), KeyId: this.arn(rec) };
   }
@@ -735,35 +820,36 @@ export class KeyManagementService {
   // ---------------------------------------------------------------- rotation
 
   private async enableKeyRotation(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
     const period = optInt(p, 'RotationPeriodInDays', 90, 2560) ?? 365;
-    this.requireUsable(rec);
-    this.requireCustomerManaged(rec, 'EnableKeyRotation', caller);
-    if (!rec.rotationEnabled || rec.rotationPeriodInDays !== period) {
+    const next = new Date(this.clock().getTime() + period * DAY_MS).toISOString();
+    await this.changeKey(keyId, (rec) => {
+      this.requireUsable(rec);
+      this.requireCustomerManaged(rec, 'EnableKeyRotation', caller);
+      if (rec.rotationEnabled && rec.rotationPeriodInDays === period) return false;
       rec.rotationEnabled = true;
       rec.rotationPeriodInDays = period;
-      rec.nextRotationDate = new Date(this.clock().getTime() + period * DAY_MS).toISOString();
-      await this.store.saveKey(rec);
-    }
+      rec.nextRotationDate = next;
+    });
     return {};
   }
 
   private async disableKeyRotation(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
-    this.requireUsable(rec);
-    this.requireCustomerManaged(rec, 'DisableKeyRotation', caller);
-    if (rec.rotationEnabled) {
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
+    await this.changeKey(keyId, (rec) => {
+      this.requireUsable(rec);
+      this.requireCustomerManaged(rec, 'DisableKeyRotation', caller);
+      if (!rec.rotationEnabled) return false;
       rec.rotationEnabled = false;
       delete rec.nextRotationDate;
-      await this.store.saveKey(rec);
-    }
+    });
     return {};
   }
 
-  private getKeyRotationStatus(p: Params, a: AuditEntry): unknown {
-    const rec = this.keyParam(p, false);
+  private async getKeyRotationStatus(p: Params, a: AuditEntry): Promise<unknown> {
+    const rec = await this.keyParam(p, false, false);
     a.keyId = this.arn(rec);
     this.requireNotPending(rec);
     return {
@@ -774,20 +860,23 @@ export class KeyManagementService {
   }
 
   private async rotateKeyOnDemand(p: Params, a: AuditEntry, caller: Caller): Promise<unknown> {
-    const rec = this.keyParam(p, false);
-    a.keyId = this.arn(rec);
-    this.requireUsable(rec);
-    this.requireCustomerManaged(rec, 'RotateKeyOnDemand', caller);
-    if (rec.rotations.filter((r) => r.type === 'ON_DEMAND').length >= MAX_ON_DEMAND_ROTATIONS) {
-      throw new KmsError('LimitExceededException', `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${this.arn(rec)}`);
-    }
-    this.addVersion(rec, 'ON_DEMAND', this.clock());
-    await this.store.saveKey(rec);
-    return { KeyId: rec.keyId };
+    const { keyId } = await this.keyParam(p, false, false);
+    a.keyId = this.keyArnFor(keyId);
+    const now = this.clock();
+    // In the transaction: two nodes rotating at once make two versions, never one overwriting the other.
+    await this.changeKey(keyId, (rec) => {
+      this.requireUsable(rec);
+      this.requireCustomerManaged(rec, 'RotateKeyOnDemand', caller);
+      if (rec.rotations.filter((r) => r.type === 'ON_DEMAND').length >= MAX_ON_DEMAND_ROTATIONS) {
+        throw new KmsError('LimitExceededException', `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${this.arn(rec)}`);
+      }
+      this.addVersion(rec, 'ON_DEMAND', now);
+    });
+    return { KeyId: keyId };
   }
 
-  private listKeyRotations(p: Params, a: AuditEntry): unknown {
-    const rec = this.keyParam(p, false);
+  private async listKeyRotations(p: Params, a: AuditEntry): Promise<unknown> {
+    const rec = await this.keyParam(p, false, false);
     a.keyId = this.arn(rec);
     this.requireNotPending(rec);
     const rotations = rec.rotations.map((r) => ({ ...r, marker: String(r.version).padStart(10, '0') }));

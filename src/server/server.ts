@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import { pino, type Logger } from 'pino';
 import type { StorageBackend } from '../storage/backend.ts';
+import type { MetaStore } from '../storage/meta/meta-store.ts';
 import { openBackend } from '../storage/open-backend.ts';
 import { formatAddress, loadRootKey, type ListenAddress, type ServerConfig } from './config.ts';
 import type { KmsService, Services } from './context.ts';
@@ -22,6 +23,8 @@ export interface StartOptions {
   backend?: StorageBackend;
   objectIo?: ObjectIo;
   kms?: KmsService;
+  /** The metadata store to open the backend on (the one the KMS uses); closed with the backend. */
+  meta?: MetaStore;
   extraRoutes?: Route[];
   /**
    * Benchmark baseline only (`npm run bench`, see the CLI's hidden flag): store objects UNENCRYPTED, to
@@ -101,7 +104,7 @@ const SOCKET_BUFFER = 1024 * 1024;
 
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
-  const backend = opts.backend ?? (await openBackend(config, await loadRootKey(config.dataDir), { log: logger }));
+  const backend = opts.backend ?? (await openBackend(config, await loadRootKey(config.dataDir), { log: logger }, opts.meta));
   const services: Services = {
     config,
     backend,

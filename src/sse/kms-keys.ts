@@ -3,8 +3,9 @@
 // that make S3 Bucket Keys (and SSE-S3) cheap:
 //  - data keys: one GenerateDataKey per (KMS key, encryption context) serves many objects for a while;
 //  - decrypted blobs: one Decrypt per stored blob serves many reads for a while.
-// A cached key is used only while its KMS key is Enabled (checked in memory on every use), so disabling
-// or scheduling the deletion of a key stops reads and writes at once, as without caching.
+// A cached key is used only while its KMS key is Enabled, checked on every use against the KMS's key cache:
+// disabling or scheduling the deletion of a key stops reads and writes at once on the node that did it, and
+// on every other node sharing the metadata store within the KMS's cacheTtlMs (default 5 s).
 import { createHash } from 'node:crypto';
 import type { KmsService } from '../server/context.ts';
 import { S3Error } from '../server/errors.ts';
@@ -100,7 +101,7 @@ export class KmsKeyCache {
   /** A data key shared by many objects (bucket keys, SSE-S3): cached per (key, context). */
   async shared(keyId: string, context: EncryptionContext, caller: { accessKeyId: string }): Promise<KmsDataKey> {
     const id = `${keyId}\0${canonicalContext(context)}`;
-    const hit = this.usable(this.dataKeys, id);
+    const hit = await this.usable(this.dataKeys, id);
     if (hit && hit.uses < this.dataKeyMaxUses) {
       hit.uses++;
       return hit.key;
@@ -118,7 +119,7 @@ export class KmsKeyCache {
   async decrypt(blob: Buffer, context: EncryptionContext, caller: { accessKeyId: string }, cache: boolean): Promise<KmsDataKey> {
     const id = this.blobId(blob, context);
     if (cache) {
-      const hit = this.usable(this.decrypted, id);
+      const hit = await this.usable(this.decrypted, id);
       if (hit) return hit.key;
     }
     const run = async (): Promise<KmsDataKey> => {
@@ -171,10 +172,10 @@ export class KmsKeyCache {
   }
 
   /** A live entry whose KMS key is still Enabled; stale entries are dropped. */
-  private usable(map: Map<string, Entry>, id: string): Entry | undefined {
+  private async usable(map: Map<string, Entry>, id: string): Promise<Entry | undefined> {
     const e = map.get(id);
     if (!e) return undefined;
-    if (e.expires > this.now() && this.kms.keyState(e.key.keyArn) === 'Enabled') return e;
+    if (e.expires > this.now() && (await this.kms.keyState(e.key.keyArn)) === 'Enabled' && map.get(id) === e) return e;
     // Not zeroed here: a request may still be deriving from it; the buffer goes with the last reference.
     map.delete(id);
     return undefined;

@@ -50,8 +50,9 @@ export function metaStoreFactory(config: StorageConfig): MetaStoreFactory {
   throw new Error(`unknown metadata engine '${kind}'`);
 }
 
-export async function openBackend(config: StorageConfig, rootKey: Buffer, opts: CoreBackendOptions = {}): Promise<StorageBackend> {
-  const meta = await metaStoreFactory(config)(config, rootKey);
+/** `meta`: an already open metadata store (the server's, shared with the KMS); the backend closes it. */
+export async function openBackend(config: StorageConfig, rootKey: Buffer, opts: CoreBackendOptions = {}, meta?: MetaStore): Promise<StorageBackend> {
+  meta ??= await metaStoreFactory(config)(config, rootKey);
   let blobs: BlobStore;
   try {
     blobs = config.backend?.kind === 's3' ? await S3BlobStore.open(config.backend) : await FsBlobStore.open(join(config.dataDir, '.kura', 'blobs'));

@@ -89,7 +89,7 @@ test('no key material, data key or plaintext on disk or in the audit log (raw, h
     }
     // The key record holds sealed material only, and no field of it is the raw material
     // (each version's 'sealed' value is a sealKey() result: overhead + 32 bytes).
-    const rec = JSON.parse(await readFile(join(f.opts.dir, 'keys', `${k.KeyId}.json`), 'utf8'));
+    const rec = (await f.storedKey(k.KeyId))!;
     assert.equal(rec.versions.length, 2);
     for (const v of rec.versions) assert.equal(Buffer.from(v.sealed, 'base64').length, SEALED_KEY_OVERHEAD + 32);
   } finally {

@@ -77,13 +77,15 @@ describe('SSE-C key validation', () => {
     assert.deepEqual(parseCustomerKey(f, 'source')?.key, key);
   });
   test('errors never carry the key', () => {
-    try {
-      parseCustomerKey(fields(ssec(key, createHash('md5').update('x').digest('base64'))));
-      assert.fail('no error');
-    } catch (e) {
-      const s = JSON.stringify({ m: (e as S3Error).message, d: (e as S3Error).details });
-      assert.ok(!s.includes(key.toString('base64')) && !s.includes('32bytesOfTotally'));
-    }
+    // assert.throws, not try/catch: a parse that wrongly succeeded must fail the test.
+    assert.throws(
+      () => parseCustomerKey(fields(ssec(key, createHash('md5').update('x').digest('base64')))),
+      (e: S3Error) => {
+        assert.ok(e instanceof S3Error, 'an S3 error');
+        const s = JSON.stringify({ m: e.message, d: e.details });
+        return !s.includes(key.toString('base64')) && !s.includes('32bytesOfTotally');
+      },
+    );
   });
 });
 

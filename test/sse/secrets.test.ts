@@ -3,7 +3,11 @@
 // dir nor the server's logs contain any SSE-C key used, any object's DEK, any KMS data key (SSE-S3, SSE-KMS)
 // or any KMS key's material, in raw, base64 or hex form. The DEKs are recovered from the stored records with
 // the keys the test controls (the root key opens the KMS), and proven real by decrypting the stored data.
-import { blobPath, storedRecords } from '../helpers/meta.ts';
+import { blobPath } from '../helpers/meta.ts';
+import { LmdbStore } from '../../src/storage/meta/lmdb-store.ts';
+import { RecordSealer } from '../../src/storage/meta/records.ts';
+import { keys as rowKeys, prefixRange, TABLE } from '../../src/storage/meta/keys.ts';
+import type { ObjectRecord } from '../../src/storage/backend.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -78,14 +82,18 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
   try {
     assert.ok(logs.includes('"msg":"request"'), 'request logs were captured');
     // Recover every stored DEK with the keys this test controls: the root key opens the KMS.
-    const kms = await KeyManagementService.open({ dir: join(dataDir, '.kura', 'kms'), rootKey, auditLogPath: join(dataDir, '.kura', 'audit-secrets-test.log'), region: 'us-east-1', accountId: '000000000000' });
+    const meta = await LmdbStore.open(join(dataDir, '.kura', 'meta'), rootKey);
+    const kms = await KeyManagementService.open({ meta, rootKey, auditLogPath: join(dataDir, '.kura', 'audit-secrets-test.log'), region: 'us-east-1', accountId: '000000000000' });
     const cache = new KmsKeyCache(kms);
     const svc: SseKeyServices = { serverKeys: new KmsServerKeys(cache, new RootKeyProvider(rootKey)), kms: cache };
     const caller = { accessKeyId: 'secrets-test' };
     const kmsDataKeys: Buffer[] = [];
     const deks: Buffer[] = [];
     const records: Array<{ bucket: string; key: string; encryption: unknown; parts: Array<{ ref: string; size: number; encryption: unknown }> }> = [];
-    for (const v of await storedRecords(dataDir, bucket, rootKey)) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
+    // The rows read with the root key this test gave the server (KURA_ROOT_KEY: no root.key in the data dir).
+    const sealer = new RecordSealer(rootKey);
+    const stored = await meta.read(async (tx) => (await tx.scan(prefixRange(rowKeys.bucketRows(TABLE.version, bucket)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test')));
+    for (const v of stored) records.push({ bucket, key: v.key, encryption: v.encryption, parts: v.parts as { ref: string; size: number; encryption: unknown }[] });
     assert.ok(records.length >= 6, `records found: ${records.length}`);
     for (const r of records) {
       const enc = readEncryptionRecord(r.encryption)!;
@@ -115,8 +123,9 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
     assert.ok(records.some((r) => (r.encryption as { mode?: string }).mode === 'SSE-KMS'), 'SSE-KMS objects were written');
     assert.ok(kmsDataKeys.length >= 6, `KMS data keys recovered: ${kmsDataKeys.length}`);
     // The KMS keys' own material (every version), unsealed from the key store with the root key.
-    const store = await KeyStore.open(join(dataDir, '.kura', 'kms'), rootKey);
-    const materials = [...store.keys.values()].flatMap((rec) => rec.versions.map((v) => store.material(rec, v.version)));
+    const store = await KeyStore.open({ meta, rootKey });
+    const materials = (await store.listKeys()).flatMap((rec) => rec.versions.map((v) => store.material(rec, v.version)));
+    await meta.close();
     assert.ok(materials.length >= 2, `KMS key versions: ${materials.length}`);
     const secrets: Array<[string, Buffer]> = [
       ...used.flatMap((k, i) => [[`customer key ${i}`, k.raw] as [string, Buffer], [`customer key ${i} as typed`, Buffer.from(k.b64)] as [string, Buffer]]),

@@ -32,7 +32,7 @@ export function registerServerCommand(program: Command): void {
       backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
     }) => {
       // Loaded here rather than at start-up: the client commands (cp, ls, …) start faster without the server.
-      const [{ loadConfig, parseAddress }, { createLogger, singleUserLookup, startServer }, { describeBackend }, { openServerKms, startKmsListener }] = await Promise.all([
+      const [{ loadConfig, loadRootKey, parseAddress }, { createLogger, singleUserLookup, startServer }, { describeBackend, metaStoreFactory }, { openServerKms, startKmsListener }] = await Promise.all([
         import('../../server/config.ts'), import('../../server/server.ts'), import('../../storage/open-backend.ts'), import('../../kms/server.ts'),
       ]);
       const logger = createLogger();
@@ -71,8 +71,17 @@ export function registerServerCommand(program: Command): void {
       let kms;
       let kmsListener: KmsListener | undefined;
       try {
-        kms = await openServerKms(config);
-        server = await startServer(config, { logger, kms, plaintextBaseline });
+        // One metadata store for the objects and the KMS key store (one LMDB env, or the nodes' shared database).
+        const rootKey = await loadRootKey(config.dataDir);
+        const meta = await metaStoreFactory(config)(config, rootKey);
+        rootKey.fill(0);
+        try {
+          kms = await openServerKms(config, meta);
+        } catch (e) {
+          await meta.close();
+          throw e;
+        }
+        server = await startServer(config, { logger, kms, meta, plaintextBaseline });
         if (o.kmsAddress) {
           kmsListener = await startKmsListener(kms, { address: parseAddress(o.kmsAddress), lookupSecret: singleUserLookup(config), region: config.region, logger });
         }

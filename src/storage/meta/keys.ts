@@ -10,7 +10,9 @@
 //   P ‖ s(bucket) ‖ s(uploadId) ‖ u16(partNumber)   uploaded part
 //   G ‖ s(blobId)                                   blob being written (staged, not committed): crash leftovers
 //   D ‖ s(blobId)                                   blob no longer referenced, to delete
-//   K ‖ …                                           reserved: the KMS key store
+//   K ‖ 'k' ‖ s(keyId)                              KMS key (state, rotation history, sealed material of every version)
+//   K ‖ 'a' ‖ s(aliasName)                          KMS alias → key id
+//   K ‖ 'x' ‖ s(keyId)                              KMS key destroyed (tombstone: a re-run import never revives it)
 //
 // s(x) = UTF-8 bytes of x with 0x00 escaped as 0x00 0xFF, then the terminator 0x00 0x01: a component
 // that is a prefix of another sorts first, and 0x00 inside a component sorts after the end of a shorter one,
@@ -120,7 +122,17 @@ export const keys = {
   pendingBlobs: () => prefixRange(Buffer.of(TABLE.pendingBlob)),
   deadBlob: (id: string) => row(TABLE.deadBlob, component(id)),
   deadBlobs: () => prefixRange(Buffer.of(TABLE.deadBlob)),
+  kmsKey: (keyId: string) => row(TABLE.kms, Buffer.from('k'), component(keyId)),
+  kmsKeys: () => prefixRange(Buffer.from([TABLE.kms, 0x6b])),
+  kmsAlias: (name: string) => row(TABLE.kms, Buffer.from('a'), component(name)),
+  kmsAliases: () => prefixRange(Buffer.from([TABLE.kms, 0x61])),
+  kmsDestroyed: (keyId: string) => row(TABLE.kms, Buffer.from('x'), component(keyId)),
 };
+
+/** The single component of a K row (key id or alias name). */
+export function kmsNameOf(rowKey: Buffer): string {
+  return readComponent(rowKey, 2).value;
+}
 
 /** The object key of a V/L/N row (after the table byte and bucket component). */
 export function objectKeyOf(rowKey: Buffer): string {
