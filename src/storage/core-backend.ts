@@ -33,6 +33,9 @@ import { NULL_VERSION } from './version-id.ts';
 const UPLOAD_ID = /^[0-9a-f]{48}$/;
 /** Rows per scan call while listing (a page reads at most about maxKeys + common prefixes rows). */
 const SCAN_BATCH = 1000;
+/** With a delimiter, scans start this small and double while no common prefix turns up: a common prefix
+ * ends the scan (the next one seeks past it), so the rows read after it were read for nothing. */
+const DELIMITED_SCAN_START = 16;
 
 function randomId(bytes = 16): string {
   return randomBytes(bytes).toString('hex');
@@ -462,9 +465,11 @@ export class CoreBackend implements StorageBackend {
         }
       }
       let count = 0;
+      let batch = delimiter ? DELIMITED_SCAN_START : SCAN_BATCH;
       for (;;) {
         if (Buffer.compare(cursor, range.end) >= 0) return out;
-        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(SCAN_BATCH, opts.maxKeys - count + 1) });
+        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(batch, opts.maxKeys - count + 1) });
+        batch = Math.min(SCAN_BATCH, batch * 2);
         this.stats.rowsRead += rows.length;
         if (!rows.length) return out;
         for (const row of rows) {
@@ -480,6 +485,7 @@ export class CoreBackend implements StorageBackend {
             out.lastEntry = cp;
             count++;
             cursor = after(keys.latestUnder(bucket, cp));
+            batch = DELIMITED_SCAN_START;
             break; // rescan from past the common prefix
           }
           out.objects.push(this.open<ObjectRecord>(row.key, row.value, `latest in ${bucket}`));
@@ -524,9 +530,11 @@ export class CoreBackend implements StorageBackend {
       let lastKey: string | undefined;
       let lastVersion: string | undefined;
       let prevKey: string | undefined = resumeKey;
+      let batch = delimiter ? DELIMITED_SCAN_START : SCAN_BATCH;
       for (;;) {
         if (Buffer.compare(cursor, range.end) >= 0) return out;
-        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(SCAN_BATCH, opts.maxKeys - count + 1) });
+        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(batch, opts.maxKeys - count + 1) });
+        batch = Math.min(SCAN_BATCH, batch * 2);
         this.stats.rowsRead += rows.length;
         if (!rows.length) return out;
         for (const row of rows) {
@@ -545,6 +553,7 @@ export class CoreBackend implements StorageBackend {
             lastVersion = undefined;
             count++;
             cursor = after(keys.versionsUnder(bucket, cp));
+            batch = DELIMITED_SCAN_START;
             break;
           }
           const v = this.open<ObjectRecord>(row.key, row.value, `version in ${bucket}`);
