@@ -3,7 +3,8 @@
 // BlobStore (immutable blobs: files, or objects upstream). Nothing is kept in memory across requests
 // but blob pins: every call reads the rows it needs, so several processes can share one MetaStore.
 //
-// Writes: stageBlob() records a pending-blob row (G), then writes the blob durably. The commit is one
+// Writes: stageBlob() records a pending-blob row (G), then writes the blob durably. The G rows of writes
+// staged at the same time are committed together, in one metadata transaction (PendingBlobRows). The commit is one
 // metadata transaction that adds the version row(s) and removes the G row; a failed or abandoned write
 // deletes blob and G row. Blobs that a commit stops referencing get a dead-blob row (D) in that same
 // transaction, and are deleted after a grace period once no reader has them open (then the D row goes).
@@ -32,9 +33,61 @@ import { NULL_VERSION } from './version-id.ts';
 const UPLOAD_ID = /^[0-9a-f]{48}$/;
 /** Rows per scan call while listing (a page reads at most about maxKeys + common prefixes rows). */
 const SCAN_BATCH = 1000;
+/** With a delimiter, scans start this small and double while no common prefix turns up: a common prefix
+ * ends the scan (the next one seeks past it), so the rows read after it were read for nothing. */
+const DELIMITED_SCAN_START = 16;
 
 function randomId(bytes = 16): string {
   return randomBytes(bytes).toString('hex');
+}
+
+/** Blob ids: 32 hex, the first two a shard that moves on every BLOBS_PER_SHARD ids, then 120 random bits.
+ * Blobs written close in time share a shard (the fs blob store's <hh> directory), so their directory
+ * fsyncs coalesce into one; over time the shards fill evenly. */
+const BLOBS_PER_SHARD = 64;
+let blobShard = randomBytes(1)[0]!;
+let blobShardUses = 0;
+function newBlobId(): string {
+  if (++blobShardUses > BLOBS_PER_SHARD) {
+    blobShard = (blobShard + 1) & 0xff;
+    blobShardUses = 1;
+  }
+  return blobShard.toString(16).padStart(2, '0') + randomBytes(15).toString('hex');
+}
+
+/**
+ * Group commit of pending-blob rows: a G row must be durable before its blob is written, and concurrent
+ * writes would each pay a metadata transaction for it. Rows that arrive while one batch commits go into
+ * the next, one transaction for all of them (the engine's own group commit then shares the fsync).
+ */
+class PendingBlobRows {
+  private queue: { key: Buffer; value: Buffer; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private running = false;
+
+  constructor(private readonly meta: MetaStore) {}
+
+  add(key: Buffer, value: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ key, value, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, 1000);
+      try {
+        await this.meta.write(async (tx) => {
+          for (const r of batch) tx.put(r.key, r.value);
+        });
+        for (const r of batch) r.resolve();
+      } catch (e) {
+        for (const r of batch) r.reject(e);
+      }
+    }
+    this.running = false;
+  }
 }
 
 /** A fresh version order for a null version: same clock as version ids (newest first). */
@@ -66,10 +119,15 @@ export class CoreBackend implements StorageBackend {
   /** Counters for tests and the benchmark: metadata rows read by listings and version lookups. */
   readonly stats = { rowsRead: 0 };
   private readonly retirer: BlobRetirer;
+  private readonly pendingRows: PendingBlobRows;
+  /** Bucket rows opened before, by name: sealed bytes → JSON. Every call still reads the row (other nodes may have
+   * changed it); identical authenticated bytes are not unsealed again. */
+  private readonly bucketRows = new Map<string, { sealed: Buffer; json: string }>();
 
   private constructor(private readonly meta: MetaStore, private readonly blobs: BlobStore, rootKey: Buffer, private readonly opts: CoreBackendOptions) {
     this.sealer = new RecordSealer(rootKey);
     this.retirer = new BlobRetirer((ids) => void this.deleteDead(ids).catch(() => {}));
+    this.pendingRows = new PendingBlobRows(meta);
   }
 
   static async open(meta: MetaStore, blobs: BlobStore, rootKey: Buffer, opts: CoreBackendOptions = {}): Promise<CoreBackend> {
@@ -134,8 +192,14 @@ export class CoreBackend implements StorageBackend {
   // ---- buckets ----
 
   private async bucket(tx: MetaTx, name: string): Promise<BucketInfo> {
-    const row = await this.getRow<BucketRow>(tx, keys.bucket(name), `bucket ${name}`);
-    if (!row) throw new S3Error('NoSuchBucket', undefined, { BucketName: name });
+    const rowKey = keys.bucket(name);
+    const sealed = await tx.get(rowKey);
+    if (!sealed) throw new S3Error('NoSuchBucket', undefined, { BucketName: name });
+    const memo = this.bucketRows.get(name);
+    if (memo?.sealed.equals(sealed)) return (JSON.parse(memo.json) as BucketRow).info;
+    const row = this.open<BucketRow>(rowKey, sealed, `bucket ${name}`);
+    if (this.bucketRows.size >= 1024) this.bucketRows.clear();
+    this.bucketRows.set(name, { sealed, json: JSON.stringify(row) });
     return row.info;
   }
 
@@ -186,12 +250,12 @@ export class CoreBackend implements StorageBackend {
   // ---- blobs ----
 
   async stageBlob(bucket: string, data: Readable): Promise<StagedBlob> {
-    const id = randomId();
+    const id = newBlobId();
     try {
-      await this.meta.write(async (tx) => {
-        await this.bucket(tx, bucket);
-        this.put(tx, keys.pendingBlob(id), { at: Date.now() });
-      });
+      // No blob for a bucket that is not there (the commit checks again).
+      await this.meta.read((tx) => this.bucket(tx, bucket));
+      const rowKey = keys.pendingBlob(id);
+      await this.pendingRows.add(rowKey, this.sealer.seal(rowKey, { at: Date.now() }));
     } catch (e) {
       data.resume();
       throw e;
@@ -401,9 +465,11 @@ export class CoreBackend implements StorageBackend {
         }
       }
       let count = 0;
+      let batch = delimiter ? DELIMITED_SCAN_START : SCAN_BATCH;
       for (;;) {
         if (Buffer.compare(cursor, range.end) >= 0) return out;
-        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(SCAN_BATCH, opts.maxKeys - count + 1) });
+        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(batch, opts.maxKeys - count + 1) });
+        batch = Math.min(SCAN_BATCH, batch * 2);
         this.stats.rowsRead += rows.length;
         if (!rows.length) return out;
         for (const row of rows) {
@@ -419,6 +485,7 @@ export class CoreBackend implements StorageBackend {
             out.lastEntry = cp;
             count++;
             cursor = after(keys.latestUnder(bucket, cp));
+            batch = DELIMITED_SCAN_START;
             break; // rescan from past the common prefix
           }
           out.objects.push(this.open<ObjectRecord>(row.key, row.value, `latest in ${bucket}`));
@@ -463,9 +530,11 @@ export class CoreBackend implements StorageBackend {
       let lastKey: string | undefined;
       let lastVersion: string | undefined;
       let prevKey: string | undefined = resumeKey;
+      let batch = delimiter ? DELIMITED_SCAN_START : SCAN_BATCH;
       for (;;) {
         if (Buffer.compare(cursor, range.end) >= 0) return out;
-        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(SCAN_BATCH, opts.maxKeys - count + 1) });
+        const rows = await tx.scan({ start: cursor, end: range.end, limit: Math.min(batch, opts.maxKeys - count + 1) });
+        batch = Math.min(SCAN_BATCH, batch * 2);
         this.stats.rowsRead += rows.length;
         if (!rows.length) return out;
         for (const row of rows) {
@@ -484,6 +553,7 @@ export class CoreBackend implements StorageBackend {
             lastVersion = undefined;
             count++;
             cursor = after(keys.versionsUnder(bucket, cp));
+            batch = DELIMITED_SCAN_START;
             break;
           }
           const v = this.open<ObjectRecord>(row.key, row.value, `version in ${bucket}`);

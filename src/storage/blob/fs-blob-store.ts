@@ -1,10 +1,13 @@
 // Blobs as files: <dir>/<hh>/<id> (dirs 0700, files 0600), written to <dir>/.tmp, fsynced, renamed,
-// the directory fsynced. <dir>/.tmp holds only unfinished writes and is emptied at open.
+// the directory fsynced — one fsync for the renames into a directory that arrive together (DirSync; the
+// core's blob ids put writes close in time into one <hh>). <dir>/.tmp holds only unfinished writes and is
+// emptied at open.
 import { createReadStream } from 'node:fs';
-import { mkdir, rm, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, rm, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { renameDurable, writeStreamToFile } from '../fs/atomic.ts';
+import { writeStreamToFile } from '../fs/atomic.ts';
+import { DirSync } from '../fs/dir-sync.ts';
 import { checkBlobId, type BlobStore } from './blob-store.ts';
 
 /** Bytes per file read (and buffered ahead per open object): few, large reads for big GETs. */
@@ -12,6 +15,7 @@ const READ_SIZE = 1024 * 1024;
 
 export class FsBlobStore implements BlobStore {
   private readonly tmp: string;
+  private readonly dirSync = new DirSync();
 
   private constructor(private readonly dir: string) {
     this.tmp = join(dir, '.tmp');
@@ -38,8 +42,16 @@ export class FsBlobStore implements BlobStore {
     const target = this.path(id);
     const tmp = join(this.tmp, id);
     const size = await writeStreamToFile(tmp, data);
-    await mkdir(join(target, '..'), { recursive: true, mode: 0o700 });
-    await renameDurable(tmp, target);
+    try {
+      await rename(tmp, target);
+    } catch (e) {
+      // The <hh> directory is made on first use (not a mkdir per write).
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+      await rename(tmp, target);
+      await this.dirSync.sync(this.dir);
+    }
+    await this.dirSync.sync(dirname(target));
     return size;
   }
 
