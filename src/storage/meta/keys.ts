@@ -11,6 +11,7 @@
 //   G ‖ s(blobId)                                   blob being written (staged, not committed): crash leftovers
 //   D ‖ s(blobId)                                   blob no longer referenced, to delete
 //   K ‖ …                                           reserved: the KMS key store
+//   C ‖ s(name)                                     store-wide rows: the root-key check value
 //
 // s(x) = UTF-8 bytes of x with 0x00 escaped as 0x00 0xFF, then the terminator 0x00 0x01: a component
 // that is a prefix of another sorts first, and 0x00 inside a component sorts after the end of a shorter one,
@@ -19,7 +20,7 @@
 // version's order is its version id (32 hex = these 16 bytes); the null version gets a fresh one each write.
 import { NULL_VERSION } from '../version-id.ts';
 
-export const TABLE = { bucket: 0x42, version: 0x56, latest: 0x4c, nullVersion: 0x4e, upload: 0x55, uploadById: 0x49, part: 0x50, pendingBlob: 0x47, deadBlob: 0x44, kms: 0x4b } as const;
+export const TABLE = { bucket: 0x42, version: 0x56, latest: 0x4c, nullVersion: 0x4e, upload: 0x55, uploadById: 0x49, part: 0x50, pendingBlob: 0x47, deadBlob: 0x44, kms: 0x4b, control: 0x43 } as const;
 
 const TERMINATOR = Buffer.from([0x00, 0x01]);
 
@@ -120,6 +121,8 @@ export const keys = {
   pendingBlobs: () => prefixRange(Buffer.of(TABLE.pendingBlob)),
   deadBlob: (id: string) => row(TABLE.deadBlob, component(id)),
   deadBlobs: () => prefixRange(Buffer.of(TABLE.deadBlob)),
+  /** The sealed check value written at initialisation: a node with another root key cannot open it. */
+  rootKeyCheck: () => row(TABLE.control, component('root key check')),
 };
 
 /** The object key of a V/L/N row (after the table byte and bucket component). */
