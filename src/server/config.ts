@@ -43,10 +43,12 @@ export interface ServerOptions {
   backendRegion?: string;
   /** Gateway: PEM CA bundle for an HTTPS upstream (env KURA_BACKEND_CA_BUNDLE). */
   backendCaBundle?: string;
+  /** Metadata engine: 'lmdb' (default) or a postgres:// URL (env KURA_META_URL). */
+  meta?: string;
 }
 
-/** The metadata engine: embedded (LMDB in the data dir); another engine adds its kind here (e.g. { kind: 'postgres', url }). */
-export type MetaConfig = { kind: 'lmdb' };
+/** The metadata engine: embedded (LMDB in the data dir), or PostgreSQL shared by several nodes. */
+export type MetaConfig = { kind: 'lmdb' } | { kind: 'postgres'; url: string; poolSize?: number };
 
 /** Where object bytes are stored (blobs). */
 export type BackendConfig = { kind: 'fs' } | ({ kind: 's3' } & S3BlobStoreOptions);
@@ -223,11 +225,38 @@ export function backendConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = proc
   return config;
 }
 
+/**
+ * The metadata engine from --meta, else KURA_META_URL: 'lmdb' (default) or postgres://… / postgresql://….
+ * PostgreSQL needs the S3 blob store: its point is several nodes serving the same buckets, and a blob
+ * file in one node's data dir is invisible to the others (their reads would fail, and their clean-up
+ * would drop the rows of blobs they cannot see).
+ */
+export function metaConfig(opts: ServerOptions, backend: BackendConfig, env: NodeJS.ProcessEnv = process.env): MetaConfig {
+  const value = opts.meta ?? env.KURA_META_URL ?? 'lmdb';
+  if (value === 'lmdb') return { kind: 'lmdb' };
+  if (!/^postgres(ql)?:\/\//.test(value)) throw new Error(`unknown --meta '${value.replace(/\/\/[^@/]*@/, '//…@')}' (lmdb, or a postgres:// URL)`);
+  try {
+    new URL(value);
+  } catch {
+    throw new Error('invalid --meta URL (expected postgres://user:password@host:port/database)');
+  }
+  if (backend.kind !== 's3') throw new Error('--meta postgres needs --backend s3: nodes sharing the database must share the blobs too (a local blob dir is one node\'s only)');
+  const config: MetaConfig = { kind: 'postgres', url: value };
+  const pool = env.KURA_META_POOL_SIZE;
+  if (pool !== undefined) {
+    const n = Number(pool);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw new Error('KURA_META_POOL_SIZE must be an integer 1…1000');
+    config.poolSize = n;
+  }
+  return config;
+}
+
 export async function loadConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = process.env): Promise<ServerConfig> {
   const dataDir = resolve(opts.dataDir ?? './data');
   await mkdir(dataDir, { recursive: true });
   const stateDir = await ensureStateDir(dataDir);
   const backend = backendConfig(opts, env);
+  const meta = metaConfig(opts, backend, env);
   const address = opts.address ?? DEFAULT_HTTP;
   const tlsAddress = opts.tlsAddress ?? DEFAULT_HTTPS;
   const creds = await loadCredentials(dataDir, env);
@@ -240,6 +269,7 @@ export async function loadConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = p
     credentials: creds.credentials,
     credentialsGenerated: creds.generated,
     backend,
+    meta,
   };
   if (creds.path) config.credentialsPath = creds.path;
   if (address !== 'off') config.http = parseAddress(address);

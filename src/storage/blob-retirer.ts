@@ -1,6 +1,7 @@
 // Deferred deletion of replaced blobs, shared by both backends: a blob goes after a grace period and once no open reader pins it.
 
-const RETIRE_GRACE_MS = 30_000;
+/** Default grace: readers between a record lookup and the blob open, in this process. */
+export const RETIRE_GRACE_MS = 30_000;
 
 export class BlobRetirer {
   private pins = new Map<string, number>();
@@ -8,11 +9,15 @@ export class BlobRetirer {
   private timers = new Set<NodeJS.Timeout>();
 
   /** remove: deletes blobs by name, best effort (a blob left behind is unreferenced: the next load of its bucket removes it). */
-  constructor(private readonly remove: (names: string[]) => void) {}
+  constructor(private readonly remove: (names: string[]) => void, private readonly graceMs = RETIRE_GRACE_MS) {}
 
   /** Marks blobs as being read (one count per call); unpin when the reader is done. */
   pin(names: string[]): void {
     for (const p of names) this.pins.set(p, (this.pins.get(p) ?? 0) + 1);
+  }
+
+  isPinned(name: string): boolean {
+    return this.pins.has(name);
   }
 
   unpin(names: string[]): void {
@@ -40,7 +45,7 @@ export class BlobRetirer {
         else free.push(p);
       }
       if (free.length) this.remove(free);
-    }, RETIRE_GRACE_MS);
+    }, this.graceMs);
     t.unref();
     this.timers.add(t);
   }

@@ -13,6 +13,18 @@
 //
 // Versions are rows (V), newest first; a key's latest live version is also copied to an L row, so a
 // listing reads one row per key (and seeks past a common prefix instead of reading what is under it).
+//
+// Several processes on one shared MetaStore (PostgreSQL + one upstream; docs/METADATA.md "Several nodes"):
+// - the metadata transaction decides every race; the per-key in-process locks only spare this process's
+//   own writers a conflict retry;
+// - a new version's order is made newer than the key's newest row inside the transaction, so the last
+//   committed write is the newest whatever the nodes' clocks say;
+// - G rows carry the writer's instance id and a timestamp the writer refreshes while the blob uploads;
+//   clean-up (at open and every sweep) takes only this instance's leftovers and rows older than
+//   pendingBlobGraceMs, and a commit whose G row is gone fails instead of referring to a deleted blob;
+// - D rows carry the time the blob stopped being referenced; they are acted on only after deadBlobGraceMs,
+//   the bound on how long a GET on another node may take between reading a record and opening its blobs;
+// - nothing is cached: the bucket row (versioning, encryption defaults) is read in each request's transaction.
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { S3Error } from '../protocol/s3-errors.ts';
@@ -24,7 +36,7 @@ import { BlobRetirer } from './blob-retirer.ts';
 import type { BlobStore } from './blob/blob-store.ts';
 import { KeyedLock } from './keyed-lock.ts';
 import type { MetaStore, MetaTx } from './meta/meta-store.ts';
-import { TABLE, after, blobIdOf, justAfter, keys, objectKeyOf, prefixRange, versionOrderOf } from './meta/keys.ts';
+import { TABLE, after, blobIdOf, justAfter, keys, objectKeyOf, prefixRange, versionOrderFromRow, versionOrderOf } from './meta/keys.ts';
 import { RecordSealer } from './meta/records.ts';
 import { multipartRecord, partRecord, segmentsOf, singlePartRecord } from './part-layout.ts';
 import { checkPreconditions, versionIdFor } from './versions.ts';
@@ -107,9 +119,44 @@ interface BucketRow {
 }
 
 export interface CoreBackendOptions {
-  /** Pending-blob rows younger than this are left alone at open (other live nodes' writes); 0 = all are leftovers. */
+  /** Pending-blob rows of other instances younger than this are left alone (their writers may be alive); 0 = all are leftovers. */
   pendingBlobGraceMs?: number;
+  /** How long a dropped blob stays after the commit that stopped referencing it (readers elsewhere); default 30 s. */
+  deadBlobGraceMs?: number;
+  /** Clean-up of G/D rows past their grace every this many ms (shared stores: rows left by nodes that died); unset = only at open. */
+  sweepIntervalMs?: number;
+  /** This process's id in its G rows (shared stores). */
+  instanceId?: string;
   log?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+}
+
+/**
+ * Timings for a MetaStore shared by several nodes. A blob upload refreshes its G row every
+ * pendingBlobGraceMs / 6; a GET elsewhere must open each blob within deadBlobGraceMs of its replacement.
+ */
+export const SHARED_META_TIMINGS = { pendingBlobGraceMs: 60 * 60_000, deadBlobGraceMs: 15 * 60_000, sweepIntervalMs: 5 * 60_000 } as const;
+
+/** The sealed value of a G row. */
+interface PendingBlobRow {
+  at: number;
+  node?: string;
+}
+
+/** Thrown at open when the store was initialised under another root key. */
+export class RootKeyMismatchError extends Error {
+  constructor() {
+    super('the metadata store was initialised under another root key: every node must use the same root key (KURA_ROOT_KEY or the same root.key); refusing to start');
+    this.name = 'RootKeyMismatchError';
+  }
+}
+
+/** An order newer (smaller) than `than`, by one microsecond of the clock part. */
+function orderNewerThan(than: Buffer): Buffer {
+  const t = than.readBigUInt64BE(0);
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64BE(t > 0n ? t - 1n : 0n, 0);
+  randomBytes(8).copy(b, 8);
+  return b;
 }
 
 export class CoreBackend implements StorageBackend {
@@ -123,43 +170,107 @@ export class CoreBackend implements StorageBackend {
   /** Bucket rows opened before, by name: sealed bytes → JSON. Every call still reads the row (other nodes may have
    * changed it); identical authenticated bytes are not unsealed again. */
   private readonly bucketRows = new Map<string, { sealed: Buffer; json: string }>();
+  private sweeper: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
 
   private constructor(private readonly meta: MetaStore, private readonly blobs: BlobStore, rootKey: Buffer, private readonly opts: CoreBackendOptions) {
     this.sealer = new RecordSealer(rootKey);
-    this.retirer = new BlobRetirer((ids) => void this.deleteDead(ids).catch(() => {}));
+    this.retirer = new BlobRetirer((ids) => void this.deleteDead(ids).catch(() => {}), opts.deadBlobGraceMs);
     this.pendingRows = new PendingBlobRows(meta);
   }
 
   static async open(meta: MetaStore, blobs: BlobStore, rootKey: Buffer, opts: CoreBackendOptions = {}): Promise<CoreBackend> {
     const b = new CoreBackend(meta, blobs, rootKey, opts);
-    await b.recover();
+    await b.checkRootKey();
+    await b.recover(true);
+    if (opts.sweepIntervalMs) {
+      b.sweeper = setInterval(() => {
+        if (b.sweeping) return;
+        b.sweeping = b.recover(false).catch((e: unknown) => b.opts.log?.warn({ err: String(e) }, 'blob clean-up failed (retried at the next sweep)')).finally(() => (b.sweeping = undefined));
+      }, opts.sweepIntervalMs);
+      b.sweeper.unref();
+    }
     return b;
+  }
+
+  /**
+   * The store's sealed check value: written by the first node, and opened by every later one, so a node
+   * with another root key refuses to start instead of answering 500 for everything (or, worse, writing
+   * records the others cannot read). A store from before the check row: its first bucket row is the check.
+   */
+  private async checkRootKey(): Promise<void> {
+    const rowKey = keys.rootKeyCheck();
+    await this.meta.write(async (tx) => {
+      const existing = await tx.get(rowKey);
+      const probe = existing ? { key: rowKey, value: existing } : (await tx.scan({ ...keys.buckets(), limit: 1 }))[0];
+      if (probe) {
+        try {
+          this.open(probe.key, probe.value, 'root key check');
+        } catch {
+          throw new RootKeyMismatchError();
+        }
+      }
+      if (!existing) this.put(tx, rowKey, { format: 1, created: new Date().toISOString() });
+    });
   }
 
   get metaStore(): MetaStore {
     return this.meta;
   }
 
-  /** Crash leftovers: blobs staged but never committed (G rows), blobs dropped but not deleted (D rows). */
-  private async recover(): Promise<void> {
-    const grace = this.opts.pendingBlobGraceMs ?? 0;
+  /**
+   * Leftovers: blobs staged but never committed (G rows) — this instance's from before a restart (atStart),
+   * and any instance's past the pending grace —, and blobs dropped but not deleted (D rows) past the dead
+   * grace. Bounded by what was in flight, never by the number of objects.
+   */
+  private async recover(atStart: boolean): Promise<void> {
+    const pendingGrace = this.opts.pendingBlobGraceMs ?? 0;
+    const deadGrace = atStart && !this.opts.sweepIntervalMs ? 0 : (this.opts.deadBlobGraceMs ?? 0);
     const now = Date.now();
+    let cursor = keys.pendingBlobs().start;
+    let leftovers = 0;
     for (;;) {
-      const rows = await this.meta.read((tx) => tx.scan({ ...keys.pendingBlobs(), limit: 1000 }));
-      const stale = rows.filter((r) => grace === 0 || now - this.open<{ at: number }>(r.key, r.value, 'pending blob').at > grace);
-      if (!stale.length) break;
-      const ids = stale.map((r) => blobIdOf(r.key));
-      await this.blobs.discardUnfinished(ids);
-      await this.meta.write(async (tx) => {
-        for (const r of stale) tx.delete(r.key);
+      const range = keys.pendingBlobs();
+      const rows = await this.meta.read((tx) => tx.scan({ start: cursor, end: range.end, limit: 1000 }));
+      if (!rows.length) break;
+      cursor = justAfter(rows[rows.length - 1]!.key);
+      const stale = rows.filter((r) => {
+        const id = blobIdOf(r.key);
+        if (this.staged.has(id)) return false;
+        const g = this.open<PendingBlobRow>(r.key, r.value, 'pending blob');
+        return pendingGrace === 0 || (atStart && g.node !== undefined && g.node === this.opts.instanceId) || now - g.at > pendingGrace;
       });
-      this.opts.log?.info({ blobs: ids.length }, 'removed blobs of writes cut short');
+      if (stale.length) {
+        // G → D in one transaction that re-reads each G row: a writer that refreshed or committed meanwhile keeps its blob.
+        const ids = await this.meta.write(async (tx) => {
+          const out: string[] = [];
+          for (const r of stale) {
+            const v = await tx.get(r.key);
+            if (!v || !v.equals(r.value)) continue;
+            tx.delete(r.key);
+            const id = blobIdOf(r.key);
+            this.put(tx, keys.deadBlob(id), { at: 0, unfinished: true });
+            out.push(id);
+          }
+          return out;
+        });
+        leftovers += ids.length;
+      }
       if (rows.length < 1000) break;
     }
+    if (leftovers) this.opts.log?.info({ blobs: leftovers }, 'removing blobs of writes cut short');
+    cursor = keys.deadBlobs().start;
     for (;;) {
-      const rows = await this.meta.read((tx) => tx.scan({ ...keys.deadBlobs(), limit: 1000 }));
+      const range = keys.deadBlobs();
+      const rows = await this.meta.read((tx) => tx.scan({ start: cursor, end: range.end, limit: 1000 }));
       if (!rows.length) break;
-      await this.deleteDead(rows.map((r) => blobIdOf(r.key)));
+      cursor = justAfter(rows[rows.length - 1]!.key);
+      const dead = rows.map((r) => ({ id: blobIdOf(r.key), row: this.open<{ at: number; unfinished?: boolean }>(r.key, r.value, 'dead blob') }));
+      const free = dead.filter((d) => (deadGrace === 0 || now - d.row.at > deadGrace) && !this.retirer.isPinned(d.id));
+      // A write cut short may have left more than a blob (an upstream multipart upload): discarded first.
+      const unfinished = free.filter((d) => d.row.unfinished).map((d) => d.id);
+      if (unfinished.length) await this.blobs.discardUnfinished(unfinished);
+      if (free.length) await this.deleteDead(free.map((d) => d.id));
       if (rows.length < 1000) break;
     }
   }
@@ -249,25 +360,46 @@ export class CoreBackend implements StorageBackend {
 
   // ---- blobs ----
 
+  private pendingRow(): PendingBlobRow {
+    return this.opts.instanceId ? { at: Date.now(), node: this.opts.instanceId } : { at: Date.now() };
+  }
+
   async stageBlob(bucket: string, data: Readable): Promise<StagedBlob> {
     const id = newBlobId();
     try {
-      // No blob for a bucket that is not there (the commit checks again).
+      // No blob for a bucket that is not there (the commit checks again). The pending rows of concurrent
+      // writes share one transaction (PendingBlobRows).
       await this.meta.read((tx) => this.bucket(tx, bucket));
       const rowKey = keys.pendingBlob(id);
-      await this.pendingRows.add(rowKey, this.sealer.seal(rowKey, { at: Date.now() }));
+      await this.pendingRows.add(rowKey, this.sealer.seal(rowKey, this.pendingRow()));
     } catch (e) {
       data.resume();
       throw e;
     }
     this.staged.add(id);
+    // A long upload keeps its G row young, so other nodes' clean-up leaves it alone.
+    const grace = this.opts.pendingBlobGraceMs ?? 0;
+    const refresh = grace > 0 && this.opts.sweepIntervalMs ? setInterval(() => {
+      void this.meta.write(async (tx) => {
+        if (await tx.get(keys.pendingBlob(id))) this.put(tx, keys.pendingBlob(id), this.pendingRow());
+      }).catch(() => {});
+    }, grace / 6) : undefined;
+    refresh?.unref();
     try {
       const storedSize = await this.blobs.put(id, data);
       return { id, storedSize };
     } catch (e) {
       await this.discardBlob(bucket, { id, storedSize: 0 });
       throw e;
+    } finally {
+      if (refresh) clearInterval(refresh);
     }
+  }
+
+  /** In a commit: the staged blob's G row must still be there (not taken by another node's clean-up); removes it. */
+  private async claimStaged(tx: MetaTx, id: string): Promise<void> {
+    if (!(await tx.get(keys.pendingBlob(id)))) throw new Error('staged blob was removed by clean-up before its commit (upload older than the pending-blob grace period)');
+    tx.delete(keys.pendingBlob(id));
   }
 
   async discardBlob(_bucket: string, blob: StagedBlob): Promise<void> {
@@ -289,9 +421,24 @@ export class CoreBackend implements StorageBackend {
 
   /** The newest version row of a key (a delete marker included). */
   private async newest(tx: MetaTx, bucket: string, key: string): Promise<ObjectRecord | undefined> {
+    return (await this.newestRow(tx, bucket, key))?.rec;
+  }
+
+  private async newestRow(tx: MetaTx, bucket: string, key: string): Promise<{ rec: ObjectRecord; order: Buffer } | undefined> {
     const [e] = await tx.scan({ ...prefixRange(keys.versionsOf(bucket, key)), limit: 1 });
     this.stats.rowsRead++;
-    return e && this.open<ObjectRecord>(e.key, e.value, `version in ${bucket}`);
+    return e && { rec: this.open<ObjectRecord>(e.key, e.value, `version in ${bucket}`), order: versionOrderFromRow(e.key) };
+  }
+
+  /**
+   * The version id of a new version: versionIdFor's, unless another node's clock put the key's newest row
+   * ahead of it — then one microsecond newer than that row, so the last commit is always the newest.
+   */
+  private freshVersionId(info: BucketInfo, newestOrder: Buffer | undefined): string {
+    const id = versionIdFor(info);
+    if (id === NULL_VERSION) return id;
+    if (newestOrder && Buffer.compare(versionOrderOf(id)!, newestOrder) >= 0) return orderNewerThan(newestOrder).toString('hex');
+    return id;
   }
 
   /** The row order of a version id: its bytes, or the key's current null version order; undefined when there is none. */
@@ -323,6 +470,8 @@ export class CoreBackend implements StorageBackend {
         if (old) removed = await this.removeVersion(tx, bucket, key, oldOrder, old);
       }
       order = newVersionOrder();
+      const newest = await this.newestRow(tx, bucket, key);
+      if (newest && Buffer.compare(order, newest.order) >= 0) order = orderNewerThan(newest.order);
       this.put(tx, keys.nullVersion(bucket, key), { order: order.toString('hex') });
     } else {
       order = versionOrderOf(rec.versionId)!;
@@ -344,9 +493,10 @@ export class CoreBackend implements StorageBackend {
     return this.locks.run(`key\0${bucket}\0${key}`, async () => {
       const { rec, removed } = await this.meta.write(async (tx) => {
         const info = await this.bucket(tx, bucket);
-        const newest = await this.newest(tx, bucket, key);
+        const row = await this.newestRow(tx, bucket, key);
+        const newest = row?.rec;
         checkPreconditions(newest && !newest.deleteMarker ? newest : undefined, opts);
-        const rec = build(versionIdFor(info));
+        const rec = build(this.freshVersionId(info, row?.order));
         const removed = await this.addVersion(tx, info, rec);
         if (extra) removed.push(...(await extra(tx)));
         return { rec, removed };
@@ -362,7 +512,7 @@ export class CoreBackend implements StorageBackend {
     try {
       this.checkStaged(blob);
       const rec = await this.commit(bucket, key, (versionId) => singlePartRecord(key, versionId, meta, blob.storedSize, blob.id, part), opts, async (tx) => {
-        tx.delete(keys.pendingBlob(blob.id));
+        await this.claimStaged(tx, blob.id);
         return [];
       });
       this.staged.delete(blob.id);
@@ -422,7 +572,7 @@ export class CoreBackend implements StorageBackend {
           return { result, removed };
         }
         if (info.config.versioning) {
-          const markerId = versionIdFor(info);
+          const markerId = this.freshVersionId(info, (await this.newestRow(tx, bucket, key))?.order);
           const marker: ObjectRecord = {
             key, versionId: markerId, deleteMarker: true, lastModified: new Date().toISOString(), size: 0, storedSize: 0, etag: '',
             contentType: '', userMetadata: {}, headers: {}, parts: [],
@@ -613,7 +763,7 @@ export class CoreBackend implements StorageBackend {
         const old = await this.getRow<PartRecord>(tx, rowKey, `part in ${bucket}`);
         const rec = partRecord(partNumber, blob.storedSize, blob.id, part);
         this.put(tx, rowKey, rec);
-        tx.delete(keys.pendingBlob(blob.id));
+        await this.claimStaged(tx, blob.id);
         const removed = old ? [old.ref] : [];
         this.dropBlobs(tx, removed);
         return { rec, removed };
@@ -672,6 +822,8 @@ export class CoreBackend implements StorageBackend {
 
   async close(): Promise<void> {
     // Pending deletions keep their D rows: the next open finishes them.
+    if (this.sweeper) clearInterval(this.sweeper);
+    await this.sweeping;
     this.retirer.close();
     this.locks.clear();
     await this.blobs.close();

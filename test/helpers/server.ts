@@ -12,6 +12,13 @@
 // Gateway: startKura({ backend: 's3' }) first starts an upstream Kura (srv.upstream, bucket srv.upstreamBucket),
 // then the server under test with `--backend s3` in front of it; stop() stops both. Pass `upstream` to reuse
 // one (restarts). KURA_TEST_BACKEND=s3 makes that the default, to run a whole test file against the gateway.
+//
+// PostgreSQL metadata (scale-out): startKura({ meta: url, backend: 's3', upstream, upstreamBucket, upstreamPrefix })
+// runs `--meta URL --backend s3`; several such nodes on one database and one upstream bucket/prefix serve the
+// same buckets (give them the same KURA_ROOT_KEY and KURA_ACCESS_KEY_ID/SECRET in env). KURA_TEST_META=postgres
+// makes it the default for servers started without an explicit backend: each gets a fresh database on a
+// PostgreSQL this test process starts (test/helpers/postgres.ts) and its own upstream; a restart with the same
+// data dir gets the same database and upstream back.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
@@ -22,6 +29,8 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import assert from 'node:assert/strict';
 import { S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
+import { cp, mkdir } from 'node:fs/promises';
+import { startPostgres, type PostgresServer } from './postgres.ts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -55,6 +64,8 @@ export interface KuraServer {
   /** With backend 's3': the upstream store and the upstream bucket holding everything. */
   upstream?: KuraServer;
   upstreamBucket?: string;
+  /** With PostgreSQL metadata: the database URL. */
+  metaUrl?: string;
 }
 
 export interface StartKuraOptions {
@@ -73,6 +84,27 @@ export interface StartKuraOptions {
   /** Gateway: upstream bucket (created when missing; default 'kura-upstream') and prefix (default 'gw/'). */
   upstreamBucket?: string;
   upstreamPrefix?: string;
+  /** A postgres:// URL: metadata in that database (implies the gateway backend). Default: KURA_TEST_META=postgres gives a fresh one. */
+  meta?: string;
+  /**
+   * Copy <dir>/.kura/kms into the new data dir before start: nodes of one cluster share the KMS keys (SSE-S3's
+   * managed key) this way while the KMS key store lives in the data dir.
+   */
+  kmsFrom?: string;
+}
+
+let testPostgres: Promise<PostgresServer> | undefined;
+/** Node data dir → its metadata database (KURA_TEST_META=postgres), for restarts. */
+const metaDbs = new Map<string, string>();
+
+/** The metadata URL a server gets: explicit, remembered for its data dir, or a fresh database under KURA_TEST_META=postgres. */
+async function metaFor(opts: StartKuraOptions): Promise<string | undefined> {
+  if (opts.meta) return opts.meta;
+  if (opts.backend !== undefined || process.env.KURA_TEST_META !== 'postgres') return undefined;
+  const known = opts.dataDir ? metaDbs.get(opts.dataDir) : undefined;
+  if (known) return known;
+  testPostgres ??= startPostgres();
+  return (await testPostgres).createDatabase();
 }
 
 /** Gateway data dir → data dir of its upstream, kept while the gateway is down (stop({ keepData }), kill9()) for restarts. */
@@ -82,7 +114,7 @@ process.once('exit', () => {
   for (const dir of stoppedUpstreams.values()) rmSync(dir, { recursive: true, force: true });
 });
 
-async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
+async function startGateway(opts: StartKuraOptions, metaUrl?: string): Promise<KuraServer> {
   const remembered = !opts.upstream && opts.dataDir ? stoppedUpstreams.get(opts.dataDir) : undefined;
   if (opts.dataDir) stoppedUpstreams.delete(opts.dataDir);
   const ownUpstream = !opts.upstream;
@@ -100,12 +132,17 @@ async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
     await upstream.client().send(new CreateBucketCommand({ Bucket: upstreamBucket })).catch((e: { name?: string }) => {
       if (e.name !== 'BucketAlreadyOwnedByYou') throw e;
     });
+    const { meta: _meta, ...nodeOpts } = opts;
     const gw = await startKura({
-      ...opts,
+      ...nodeOpts,
       backend: 'fs',
-      args: ['--backend', 's3', '--backend-endpoint', upstream.endpoint, '--backend-bucket', upstreamBucket, '--backend-prefix', opts.upstreamPrefix ?? 'gw/', ...(opts.args ?? [])],
+      args: [
+        '--backend', 's3', '--backend-endpoint', upstream.endpoint, '--backend-bucket', upstreamBucket, '--backend-prefix', opts.upstreamPrefix ?? 'gw/',
+        ...(metaUrl ? ['--meta', metaUrl] : []), ...(opts.args ?? []),
+      ],
       env: { KURA_BACKEND_ACCESS_KEY_ID: upstream.credentials.accessKeyId, KURA_BACKEND_SECRET_ACCESS_KEY: upstream.credentials.secretAccessKey, ...opts.env },
     });
+    if (metaUrl) metaDbs.set(gw.dataDir, metaUrl);
     const stopGateway = gw.stop.bind(gw);
     const kill9 = gw.kill9.bind(gw);
     // The upstream's data is kept when the gateway's is (a data dir the caller gave is never removed), unless
@@ -114,6 +151,7 @@ async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
     return Object.assign(gw, {
       upstream,
       upstreamBucket,
+      ...(metaUrl ? { metaUrl } : {}),
       async stop(o: { keepData?: boolean } = {}) {
         const code = await stopGateway(o);
         await stopUpstream(gw.dataDir, keeps(o));
@@ -131,9 +169,15 @@ async function startGateway(opts: StartKuraOptions): Promise<KuraServer> {
 }
 
 export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer> {
+  const metaUrl = await metaFor(opts);
+  if (metaUrl) return startGateway({ ...opts, backend: 's3' }, metaUrl);
   if ((opts.backend ?? process.env.KURA_TEST_BACKEND) === 's3') return startGateway(opts);
   const ownDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'kura-test-')));
+  if (opts.kmsFrom) {
+    await mkdir(join(dataDir, '.kura'), { recursive: true, mode: 0o700 });
+    await cp(join(opts.kmsFrom, '.kura', 'kms'), join(dataDir, '.kura', 'kms'), { recursive: true });
+  }
   const env: NodeJS.ProcessEnv = { ...process.env, KURA_LOG_LEVEL: process.env.KURA_LOG_LEVEL ?? 'info', ...opts.env };
   if (!opts.env?.KURA_ACCESS_KEY_ID) {
     delete env.KURA_ACCESS_KEY_ID;

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { generate } from 'selfsigned';
 import { CreateBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { startKura } from '../helpers/server.ts';
-import { loadRootKey, parseAddress } from '../../src/server/config.ts';
+import { loadRootKey, metaConfig, parseAddress } from '../../src/server/config.ts';
 
 describe('kura server: configuration', () => {
   test('credentials from KURA_ACCESS_KEY_ID / KURA_SECRET_ACCESS_KEY; none generated', async () => {
@@ -134,5 +134,23 @@ describe('kura server: configuration', () => {
     const both = await encryption({ env: { KURA_BENCH_PLAINTEXT_BASELINE: '1' }, args: ['--bench-plaintext-baseline'] });
     assert.equal(both.sse, undefined, 'flag and variable together: the plaintext baseline');
     assert.match(both.stderr, /WARNING: benchmark plaintext baseline, objects are stored UNENCRYPTED/);
+  });
+});
+
+describe('--meta / KURA_META_URL', () => {
+  const s3 = { kind: 's3' as const, bucket: 'b', prefix: '', region: 'us-east-1' };
+  test('lmdb by default; a postgres URL with the S3 blob store; refused with local blobs or an unknown engine', () => {
+    assert.deepEqual(metaConfig({}, { kind: 'fs' }, {}), { kind: 'lmdb' });
+    assert.deepEqual(metaConfig({ meta: 'postgres://u:p@db:5432/kura' }, s3, {}), { kind: 'postgres', url: 'postgres://u:p@db:5432/kura' });
+    assert.deepEqual(metaConfig({}, s3, { KURA_META_URL: 'postgresql://db/kura', KURA_META_POOL_SIZE: '4' }), { kind: 'postgres', url: 'postgresql://db/kura', poolSize: 4 });
+    assert.throws(() => metaConfig({ meta: 'postgres://db/kura' }, { kind: 'fs' }, {}), /needs --backend s3/);
+    assert.throws(() => metaConfig({ meta: 'mysql://u:secretpw@db/kura' }, s3, {}), (e: Error) => /unknown --meta/.test(e.message) && !e.message.includes('secretpw'));
+    assert.throws(() => metaConfig({}, s3, { KURA_META_URL: 'postgres://db/kura', KURA_META_POOL_SIZE: 'many' }), /KURA_META_POOL_SIZE/);
+  });
+
+  test('kura server --meta postgres://… without --backend s3 exits 2 with the reason', () => {
+    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kura.mjs'), 'server', '--meta', 'postgres://127.0.0.1:1/x', '--address', '127.0.0.1:0', '--tls-address', 'off', '--data', join(tmpdir(), `kura-meta-refused-${process.pid}`)], { encoding: 'utf8' });
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /--meta postgres needs --backend s3/);
   });
 });

@@ -23,13 +23,14 @@ export function registerServerCommand(program: Command): void {
     .option('--backend-prefix <prefix>', 'gateway: key prefix inside the upstream bucket [env KURA_BACKEND_PREFIX]')
     .option('--backend-region <region>', 'gateway: upstream region (default AWS_REGION or us-east-1) [env KURA_BACKEND_REGION]')
     .option('--backend-ca-bundle <file>', 'gateway: PEM CA certificates to trust for an HTTPS upstream [env KURA_BACKEND_CA_BUNDLE]')
+    .option('--meta <lmdb|url>', "metadata engine: 'lmdb' (embedded, default) or postgres://user:pw@host/db (several nodes; needs --backend s3) [env KURA_META_URL]")
     // `npm run bench` only: its 'plain' baseline server stores objects UNENCRYPTED. Not in --help, and
     // honoured only together with KURA_BENCH_PLAINTEXT_BASELINE=1, so neither alone can turn encryption off.
     .addOption(new Option('--bench-plaintext-baseline').hideHelp())
     .action(async (o: {
       benchPlaintextBaseline?: boolean;
       data: string; address: string; tlsAddress: string; tlsCert?: string; tlsKey?: string; domain: string; region: string; allowInsecureSsec: boolean; kmsAddress?: string;
-      backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
+      meta?: string; backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
     }) => {
       // Loaded here rather than at start-up: the client commands (cp, ls, …) start faster without the server.
       const [{ loadConfig, loadRootKey, parseAddress }, { createLogger, singleUserLookup, startServer }, { describeBackend, metaStoreFactory }, { openServerKms, startKmsListener }] = await Promise.all([
@@ -52,6 +53,7 @@ export function registerServerCommand(program: Command): void {
       if (o.backendPrefix !== undefined) opts.backendPrefix = o.backendPrefix;
       if (o.backendRegion !== undefined) opts.backendRegion = o.backendRegion;
       if (o.backendCaBundle !== undefined) opts.backendCaBundle = o.backendCaBundle;
+      if (o.meta !== undefined) opts.meta = o.meta;
       let config;
       try {
         config = await loadConfig(opts);

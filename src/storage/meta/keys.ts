@@ -13,6 +13,7 @@
 //   K ‖ 'k' ‖ s(keyId)                              KMS key (state, rotation history, sealed material of every version)
 //   K ‖ 'a' ‖ s(aliasName)                          KMS alias → key id
 //   K ‖ 'x' ‖ s(keyId)                              KMS key destroyed (tombstone: a re-run import never revives it)
+//   C ‖ s(name)                                     store-wide rows: the root-key check value
 //
 // s(x) = UTF-8 bytes of x with 0x00 escaped as 0x00 0xFF, then the terminator 0x00 0x01: a component
 // that is a prefix of another sorts first, and 0x00 inside a component sorts after the end of a shorter one,
@@ -21,7 +22,7 @@
 // version's order is its version id (32 hex = these 16 bytes); the null version gets a fresh one each write.
 import { NULL_VERSION } from '../version-id.ts';
 
-export const TABLE = { bucket: 0x42, version: 0x56, latest: 0x4c, nullVersion: 0x4e, upload: 0x55, uploadById: 0x49, part: 0x50, pendingBlob: 0x47, deadBlob: 0x44, kms: 0x4b } as const;
+export const TABLE = { bucket: 0x42, version: 0x56, latest: 0x4c, nullVersion: 0x4e, upload: 0x55, uploadById: 0x49, part: 0x50, pendingBlob: 0x47, deadBlob: 0x44, kms: 0x4b, control: 0x43 } as const;
 
 const TERMINATOR = Buffer.from([0x00, 0x01]);
 
@@ -127,6 +128,8 @@ export const keys = {
   kmsAlias: (name: string) => row(TABLE.kms, Buffer.from('a'), component(name)),
   kmsAliases: () => prefixRange(Buffer.from([TABLE.kms, 0x61])),
   kmsDestroyed: (keyId: string) => row(TABLE.kms, Buffer.from('x'), component(keyId)),
+  /** The sealed check value written at initialisation: a node with another root key cannot open it. */
+  rootKeyCheck: () => row(TABLE.control, component('root key check')),
 };
 
 /** The single component of a K row (key id or alias name). */
