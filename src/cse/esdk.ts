@@ -1,42 +1,28 @@
 // Format 1: the AWS Encryption SDK message format, through the official @aws-crypto/client-node.
 // The object body is one ESDK message (no S3 metadata needed), exactly what the ABCI guide's Python
 // script (aws-encryption-sdk, raw RSA keyring, OAEP_SHA256_MGF1, REQUIRE_ENCRYPT_REQUIRE_DECRYPT) uploads.
-import { constants } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import {
-  buildClient, CommitmentPolicy, KeyringNode, KmsKeyringNode, RawAesKeyringNode, RawAesWrappingSuiteIdentifier,
-  RawRsaKeyringNode, type NodeDecryptionMaterial, type NodeEncryptionMaterial, type EncryptedDataKey,
-} from '@aws-crypto/client-node';
+import * as sdk from '@aws-crypto/client-node';
+import { buildClient, CommitmentPolicy, KeyringNode, type NodeDecryptionMaterial, type NodeEncryptionMaterial, type EncryptedDataKey } from '@aws-crypto/client-node';
 import { deserializeFactory } from '@aws-crypto/serialize';
 import { NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import { CseError } from './errors.ts';
-import { keyFingerprint, type MasterKey } from './keys.ts';
+import type { MasterKey } from './keys.ts';
+import type { EsdkNames } from './keyrings/keyring.ts';
 import { guarded } from './pipe.ts';
-import { looksLikeEsdk } from './esdk-detect.ts';
+import { looksLikeEsdk } from './esdk-format.ts';
 
-export { looksLikeEsdk };
-
-export const ESDK_DEFAULT_NAMESPACE = 'kura';
+const ESDK_DEFAULT_NAMESPACE = 'kura';
 const MAX_EDKS = 10;
 const esdk = buildClient({ commitmentPolicy: CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT, maxEncryptedDataKeys: MAX_EDKS });
 
-/** OAEP hashes tried, in order, for a raw RSA key whose padding the message does not record. */
-const OAEP_HASHES = ['sha256', 'sha1', 'sha384', 'sha512'] as const;
-
-function namesOf(key: MasterKey): { keyNamespace: string; keyName: string } {
-  return { keyNamespace: key.keyNamespace ?? ESDK_DEFAULT_NAMESPACE, keyName: key.keyName ?? `${key.kind}-${keyFingerprint(key)}` };
+function namesOf(key: MasterKey): EsdkNames {
+  return { keyNamespace: key.keyNamespace ?? ESDK_DEFAULT_NAMESPACE, keyName: key.keyName ?? `${key.kind}-${key.fingerprint()}` };
 }
 
-/** The keyring that encrypts new messages with `key` (RSA: OAEP-SHA256-MGF1, as the ABCI guide). */
+/** The keyring that encrypts new messages with `key`. */
 export function encryptKeyring(key: MasterKey): KeyringNode {
-  switch (key.kind) {
-    case 'rsa':
-      return new RawRsaKeyringNode({ ...namesOf(key), rsaKey: { publicKey: key.publicKey!.export({ type: 'spki', format: 'pem' }) as string }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' });
-    case 'aes':
-      return new RawAesKeyringNode({ ...namesOf(key), unencryptedMasterKey: new Uint8Array(key.key), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING });
-    case 'kms':
-      return new KmsKeyringNode({ generatorKeyId: key.keyId, clientProvider: () => key.kms });
-  }
+  return key.esdkEncryptKeyring(sdk, namesOf(key));
 }
 
 function describeEdk(edk: EncryptedDataKey): string {
@@ -60,43 +46,16 @@ class SelectingKeyring extends KeyringNode {
     throw new CseError('BadArgument', 'decrypt-only keyring');
   }
 
-  private candidates(edk: EncryptedDataKey): KeyringNode[] {
-    const out: KeyringNode[] = [];
-    for (const key of this.keys) {
-      if (key.kind === 'kms') {
-        if (edk.providerId !== 'aws-kms') continue;
-        const arn = key.keyId.startsWith('arn:');
-        out.push(new KmsKeyringNode(arn ? { keyIds: [key.keyId], clientProvider: () => key.kms } : { discovery: true, clientProvider: () => key.kms }));
-        continue;
-      }
-      if (edk.providerId === 'aws-kms') continue;
-      const pinned = key.keyNamespace !== undefined || key.keyName !== undefined;
-      if (key.kind === 'rsa') {
-        if (!key.privateKey) continue;
-        const keyNamespace = pinned ? namesOf(key).keyNamespace : edk.providerId;
-        const keyName = pinned ? namesOf(key).keyName : edk.providerInfo;
-        const privateKey = key.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-        for (const oaepHash of OAEP_HASHES) {
-          out.push(new RawRsaKeyringNode({ keyNamespace, keyName, rsaKey: { privateKey }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }));
-        }
-      } else {
-        const raw = edk.rawInfo;
-        if (!raw || raw.length <= 20) continue;
-        const keyNamespace = pinned ? namesOf(key).keyNamespace : edk.providerId;
-        const keyName = pinned ? namesOf(key).keyName : Buffer.from(raw.subarray(0, raw.length - 20)).toString('utf8');
-        out.push(new RawAesKeyringNode({ keyNamespace, keyName, unencryptedMasterKey: new Uint8Array(key.key), wrappingSuite: RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING }));
-      }
-    }
-    return out;
-  }
-
   async _onDecrypt(material: NodeDecryptionMaterial, edks: EncryptedDataKey[]): Promise<NodeDecryptionMaterial> {
     for (const edk of edks) {
-      for (const keyring of this.candidates(edk)) {
-        try {
-          await keyring.onDecrypt(material, [edk]);
-        } catch { /* this key does not fit; try the next */ }
-        if (material.hasValidKey()) return material;
+      for (const key of this.keys) {
+        const pinned = key.keyNamespace !== undefined || key.keyName !== undefined ? namesOf(key) : undefined;
+        for (const keyring of key.esdkDecryptKeyrings(sdk, edk, pinned)) {
+          try {
+            await keyring.onDecrypt(material, [edk]);
+          } catch { /* this key does not fit; try the next */ }
+          if (material.hasValidKey()) return material;
+        }
       }
     }
     throw new CseError('NoMatchingKey', `no supplied key can decrypt this ESDK message; it was encrypted for: ${edks.map(describeEdk).join('; ')}`);
@@ -112,7 +71,7 @@ export function decryptKeyring(keys: MasterKey[]): KeyringNode {
  * (about 10 CPU s per GiB with @aws-crypto/client-node); 1 MiB frames cost a fifth of that. Every ESDK reads any
  * frame length (the format allows up to 2^32 - 1), holding one frame in memory.
  */
-export const ESDK_FRAME_LENGTH = 1024 * 1024;
+const ESDK_FRAME_LENGTH = 1024 * 1024;
 
 /** Plaintext in, ESDK message out (suite 0x0578: committing key, ECDSA P-384 signature). */
 export function createEsdkEncryptStream(key: MasterKey, opts: { plaintextLength?: number; frameLength?: number } = {}): Duplex {

@@ -1,5 +1,6 @@
 // What every object format provides to the encrypting client.
 import type { Duplex } from 'node:stream';
+import type { MultiKeyring } from './keyrings/multi.ts';
 
 export type CseFormat = 'esdk' | 's3ec' | 'oss' | 'kura';
 export const CSE_FORMATS: readonly CseFormat[] = ['esdk', 's3ec', 'oss', 'kura'];
@@ -60,4 +61,30 @@ export interface CseDescription {
   /** Material description, KMS context, or the ESDK key namespaces/names. */
   keys: string;
   plainSize?: number;
+}
+
+/**
+ * One object format: its metadata names, its size rules, and its encryptor/decryptor. The table in
+ * formats.ts lists them; the client asks the format and never reads a format's metadata itself.
+ */
+export interface FormatModule {
+  readonly name: CseFormat;
+  /** Whether the object's metadata shows this format. */
+  inMetadata(meta: UserMetadata): boolean;
+  /** Whether the first bytes of a body without CSE metadata show this format. */
+  inBody?(head: Uint8Array): boolean;
+  /** Whether a user-metadata name is this format's (hidden from the caller's metadata). */
+  ownsMetadataName(name: string): boolean;
+  /** The multipart part size used for a requested one. */
+  partSize(requested: number): number;
+  /** Whether the encryptor needs the plaintext MD5 up front (an extra read pass over a file). */
+  readonly needsMd5: boolean;
+  /** Plaintext size of a stored size when the metadata states none (undefined: not computable). */
+  plainSizeOf(storedSize: number): number | undefined;
+  encryptor(keys: MultiKeyring, opts: EncryptOptions): Promise<ObjectEncryptor>;
+  /** The encryptor of an interrupted upload again, from its stored metadata; a string says why it cannot. */
+  resume: ((meta: UserMetadata, keys: MultiKeyring) => Promise<ObjectEncryptor>) | string;
+  decryptor(meta: UserMetadata, keys: MultiKeyring, storedSize: number): Promise<ObjectDecryptor>;
+  /** `head`: the body's first bytes, for formats that keep their header there. */
+  describe(meta: UserMetadata, head?: Uint8Array): Promise<CseDescription>;
 }

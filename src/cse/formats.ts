@@ -1,74 +1,57 @@
-// One entry point over the four formats: make an encryptor for a chosen format, recognise a stored
-// object's format from its metadata (or, for ESDK, its first bytes) and open it for reading.
-// The ESDK (@aws-crypto/client-node, a large module tree) is loaded only when an ESDK message is met.
+// The format table: one entry per object format. A new format is one module (metadata names, size rules,
+// encryptor, decryptor: a FormatModule) and one line here.
 import { CseError } from './errors.ts';
 import type { MasterKey } from './keys.ts';
-import type { CseDescription, CseFormat, EncryptOptions, ObjectDecryptor, ObjectEncryptor, UserMetadata } from './format.ts';
-import { looksLikeEsdk } from './esdk-detect.ts';
-import { isS3ec, s3ecDecryptor, s3ecDescribe, s3ecEncryptor, s3ecResume } from './s3ec.ts';
-import { isOss, ossDecryptor, ossDescribe, ossEncryptor, ossResume } from './oss.ts';
-import { isKura, kuraDecryptor, kuraDescribe, kuraEncryptor, kuraResume } from './kura.ts';
+import { MultiKeyring } from './keyrings/multi.ts';
+import type { CseDescription, CseFormat, EncryptOptions, FormatModule, ObjectDecryptor, ObjectEncryptor, UserMetadata } from './format.ts';
+import { esdkFormat } from './esdk-format.ts';
+import { s3ecFormat } from './s3ec.ts';
+import { ossFormat } from './oss.ts';
+import { kuraFormat } from './kura.ts';
 
-export async function createObjectEncryptor(format: CseFormat, key: MasterKey, opts: EncryptOptions = {}): Promise<ObjectEncryptor> {
-  if (key.kind === 'rsa' && !key.publicKey) throw new CseError('BadArgument', `${key.label}: encrypting needs the public key`);
-  switch (format) {
-    case 'esdk': {
-      const { createEsdkEncryptStream } = await import('./esdk.ts');
-      return { format, metadata: {}, cipherSize: () => undefined, stream: () => createEsdkEncryptStream(key) };
-    }
-    case 's3ec': return s3ecEncryptor(key, opts);
-    case 'oss': return ossEncryptor(key, opts);
-    case 'kura': return kuraEncryptor(key, opts);
-  }
+const FORMATS: Readonly<Record<CseFormat, FormatModule>> = { esdk: esdkFormat, s3ec: s3ecFormat, oss: ossFormat, kura: kuraFormat };
+
+export function formatModule(format: CseFormat): FormatModule {
+  return FORMATS[format];
 }
 
 /** Format named by the object's metadata; undefined when the metadata names none (ESDK body, or plaintext). */
 export function metadataFormat(meta: UserMetadata): CseFormat | undefined {
-  if (isS3ec(meta)) return 's3ec';
-  if (isOss(meta)) return 'oss';
-  if (isKura(meta)) return 'kura';
-  return undefined;
+  return Object.values(FORMATS).find((f) => f.inMetadata(meta))?.name;
+}
+
+/** Format shown by the first bytes of a body whose metadata names none. */
+export function bodyFormat(head: Uint8Array): CseFormat | undefined {
+  return Object.values(FORMATS).find((f) => f.inBody?.(head))?.name;
+}
+
+/** Whether a user-metadata name belongs to a format (the caller sees its own metadata without them). */
+export function isEncryptionMetadata(name: string): boolean {
+  return Object.values(FORMATS).some((f) => f.ownsMetadataName(name));
+}
+
+export function createObjectEncryptor(format: CseFormat, key: MasterKey, opts: EncryptOptions = {}): Promise<ObjectEncryptor> {
+  return FORMATS[format].encryptor(new MultiKeyring([key]), opts);
 }
 
 /** Rebuilds the encryptor of an interrupted upload from its stored metadata (needs a key that unwraps it). */
-export async function resumeObjectEncryptor(meta: UserMetadata, keys: MasterKey[]): Promise<ObjectEncryptor> {
-  switch (metadataFormat(meta)) {
-    case 's3ec': return s3ecResume(meta, keys);
-    case 'oss': return ossResume(meta, keys);
-    case 'kura': return kuraResume(meta, keys);
-    default: throw new CseError('BadArgument', 'this format cannot resume an interrupted upload');
-  }
+export function resumeObjectEncryptor(meta: UserMetadata, keys: MasterKey[]): Promise<ObjectEncryptor> {
+  return resumeEncryptor(meta, new MultiKeyring(keys));
 }
 
-export async function openObjectDecryptor(format: CseFormat, meta: UserMetadata, keys: MasterKey[], storedSize: number): Promise<ObjectDecryptor> {
-  switch (format) {
-    case 'esdk': {
-      const { createEsdkDecryptStream } = await import('./esdk.ts');
-      return { format, stream: () => createEsdkDecryptStream(keys) };
-    }
-    case 's3ec': return s3ecDecryptor(meta, keys, storedSize);
-    case 'oss': return ossDecryptor(meta, keys, storedSize);
-    case 'kura': return kuraDecryptor(meta, keys, storedSize);
-  }
+export async function resumeEncryptor(meta: UserMetadata, keyring: MultiKeyring): Promise<ObjectEncryptor> {
+  const format = metadataFormat(meta);
+  const resume = format && FORMATS[format].resume;
+  if (typeof resume !== 'function') throw new CseError('BadArgument', resume ?? 'this format cannot resume an interrupted upload');
+  return resume(meta, keyring);
 }
 
-/** For `head`: the format and key description; `body` is the object's first bytes when the metadata names no format. */
+export function openObjectDecryptor(format: CseFormat, meta: UserMetadata, keys: MasterKey[], storedSize: number): Promise<ObjectDecryptor> {
+  return FORMATS[format].decryptor(meta, new MultiKeyring(keys), storedSize);
+}
+
+/** For `head`: the format and key description; `body` is the object's first bytes when the metadata names none. */
 export async function describeObject(meta: UserMetadata, body?: Uint8Array): Promise<CseDescription | undefined> {
-  switch (metadataFormat(meta)) {
-    case 's3ec': return s3ecDescribe(meta);
-    case 'oss': return ossDescribe(meta);
-    case 'kura': return kuraDescribe(meta);
-  }
-  if (body && looksLikeEsdk(body)) {
-    const { parseEsdkHeader } = await import('./esdk.ts');
-    const h = parseEsdkHeader(body);
-    return {
-      format: 'esdk',
-      algorithm: h ? `ESDK message v${h.version}, suite 0x${h.suiteId.toString(16).padStart(4, '0')}` : 'ESDK message',
-      keys: h ? h.dataKeys.join('; ') : '(header longer than the bytes read)',
-    };
-  }
-  return undefined;
+  const format = metadataFormat(meta) ?? (body ? bodyFormat(body) : undefined);
+  return format && FORMATS[format].describe(meta, body);
 }
-
-export { looksLikeEsdk };

@@ -2,20 +2,22 @@
 // core's chunked AES-256-GCM format (src/crypto, docs/FORMAT.md) — the same chunks as the server's at-rest
 // format — so multipart parts encrypt in parallel and any range decrypts (authenticated) without reading the
 // rest. Metadata travels as x-amz-meta-kura-cse-*. Details in docs/CSE-FORMATS.md.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
-  DEFAULT_CHUNK_SIZE, NONCE_SIZE, ciphertextSize, createDecryptor, createEncryptor, decryptBuffer, encryptBuffer,
-  planPartsRange, plaintextSize, sealKey, unsealKey, type StreamParams,
+  DEFAULT_CHUNK_SIZE, NONCE_SIZE, ciphertextSize, createDecryptor, createEncryptor, encryptBuffer,
+  planPartsRange, plaintextSize, type StreamParams,
 } from '../crypto/index.ts';
 import { CseError, integrity } from './errors.ts';
-import { keysFor, parseDescription, rsaOaepDecrypt, rsaOaepEncrypt, type AesMasterKey, type KmsMasterKey, type MasterKey, type RsaMasterKey } from './keys.ts';
-import type { CseDescription, EncryptOptions, ObjectDecryptor, ObjectEncryptor, UserMetadata } from './format.ts';
+import { parseDescription } from './keys.ts';
+import type { MultiKeyring } from './keyrings/multi.ts';
+import type { WrapContext } from './keyrings/keyring.ts';
+import type { CseDescription, EncryptOptions, FormatModule, ObjectDecryptor, ObjectEncryptor, UserMetadata } from './format.ts';
 import { checkPlaintext, segmented } from './streams.ts';
-import { b64, firstThatWorks, intMeta, kmsDecrypt, kmsGenerateDataKey, unb64 } from './wrap.ts';
+import { b64, intMeta, statedSize, unb64 } from './meta.ts';
 import { pipelineDuplex } from './pipe.ts';
 
 const P = 'kura-cse-';
-export const KURA = {
+const KURA = {
   version: 'kura-cse',
   wrapAlg: `${P}wrap-alg`,
   key: `${P}key`,
@@ -25,11 +27,8 @@ export const KURA = {
   size: `${P}size`,
   matdesc: `${P}matdesc`,
 } as const;
-const WRAP = { rsa: 'RSA-OAEP-SHA256', aes: 'AES-256-GCM', kms: 'KMS' } as const;
-export const KURA_DEFAULT_SEGMENT = 8 * 1024 * 1024;
+const KURA_DEFAULT_SEGMENT = 8 * 1024 * 1024;
 const END_BIT = 0x80; // segment-nonce marker of the terminator that ends an object of undeclared size
-
-export const isKura = (m: UserMetadata) => m[KURA.version] !== undefined;
 
 interface Layout { nonce: Buffer; chunkSize: number; segmentSize: number; size?: number; matdesc: Record<string, string> }
 
@@ -47,19 +46,8 @@ function segmentParams(key: Buffer, l: Layout, j: number, end = false): StreamPa
   return { key, nonce, chunkSize: l.chunkSize };
 }
 
-function kmsContext(l: Layout): Record<string, string> {
-  return { ...l.matdesc, 'kura:cse': createHash('sha256').update(aadOf(l)).digest('base64') };
-}
-
-async function wrap(key: MasterKey, l: Layout): Promise<{ wrapAlg: string; wrapped: Buffer; dataKey: Buffer }> {
-  if (key.kind === 'kms') {
-    const { dataKey, wrapped } = await kmsGenerateDataKey(key, kmsContext(l));
-    return { wrapAlg: WRAP.kms, wrapped, dataKey };
-  }
-  const dataKey = randomBytes(32);
-  if (key.kind === 'aes') return { wrapAlg: WRAP.aes, wrapped: sealKey(key.key, dataKey, aadOf(l)), dataKey };
-  return { wrapAlg: WRAP.rsa, wrapped: rsaOaepEncrypt(key.publicKey!, dataKey, 'sha256', aadOf(l)), dataKey };
-}
+/** What the keyring binds the wrapped data key to: the layout (as AAD) and the material description. */
+const wrapContext = (l: Layout): WrapContext => ({ format: 'kura', aad: aadOf(l), description: l.matdesc });
 
 function layoutOf(meta: UserMetadata): Layout {
   if (meta[KURA.version] !== '1') throw new CseError('UnsupportedFormat', `unsupported Kura CSE version ${JSON.stringify(meta[KURA.version])}`);
@@ -71,26 +59,12 @@ function layoutOf(meta: UserMetadata): Layout {
   return { nonce, chunkSize, segmentSize, size: intMeta(meta[KURA.size], KURA.size), matdesc: parseDescription(meta[KURA.matdesc]) };
 }
 
-async function unwrap(meta: UserMetadata, keys: MasterKey[]): Promise<{ dataKey: Buffer; layout: Layout }> {
+async function unwrap(meta: UserMetadata, keys: MultiKeyring): Promise<{ dataKey: Buffer; layout: Layout }> {
   const layout = layoutOf(meta);
   const wrapped = unb64(meta[KURA.key], KURA.key);
-  const aad = aadOf(layout);
-  let dataKey: Buffer;
-  switch (meta[KURA.wrapAlg]) {
-    case WRAP.kms:
-      dataKey = await kmsDecrypt(keys.filter((k): k is KmsMasterKey => k.kind === 'kms'), wrapped, kmsContext(layout));
-      break;
-    case WRAP.aes:
-      dataKey = await firstThatWorks(keysFor(keys, layout.matdesc, (k): k is AesMasterKey => k.kind === 'aes'), (k) => unsealKey(k.key, wrapped, aad), WRAP.aes);
-      break;
-    case WRAP.rsa:
-      dataKey = await firstThatWorks(keysFor(keys, layout.matdesc, (k): k is RsaMasterKey => k.kind === 'rsa' && !!k.privateKey), (k) => rsaOaepDecrypt(k.privateKey!, wrapped, 'sha256', aad), WRAP.rsa);
-      break;
-    default:
-      throw new CseError('UnsupportedFormat', `unsupported Kura CSE key wrap ${JSON.stringify(meta[KURA.wrapAlg])}`);
-  }
-  if (dataKey.length !== 32) throw integrity('unwrapped data key is not 256 bits');
-  return { dataKey, layout };
+  const [dataKey] = await keys.unwrap([wrapped], meta[KURA.wrapAlg], wrapContext(layout));
+  if (dataKey!.length !== 32) throw integrity('unwrapped data key is not 256 bits');
+  return { dataKey: dataKey!, layout };
 }
 
 function encryptorFrom(dataKey: Buffer, l: Layout, metadata: UserMetadata): ObjectEncryptor {
@@ -132,10 +106,11 @@ function encryptorFrom(dataKey: Buffer, l: Layout, metadata: UserMetadata): Obje
   };
 }
 
-export async function kuraEncryptor(key: MasterKey, opts: EncryptOptions & { chunkSize?: number; segmentSize?: number } = {}): Promise<ObjectEncryptor> {
-  const segmentSize = opts.segmentSize ?? opts.partSize ?? KURA_DEFAULT_SEGMENT;
-  const layout: Layout = { nonce: randomBytes(NONCE_SIZE), chunkSize: opts.chunkSize ?? DEFAULT_CHUNK_SIZE, segmentSize, size: opts.plainSize, matdesc: key.description };
-  const { wrapAlg, wrapped, dataKey } = await wrap(key, layout);
+async function kuraEncryptor(keys: MultiKeyring, opts: EncryptOptions): Promise<ObjectEncryptor> {
+  // A multipart upload's parts are whole segments, so that they encrypt independently.
+  const segmentSize = opts.partSize ?? KURA_DEFAULT_SEGMENT;
+  const layout: Layout = { nonce: randomBytes(NONCE_SIZE), chunkSize: DEFAULT_CHUNK_SIZE, segmentSize, size: opts.plainSize, matdesc: keys.generator.description };
+  const { wrapAlg, wrapped, dataKey } = await keys.generate(wrapContext(layout));
   const metadata: UserMetadata = {
     [KURA.version]: '1',
     [KURA.wrapAlg]: wrapAlg,
@@ -149,7 +124,7 @@ export async function kuraEncryptor(key: MasterKey, opts: EncryptOptions & { chu
   return encryptorFrom(dataKey, layout, metadata);
 }
 
-export async function kuraResume(meta: UserMetadata, keys: MasterKey[]): Promise<ObjectEncryptor> {
+async function kuraResume(meta: UserMetadata, keys: MultiKeyring): Promise<ObjectEncryptor> {
   const { dataKey, layout } = await unwrap(meta, keys);
   return encryptorFrom(dataKey, layout, meta);
 }
@@ -166,7 +141,7 @@ function segmentSizes(l: Layout, stored: number): number[] {
   return sizes;
 }
 
-export async function kuraDecryptor(meta: UserMetadata, keys: MasterKey[], storedSize: number): Promise<ObjectDecryptor> {
+async function kuraDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize: number): Promise<ObjectDecryptor> {
   const { dataKey, layout: l } = await unwrap(meta, keys);
   const terminator = l.size === undefined ? ciphertextSize(0, l.chunkSize) : 0;
   if (storedSize < terminator) throw integrity('object too short for its Kura CSE layout');
@@ -201,13 +176,25 @@ export async function kuraDecryptor(meta: UserMetadata, keys: MasterKey[], store
   };
 }
 
-export function kuraDescribe(meta: UserMetadata): CseDescription {
-  const size = meta[KURA.size];
+async function kuraDescribe(meta: UserMetadata): Promise<CseDescription> {
   return {
     format: 'kura',
     algorithm: `AES-256-GCM chunked (${meta[KURA.chunkSize] ?? '?'}-byte chunks)`,
     wrapAlgorithm: meta[KURA.wrapAlg],
     keys: `material description ${meta[KURA.matdesc] ?? '{}'}`,
-    plainSize: size !== undefined && /^\d+$/.test(size) ? Number(size) : undefined,
+    plainSize: statedSize(meta[KURA.size]),
   };
 }
+
+export const kuraFormat: FormatModule = {
+  name: 'kura',
+  inMetadata: (m) => m[KURA.version] !== undefined,
+  ownsMetadataName: (name) => name.startsWith(KURA.version),
+  partSize: (requested) => requested,
+  needsMd5: false,
+  plainSizeOf: () => undefined,
+  encryptor: kuraEncryptor,
+  resume: kuraResume,
+  decryptor: kuraDecryptor,
+  describe: kuraDescribe,
+};

@@ -4,13 +4,15 @@
 // envelope.go. Details in docs/CSE-FORMATS.md.
 import { randomBytes } from 'node:crypto';
 import { CseError } from './errors.ts';
-import { keysFor, parseDescription, rsaOaepDecrypt, rsaOaepEncrypt, type AesMasterKey, type KmsMasterKey, type MasterKey, type RsaMasterKey } from './keys.ts';
-import type { CseDescription, EncryptOptions, ObjectDecryptor, ObjectEncryptor, UserMetadata } from './format.ts';
+import { parseDescription } from './keys.ts';
+import type { MultiKeyring } from './keyrings/multi.ts';
+import type { WrapContext } from './keyrings/keyring.ts';
+import type { CseDescription, EncryptOptions, FormatModule, ObjectDecryptor, ObjectEncryptor, UserMetadata } from './format.ts';
 import { ctrTransform, gcmDecryptTransform, gcmEncryptTransform, sliceTransform, checkPlaintext } from './streams.ts';
-import { aesGcmUnwrap, aesGcmWrap, b64, firstThatWorks, intMeta, kmsDecrypt, kmsGenerateDataKey, unb64 } from './wrap.ts';
+import { b64, intMeta, statedSize, unb64 } from './meta.ts';
 import { pipelineDuplex } from './pipe.ts';
 
-export const S3EC = {
+const S3EC = {
   key: 'x-amz-key-v2',
   keyV1: 'x-amz-key',
   iv: 'x-amz-iv',
@@ -19,62 +21,22 @@ export const S3EC = {
   matdesc: 'x-amz-matdesc',
   tagLen: 'x-amz-tag-len',
   plainLen: 'x-amz-unencrypted-content-length',
+  plainMd5V1: 'x-amz-unencrypted-content-md5',
 } as const;
+const NAMES: ReadonlySet<string> = new Set(Object.values(S3EC));
 const CEK_GCM = 'AES/GCM/NoPadding';
-const WRAP_RSA = 'RSA-OAEP-SHA1';
-const WRAP_AES = 'AES/GCM';
 const WRAP_KMS = 'kms+context';
-const KMS_CEK_CONTEXT = 'aws:x-amz-cek-alg';
 
-export const isS3ec = (m: UserMetadata) => m[S3EC.key] !== undefined || m[S3EC.keyV1] !== undefined;
-
-async function newDataKey(key: MasterKey): Promise<{ dataKey: Buffer; wrapped: Buffer; wrapAlg: string; matdesc: Record<string, string> }> {
-  if (key.kind === 'kms') {
-    if (KMS_CEK_CONTEXT in key.description) throw new CseError('BadArgument', `${KMS_CEK_CONTEXT} is reserved in the encryption context`);
-    const context = { ...key.description, [KMS_CEK_CONTEXT]: CEK_GCM };
-    const { dataKey, wrapped } = await kmsGenerateDataKey(key, context);
-    return { dataKey, wrapped, wrapAlg: WRAP_KMS, matdesc: context };
-  }
-  const dataKey = randomBytes(32);
-  if (key.kind === 'aes') return { dataKey, wrapped: aesGcmWrap(key.key, dataKey, Buffer.from(CEK_GCM)), wrapAlg: WRAP_AES, matdesc: key.description };
-  // RSA-OAEP-SHA1 wraps a "pseudo data key": key length (1 byte) ‖ data key ‖ content cipher name.
-  const pseudo = Buffer.concat([Buffer.from([dataKey.length]), dataKey, Buffer.from(CEK_GCM)]);
-  return { dataKey, wrapped: rsaOaepEncrypt(key.publicKey!, pseudo, 'sha1'), wrapAlg: WRAP_RSA, matdesc: key.description };
-}
-
-async function unwrapDataKey(meta: UserMetadata, keys: MasterKey[]): Promise<Buffer> {
+async function unwrapDataKey(meta: UserMetadata, keys: MultiKeyring): Promise<Buffer> {
   if (meta[S3EC.key] === undefined) throw new CseError('UnsupportedFormat', 'S3 Encryption Client v1 objects (x-amz-key) are not supported; re-encrypt them with a v2 client');
   const cek = meta[S3EC.cekAlg];
   if (cek !== CEK_GCM) throw new CseError('UnsupportedFormat', `unsupported content cipher ${JSON.stringify(cek)} (only ${CEK_GCM})`);
   if (meta[S3EC.tagLen] !== '128') throw new CseError('UnsupportedFormat', `unsupported tag length ${JSON.stringify(meta[S3EC.tagLen])}`);
   const wrapped = unb64(meta[S3EC.key], S3EC.key);
-  const desc = parseDescription(meta[S3EC.matdesc]);
-  const wrapAlg = meta[S3EC.wrapAlg];
-  let dataKey: Buffer;
-  switch (wrapAlg) {
-    case WRAP_KMS: {
-      if (desc[KMS_CEK_CONTEXT] !== cek) throw new CseError('IntegrityError', 'KMS context does not name the content cipher: the metadata was altered');
-      dataKey = await kmsDecrypt(keys.filter((k): k is KmsMasterKey => k.kind === 'kms'), wrapped, desc);
-      break;
-    }
-    case WRAP_AES: {
-      const cands = keysFor(keys, desc, (k): k is AesMasterKey => k.kind === 'aes');
-      dataKey = await firstThatWorks(cands, (k) => aesGcmUnwrap(k.key, wrapped, Buffer.from(cek)), 'AES/GCM');
-      break;
-    }
-    case WRAP_RSA: {
-      const cands = keysFor(keys, desc, (k): k is RsaMasterKey => k.kind === 'rsa' && !!k.privateKey);
-      const pseudo = await firstThatWorks(cands, (k) => rsaOaepDecrypt(k.privateKey!, wrapped, 'sha1'), 'RSA-OAEP-SHA1');
-      const n = pseudo[0];
-      if (n !== 32 || !pseudo.subarray(1 + n).equals(Buffer.from(cek))) throw new CseError('IntegrityError', 'the wrapped data key names another content cipher: the object was altered');
-      dataKey = Buffer.from(pseudo.subarray(1, 1 + n));
-      break;
-    }
-    default:
-      throw new CseError('UnsupportedFormat', `unsupported key wrap algorithm ${JSON.stringify(wrapAlg)}`);
-  }
-  if (dataKey.length !== 32) throw new CseError('IntegrityError', 'unwrapped data key is not 256 bits');
-  return dataKey;
+  const ctx: WrapContext = { format: 's3ec', aad: Buffer.from(cek), description: parseDescription(meta[S3EC.matdesc]) };
+  const [dataKey] = await keys.unwrap([wrapped], meta[S3EC.wrapAlg], ctx);
+  if (dataKey!.length !== 32) throw new CseError('IntegrityError', 'unwrapped data key is not 256 bits');
+  return dataKey!;
 }
 
 function encryptorFrom(dataKey: Buffer, iv: Buffer, metadata: UserMetadata): ObjectEncryptor {
@@ -86,8 +48,8 @@ function encryptorFrom(dataKey: Buffer, iv: Buffer, metadata: UserMetadata): Obj
   };
 }
 
-export async function s3ecEncryptor(key: MasterKey, opts: EncryptOptions = {}): Promise<ObjectEncryptor> {
-  const { dataKey, wrapped, wrapAlg, matdesc } = await newDataKey(key);
+async function s3ecEncryptor(keys: MultiKeyring, opts: EncryptOptions): Promise<ObjectEncryptor> {
+  const { dataKey, wrapped, wrapAlg, description } = await keys.generate({ format: 's3ec', aad: Buffer.from(CEK_GCM), description: keys.generator.description });
   const iv = randomBytes(12);
   const metadata: UserMetadata = {
     [S3EC.key]: b64(wrapped),
@@ -95,14 +57,14 @@ export async function s3ecEncryptor(key: MasterKey, opts: EncryptOptions = {}): 
     [S3EC.cekAlg]: CEK_GCM,
     [S3EC.tagLen]: '128',
     [S3EC.wrapAlg]: wrapAlg,
-    [S3EC.matdesc]: JSON.stringify(matdesc),
+    [S3EC.matdesc]: JSON.stringify(description),
   };
   if (opts.plainSize !== undefined) metadata[S3EC.plainLen] = String(opts.plainSize);
   return encryptorFrom(dataKey, iv, metadata);
 }
 
 /** The same encryption again from stored metadata (resuming a multipart upload: GCM is deterministic given key and IV). */
-export async function s3ecResume(meta: UserMetadata, keys: MasterKey[]): Promise<ObjectEncryptor> {
+async function s3ecResume(meta: UserMetadata, keys: MultiKeyring): Promise<ObjectEncryptor> {
   const dataKey = await unwrapDataKey(meta, keys);
   return encryptorFrom(dataKey, ivOf(meta), meta);
 }
@@ -113,7 +75,7 @@ function ivOf(meta: UserMetadata): Buffer {
   return iv;
 }
 
-export async function s3ecDecryptor(meta: UserMetadata, keys: MasterKey[], storedSize: number): Promise<ObjectDecryptor> {
+async function s3ecDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize: number): Promise<ObjectDecryptor> {
   const dataKey = await unwrapDataKey(meta, keys);
   const iv = ivOf(meta);
   const plainSize = storedSize - 16;
@@ -139,13 +101,26 @@ export async function s3ecDecryptor(meta: UserMetadata, keys: MasterKey[], store
   };
 }
 
-export function s3ecDescribe(meta: UserMetadata): CseDescription {
-  const plain = meta[S3EC.plainLen];
+async function s3ecDescribe(meta: UserMetadata): Promise<CseDescription> {
   return {
     format: 's3ec',
     algorithm: meta[S3EC.cekAlg] ?? (meta[S3EC.keyV1] !== undefined ? 'AES/CBC/PKCS5Padding (v1)' : 'unknown'),
     wrapAlgorithm: meta[S3EC.wrapAlg],
     keys: meta[S3EC.wrapAlg] === WRAP_KMS ? `KMS context ${meta[S3EC.matdesc] ?? '{}'}` : `material description ${meta[S3EC.matdesc] ?? '{}'}`,
-    plainSize: plain !== undefined && /^\d+$/.test(plain) ? Number(plain) : undefined,
+    plainSize: statedSize(meta[S3EC.plainLen]),
   };
 }
+
+export const s3ecFormat: FormatModule = {
+  name: 's3ec',
+  inMetadata: (m) => m[S3EC.key] !== undefined || m[S3EC.keyV1] !== undefined,
+  ownsMetadataName: (name) => NAMES.has(name),
+  partSize: (requested) => requested,
+  needsMd5: false,
+  // The content is the plaintext followed by a 16-byte GCM tag.
+  plainSizeOf: (stored) => stored - 16,
+  encryptor: s3ecEncryptor,
+  resume: s3ecResume,
+  decryptor: s3ecDecryptor,
+  describe: s3ecDescribe,
+};

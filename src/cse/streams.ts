@@ -8,7 +8,7 @@ import { CseError, integrity } from './errors.ts';
 import { ThreadedMd5 } from '../hashing/md5-thread.ts';
 
 /** 128-bit big-endian addition of `blocks` to a 16-byte counter block (as AES-CTR increments it). */
-export function addCounter(iv: Buffer, blocks: number): Buffer {
+function addCounter(iv: Buffer, blocks: number): Buffer {
   const out = Buffer.from(iv);
   let carry = BigInt(blocks);
   for (let i = 15; i >= 0 && carry > 0n; i--) {
