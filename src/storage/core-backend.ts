@@ -159,6 +159,29 @@ function orderNewerThan(than: Buffer): Buffer {
   return b;
 }
 
+/**
+ * The store's sealed check value: written by the first node, and opened by every later one, so a node
+ * with another root key refuses to start instead of answering 500 for everything (or, worse, writing
+ * records the others cannot read). A store from before the check row: its first bucket row is the check.
+ * Run first at start-up (before the KMS opens its keys from the same store).
+ */
+export async function verifyRootKey(meta: MetaStore, rootKeyOrSealer: Buffer | RecordSealer): Promise<void> {
+  const sealer = rootKeyOrSealer instanceof RecordSealer ? rootKeyOrSealer : new RecordSealer(rootKeyOrSealer);
+  const rowKey = keys.rootKeyCheck();
+  await meta.write(async (tx) => {
+    const existing = await tx.get(rowKey);
+    const probe = existing ? { key: rowKey, value: existing } : (await tx.scan({ ...keys.buckets(), limit: 1 }))[0];
+    if (probe) {
+      try {
+        sealer.open(probe.key, probe.value, 'root key check');
+      } catch {
+        throw new RootKeyMismatchError();
+      }
+    }
+    if (!existing) tx.put(rowKey, sealer.seal(rowKey, { format: 1, created: new Date().toISOString() }));
+  });
+}
+
 export class CoreBackend implements StorageBackend {
   private readonly sealer: RecordSealer;
   private readonly locks = new KeyedLock();
@@ -193,25 +216,8 @@ export class CoreBackend implements StorageBackend {
     return b;
   }
 
-  /**
-   * The store's sealed check value: written by the first node, and opened by every later one, so a node
-   * with another root key refuses to start instead of answering 500 for everything (or, worse, writing
-   * records the others cannot read). A store from before the check row: its first bucket row is the check.
-   */
-  private async checkRootKey(): Promise<void> {
-    const rowKey = keys.rootKeyCheck();
-    await this.meta.write(async (tx) => {
-      const existing = await tx.get(rowKey);
-      const probe = existing ? { key: rowKey, value: existing } : (await tx.scan({ ...keys.buckets(), limit: 1 }))[0];
-      if (probe) {
-        try {
-          this.open(probe.key, probe.value, 'root key check');
-        } catch {
-          throw new RootKeyMismatchError();
-        }
-      }
-      if (!existing) this.put(tx, rowKey, { format: 1, created: new Date().toISOString() });
-    });
+  private checkRootKey(): Promise<void> {
+    return verifyRootKey(this.meta, this.sealer);
   }
 
   get metaStore(): MetaStore {

@@ -10,6 +10,8 @@ import type { BlobStore } from './blob/blob-store.ts';
 import { FsBlobStore } from './blob/fs-blob-store.ts';
 import { S3BlobStore, type S3BlobStoreOptions } from './blob/s3-blob-store.ts';
 import { CoreBackend, SHARED_META_TIMINGS, type CoreBackendOptions } from './core-backend.ts';
+
+export { verifyRootKey } from './core-backend.ts';
 import type { MetaStore } from './meta/meta-store.ts';
 import { LmdbStore } from './meta/lmdb-store.ts';
 import { PgMetaStore } from './meta/pg-store.ts';

@@ -86,11 +86,6 @@ export interface StartKuraOptions {
   upstreamPrefix?: string;
   /** A postgres:// URL: metadata in that database (implies the gateway backend). Default: KURA_TEST_META=postgres gives a fresh one. */
   meta?: string;
-  /**
-   * Copy <dir>/.kura/kms into the new data dir before start: nodes of one cluster share the KMS keys (SSE-S3's
-   * managed key) this way while the KMS key store lives in the data dir.
-   */
-  kmsFrom?: string;
 }
 
 let testPostgres: Promise<PostgresServer> | undefined;
@@ -174,10 +169,6 @@ export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer
   if ((opts.backend ?? process.env.KURA_TEST_BACKEND) === 's3') return startGateway(opts);
   const ownDir = !opts.dataDir;
   const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'kura-test-')));
-  if (opts.kmsFrom) {
-    await mkdir(join(dataDir, '.kura'), { recursive: true, mode: 0o700 });
-    await cp(join(opts.kmsFrom, '.kura', 'kms'), join(dataDir, '.kura', 'kms'), { recursive: true });
-  }
   const env: NodeJS.ProcessEnv = { ...process.env, KURA_LOG_LEVEL: process.env.KURA_LOG_LEVEL ?? 'info', ...opts.env };
   if (!opts.env?.KURA_ACCESS_KEY_ID) {
     delete env.KURA_ACCESS_KEY_ID;

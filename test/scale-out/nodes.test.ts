@@ -33,25 +33,20 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
   let c: S3Client[] = [];
   let kmsKeyId: string;
 
-  const startNode = (kmsFrom?: string, dataDir?: string): Promise<KuraServer> => startKura({
+  const startNode = (dataDir?: string): Promise<KuraServer> => startKura({
     meta: url, backend: 's3', upstream, upstreamBucket: UPSTREAM_BUCKET, upstreamPrefix: PREFIX,
-    env: { KURA_ROOT_KEY: ROOT_KEY, ...CREDS }, ...(kmsFrom ? { kmsFrom } : {}), ...(dataDir ? { dataDir } : {}),
+    env: { KURA_ROOT_KEY: ROOT_KEY, ...CREDS }, ...(dataDir ? { dataDir } : {}),
   });
 
   before(async () => {
     [pgServer, upstream] = await Promise.all([startPostgres(), startKura({ backend: 'fs' })]);
     url = await pgServer.createDatabase();
-    const a = await startNode();
-    // The KMS key store still lives in each node's data dir: node A creates the SSE-S3 key (first PUT) and
-    // a customer key, and the other nodes start with a copy of it.
-    const s3a = a.client();
-    await s3a.send(new CreateBucketCommand({ Bucket: 'warm-up' }));
-    await s3a.send(new PutObjectCommand({ Bucket: 'warm-up', Key: 'k', Body: 'x' }));
-    const kms = new KMSClient({ endpoint: a.endpoint, region: 'us-east-1', credentials: { ...a.credentials } });
+    nodes.push(...(await Promise.all([startNode(), startNode(), startNode()])));
+    c = nodes.map((n) => n.client());
+    // The KMS key store is in the shared database: a key created on node A is at once usable on B and C.
+    const kms = new KMSClient({ endpoint: nodes[0]!.endpoint, region: 'us-east-1', credentials: { ...nodes[0]!.credentials } });
     kmsKeyId = (await kms.send(new CreateKeyCommand({ Description: 'cluster default' }))).KeyMetadata!.KeyId!;
     kms.destroy();
-    nodes.push(a, ...(await Promise.all([startNode(a.dataDir), startNode(a.dataDir)])));
-    c = nodes.map((n) => n.client());
   });
 
   after(async () => {
@@ -66,6 +61,23 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
       startKura({ meta: url, backend: 's3', upstream, upstreamBucket: UPSTREAM_BUCKET, upstreamPrefix: PREFIX, env: { KURA_ROOT_KEY: randomBytes(32).toString('base64'), ...CREDS } }),
       /initialised under another root key/,
     );
+  });
+
+  test('KMS across nodes: a key created on A encrypts on B (SSE-KMS) and decrypts on C; SSE-S3 likewise', async () => {
+    await c[0]!.send(new CreateBucketCommand({ Bucket: 'kms-nodes' }));
+    const body = randomBytes(3000);
+    // SSE-KMS headers need HTTPS, as on AWS.
+    await nodes[1]!.client({ https: true }).send(new PutObjectCommand({ Bucket: 'kms-nodes', Key: 'k', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId }));
+    const got = await nodes[2]!.client({ https: true }).send(new GetObjectCommand({ Bucket: 'kms-nodes', Key: 'k' }));
+    assert.equal(got.SSEKMSKeyId?.endsWith(kmsKeyId), true);
+    assert.deepEqual(await collect(got.Body), body);
+    // Concurrent first SSE-S3 writes on every node agree on one managed key (the store decides).
+    await Promise.all(c.map((cl, i) => cl.send(new PutObjectCommand({ Bucket: 'kms-nodes', Key: `s3-${i}`, Body: `n${i}`, ServerSideEncryption: 'AES256' }))));
+    for (let i = 0; i < 3; i++) {
+      for (const cl of c) {
+        assert.equal((await collect((await cl.send(new GetObjectCommand({ Bucket: 'kms-nodes', Key: `s3-${i}` }))).Body)).toString(), `n${i}`);
+      }
+    }
   });
 
   test('read-after-write across nodes: PUT on one, GET/HEAD/LIST on the others at once', async () => {
@@ -237,7 +249,7 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
       assert.ok(got.equals(body), `${key} torn or wrong`);
     }
     // The killed node comes back on its data dir: it takes its own pending blobs at once (instance id).
-    const restarted = await startNode(undefined, victim.dataDir);
+    const restarted = await startNode(victim.dataDir);
     nodes[2] = restarted;
     c[2] = restarted.client();
     const db = new pg.Client({ connectionString: url });

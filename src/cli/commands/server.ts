@@ -33,7 +33,7 @@ export function registerServerCommand(program: Command): void {
       meta?: string; backend?: string; backendEndpoint?: string; backendBucket?: string; backendPrefix?: string; backendRegion?: string; backendCaBundle?: string;
     }) => {
       // Loaded here rather than at start-up: the client commands (cp, ls, …) start faster without the server.
-      const [{ loadConfig, loadRootKey, parseAddress }, { createLogger, singleUserLookup, startServer }, { describeBackend, metaStoreFactory }, { openServerKms, startKmsListener }] = await Promise.all([
+      const [{ loadConfig, loadRootKey, parseAddress }, { createLogger, singleUserLookup, startServer }, { describeBackend, metaStoreFactory, verifyRootKey }, { openServerKms, startKmsListener }] = await Promise.all([
         import('../../server/config.ts'), import('../../server/server.ts'), import('../../storage/open-backend.ts'), import('../../kms/server.ts'),
       ]);
       const logger = createLogger();
@@ -76,8 +76,9 @@ export function registerServerCommand(program: Command): void {
         // One metadata store for the objects and the KMS key store (one LMDB env, or the nodes' shared database).
         const rootKey = await loadRootKey(config.dataDir);
         const meta = await metaStoreFactory(config)(config, rootKey);
-        rootKey.fill(0);
         try {
+          await verifyRootKey(meta, rootKey);
+          rootKey.fill(0);
           kms = await openServerKms(config, meta);
         } catch (e) {
           await meta.close();
