@@ -910,3 +910,9 @@ function toKmsError(err: unknown): KmsError {
   // Never echo internal error text: it could carry paths or key-store details.
   return new KmsError('KMSInternalException', 'The request was rejected because an internal exception occurred. The request can be retried.');
 }
+
+/**
+ * The KMS as the server uses it: mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md
+ * and src/kms/http.ts), and used in-process by SSE-KMS / SSE-S3 to wrap object keys.
+ */
+export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey' | 'keyState'>;

@@ -5,7 +5,9 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { authenticate, createPayloadDecoder, verifyPostPolicy, type SignedRequest } from '../../src/server/auth/sigv4.ts';
+import { authenticate, type SignedRequest } from '../../src/sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../../src/sigv4/payload.ts';
+import { verifyPostPolicy } from '../../src/sigv4/post-policy.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, SECRET, KMS_SCOPE, S3_SCOPE, lookup } from './helpers.ts';
 

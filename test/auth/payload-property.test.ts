@@ -6,7 +6,8 @@ import { createHash, createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
-import { authenticate, createPayloadDecoder, deriveSigningKey, type AuthResult } from '../../src/server/auth/sigv4.ts';
+import { authenticate, deriveSigningKey, type AuthResult } from '../../src/sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../../src/sigv4/payload.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { SECRET, KMS_SCOPE, S3_SCOPE, lookup, signHeader } from './helpers.ts';
 

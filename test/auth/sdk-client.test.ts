@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { authenticate, createPayloadDecoder, type SignedRequest } from '../../src/server/auth/sigv4.ts';
+import { authenticate, type SignedRequest } from '../../src/sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../../src/sigv4/payload.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, SECRET, encodeQueryComponent, lookup } from './helpers.ts';
 
