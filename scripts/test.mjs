@@ -1,19 +1,39 @@
 #!/usr/bin/env node
-// `npm test`: installs the stock S3 tools the tests drive (AWS CLI, boto3, s3cmd from Debian),
-// type-checks, then runs every test/**/*.test.ts with Node's built-in runner through tsx.
+// The test runner behind the npm scripts. Tests run with Node's built-in runner through tsx.
+//
+//   npm test                      everything: checks (tsc, eslint, dependency rules), then every test/**/*.test.ts
+//   npm run test:fast             checks + the `fast` group: unit and core integration tests (the inner loop)
+//   npm run test:heavy            the heavy groups only, no checks
+//   node scripts/test.mjs --group interop [--group scale …]   some groups only
+//   node scripts/test.mjs test/x/y.test.ts …                   these files only
+//   node scripts/test.mjs --list  the groups and their files
+//
+// A test file is in `fast` unless HEAVY below names it: a new test is in the inner loop until it is slow.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-}
+/** Heavy groups: minutes each, or needing the stock tools/PostgreSQL. Paths or folder prefixes under test/. */
+const HEAVY = {
+  // The 5 GiB memory-ceiling run.
+  memory: ['test/server/memory-ceiling.test.ts'],
+  // The AWS CLI, boto3 and s3cmd against a real server.
+  interop: ['test/tools/', 'test/sse/cli.test.ts', 'test/sse/boto3.test.ts', 'test/versioning/clients.test.ts'],
+  // Many objects / versions / listings.
+  scale: ['test/gateway/scale.test.ts', 'test/versioning/scale.test.ts', 'test/storage/rows-read.test.ts'],
+  // The suites re-run against the S3 gateway (upstream: another Kura, s3rver, moto).
+  gateway: ['test/gateway/'],
+  // Several nodes on one PostgreSQL database (started by the tests).
+  'scale-out': ['test/scale-out/', 'test/storage/pg-store.test.ts', 'test/kms/cross-node.test.ts'],
+};
 
-run('bash', ['scripts/ensure-tools.sh']);
-run('npx', ['tsc', '--noEmit', '-p', '.']);
-// Builds the kura executable's module bundle once (bin/bundle.mjs), before parallel tests start servers.
-run(process.execPath, ['bin/kura.mjs', '--version'], { stdio: 'ignore' });
+function run(what, cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', ...opts });
+  if (r.status !== 0) {
+    process.stderr.write(`\nnpm test: ${what} failed (${[cmd, ...args].join(' ')})\n`);
+    process.exit(r.status ?? 1);
+  }
+}
 
 function find(dir) {
   const out = [];
@@ -24,6 +44,49 @@ function find(dir) {
   }
   return out;
 }
-const only = process.argv.slice(2);
-const files = only.length ? only : find('test');
-run(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);
+
+const all = find('test');
+const groupOf = (file) => Object.keys(HEAVY).find((g) => HEAVY[g].some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p))) ?? 'fast';
+const groups = { fast: all.filter((f) => groupOf(f) === 'fast') };
+for (const g of Object.keys(HEAVY)) groups[g] = all.filter((f) => groupOf(f) === g);
+
+const args = process.argv.slice(2);
+let checks = true;
+let files;
+if (args.includes('--list')) {
+  for (const [g, fs] of Object.entries(groups)) console.log(`${g} (${fs.length}):\n  ${fs.join('\n  ')}`);
+  process.exit(0);
+} else if (args.includes('--fast')) {
+  files = groups.fast;
+} else if (args.includes('--heavy')) {
+  checks = false;
+  files = Object.keys(HEAVY).flatMap((g) => groups[g]);
+} else if (args.includes('--group')) {
+  checks = false;
+  files = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] !== '--group') continue;
+    const g = args[++i];
+    if (!groups[g]) {
+      process.stderr.write(`unknown group '${g}'; groups: ${Object.keys(groups).join(', ')}\n`);
+      process.exit(2);
+    }
+    files.push(...groups[g]);
+  }
+} else if (args.length) {
+  checks = false;
+  files = args;
+} else {
+  files = all;
+}
+
+run('installing the stock S3 tools', 'bash', ['scripts/ensure-tools.sh']);
+if (checks) {
+  run('type-check', 'npx', ['tsc', '--noEmit', '-p', '.']);
+  run('lint (eslint; `npx eslint --fix` fixes some)', 'npx', ['eslint', '--max-warnings=0', '.']);
+  // Imports point down the layers, no cycles: .dependency-cruiser.cjs, docs/ARCHITECTURE.md.
+  run('the dependency rules (an import up the layers or a cycle, see docs/ARCHITECTURE.md "Layers")', 'npx', ['depcruise', 'src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err']);
+}
+// Builds the kura executable's module bundle once (bin/bundle.mjs), before parallel tests start servers.
+run('building the kura bundle', process.execPath, ['bin/kura.mjs', '--version'], { stdio: 'ignore' });
+run('tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);

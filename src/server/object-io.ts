@@ -3,10 +3,22 @@
 // PlainObjectIo stores bytes as they are. The SSE part provides another ObjectIo (same interface)
 // that inserts its transforms and records its parameters in ObjectRecord.encryption / PartLayout.encryption.
 import { pipeline, type Readable } from 'node:stream';
-import type { ChecksumAlgorithm, ObjectRecord, StagedBlob, UploadRecord } from '../storage/backend.ts';
+import type { ChecksumAlgorithm, ObjectRecord, StagedBlob, StorageBackend, UploadRecord } from '../storage/backend.ts';
 import { HashingStream, payloadSizeHint } from '../hashing/payload-digests.ts';
 import { S3Error } from './errors.ts';
-import type { RequestContext } from './context.ts';
+
+/** The request as a data path sees it (RequestContext has these fields; so does the SSE layer's SseRequest). */
+export interface ObjectIoRequest {
+  /** S3 operation name (PutObject, GetObject…). */
+  readonly operation: string;
+  /** The request arrived over TLS. */
+  readonly secure: boolean;
+  readonly query: Iterable<[string, string]>;
+  readonly auth?: { readonly accessKeyId: string; readonly presigned: boolean } | undefined;
+  readonly backend: Pick<StorageBackend, 'getBucket' | 'stageBlob' | 'discardBlob' | 'openObject'>;
+  /** First value of a request header (name in lower case). */
+  header(name: string): string | undefined;
+}
 
 export interface WriteTarget {
   bucket: string;
@@ -38,18 +50,18 @@ export interface Ingested {
 
 export interface ObjectIo {
   /** Streams plaintext into a staged blob. The caller checks digests and then commits or discards. */
-  ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested>;
+  ingest(ctx: ObjectIoRequest, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested>;
   /** Upload-level encryption metadata for CreateMultipartUpload (→ UploadRecord.encryption). */
-  beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown>;
+  beginUpload(ctx: ObjectIoRequest, bucket: string, key: string): Promise<unknown>;
   /**
    * Called before an object's data or metadata is served (GET, HEAD) or used as a copy source; may
    * refuse with an S3Error (e.g. SSE-C object without the right customer key).
    */
-  checkRead(ctx: RequestContext, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void>;
+  checkRead(ctx: ObjectIoRequest, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void>;
   /** Plaintext of a record, optionally the inclusive plaintext range [start, end]. */
-  read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable>;
+  read(ctx: ObjectIoRequest, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable>;
   /** Response headers describing a record's encryption (x-amz-server-side-encryption…); formFields: POST object. */
-  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string>;
+  responseHeaders(ctx: ObjectIoRequest, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string>;
 }
 
 const SSE_HEADERS = [
@@ -66,13 +78,13 @@ const SSE_HEADERS = [
 
 /** Stores plaintext. Refuses SSE request headers rather than silently storing unencrypted data. */
 export class PlainObjectIo implements ObjectIo {
-  private refuseSse(ctx: RequestContext): void {
+  private refuseSse(ctx: ObjectIoRequest): void {
     for (const h of SSE_HEADERS) {
       if (ctx.header(h) !== undefined) throw new S3Error('NotImplemented', `Server-side encryption (${h}) is not implemented by this server`);
     }
   }
 
-  async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
+  async ingest(ctx: ObjectIoRequest, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
     this.refuseSse(ctx);
     const hasher = new HashingStream(checksum, { sizeHint: payloadSizeHint(ctx, target) });
     const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, () => {}));
@@ -81,16 +93,16 @@ export class PlainObjectIo implements ObjectIo {
     return out;
   }
 
-  async beginUpload(ctx: RequestContext): Promise<unknown> {
+  async beginUpload(ctx: ObjectIoRequest): Promise<unknown> {
     this.refuseSse(ctx);
     return undefined;
   }
 
-  async checkRead(ctx: RequestContext, _record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void> {
+  async checkRead(ctx: ObjectIoRequest, _record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void> {
     if (purpose === 'read') this.refuseSse(ctx);
   }
 
-  async read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }): Promise<Readable> {
+  async read(ctx: ObjectIoRequest, bucket: string, record: ObjectRecord, range?: { start: number; end: number }): Promise<Readable> {
     return ctx.backend.openObject(bucket, record, range);
   }
 

@@ -59,7 +59,7 @@ async function decodeBody(c: Captured): Promise<{ out: Buffer; trailers: Record<
   const auth = authenticate(c.req, lookup, SCOPE);
   const decoder = createPayloadDecoder(auth, c.req.headers);
   const out: Buffer[] = [];
-  await pipeline(Readable.from([c.body]), decoder, async function* (src: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from([c.body]), decoder, async function (src: AsyncIterable<Buffer>) {
     for await (const x of src) out.push(x);
   });
   return { out: Buffer.concat(out), trailers: decoder.trailers };
