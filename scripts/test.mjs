@@ -13,12 +13,24 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Heavy groups: minutes each, or needing the stock tools/PostgreSQL. Paths or folder prefixes under test/. */
+/**
+ * Heavy groups: each a minute or more on a 2-core machine, or needing the stock tools/PostgreSQL. Paths or
+ * folder prefixes; the first group that matches a file has it.
+ */
 const HEAVY = {
   // The 5 GiB memory-ceiling run.
   memory: ['test/server/memory-ceiling.test.ts'],
-  // The AWS CLI, boto3 and s3cmd against a real server.
-  interop: ['test/tools/', 'test/sse/cli.test.ts', 'test/sse/boto3.test.ts', 'test/versioning/clients.test.ts'],
+  // The AWS CLI, boto3 and s3cmd against a real server (each CLI call starts a Python process).
+  interop: [
+    'test/tools/', 'test/sse/cli.test.ts', 'test/sse/boto3.test.ts', 'test/versioning/clients.test.ts',
+    'test/kms/server.test.ts', 'test/ssekms/sse-kms.test.ts', 'test/ssekms/bucket-encryption.test.ts', 'test/cse/client.test.ts',
+  ],
+  // The kura executable end to end (a process per command).
+  cli: ['test/cli/cp.test.ts'],
+  // Server restarts: kill -9, SIGTERM, configuration, sealed-metadata tampering, migration of an old data dir.
+  restarts: ['test/server/durability.test.ts', 'test/server/config.test.ts', 'test/meta/sealed.test.ts', 'test/migration/'],
+  // Generated inputs: listings against a model, SSE header combinations, malformed requests, forged signatures.
+  property: ['test/server/property.test.ts', 'test/sse/property.test.ts', 'test/server/fuzz.test.ts', 'test/auth/forgery.test.ts'],
   // Many objects / versions / listings.
   scale: ['test/gateway/scale.test.ts', 'test/versioning/scale.test.ts', 'test/storage/rows-read.test.ts'],
   // The suites re-run against the S3 gateway (upstream: another Kura, s3rver, moto).

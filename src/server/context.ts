@@ -178,8 +178,3 @@ export class RequestContext {
     return { ID: createHash('sha256').update(`kura-owner:${id}`).digest('hex'), DisplayName: 'kura' };
   }
 }
-
-/** Empty readable, for zero-length bodies. */
-export function emptyStream(): Readable {
-  return Readable.from([], { objectMode: false });
-}

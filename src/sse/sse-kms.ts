@@ -125,4 +125,3 @@ export function sseKmsResponseHeaders(record: SseKmsRecord, withContext: boolean
   return h;
 }
 
-export const SSE_KMS_HEADERS = { context: H_CONTEXT, keyId: H_KEY_ID, bucketKey: H_BUCKET_KEY } as const;
