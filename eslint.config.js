@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default defineConfig(
-  { ignores: ['node_modules/', 'bin/bundle.mjs', 'test/migration/fixture-v0/', '**/*.py'] },
+  { ignores: ['node_modules/', '.ci/.node24/', 'bin/bundle.mjs', 'test/migration/fixture-v0/', '**/*.py'] },
   js.configs.recommended,
   tseslint.configs.recommended,
   {

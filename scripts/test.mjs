@@ -6,10 +6,11 @@
 //   npm run test:heavy            the heavy groups only, no checks
 //   node scripts/test.mjs --group interop [--group scale …]   some groups only
 //   node scripts/test.mjs test/x/y.test.ts …                   these files only
+//   node scripts/test.mjs --checks                             the checks only (npm run check)
 //   node scripts/test.mjs --list  the groups and their files
 //
 // A test file is in `fast` unless HEAVY below names it: a new test is in the inner loop until it is slow.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -47,6 +48,18 @@ function run(what, cmd, args, opts = {}) {
   }
 }
 
+/** Runs a command to completion with its output collected: { what, status, output }. */
+function check(what, cmd, args) {
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', (e) => resolve({ what, status: 1, output: String(e) }));
+    child.on('close', (status) => resolve({ what, status, output }));
+  });
+}
+
 function find(dir) {
   const out = [];
   for (const name of readdirSync(dir).sort()) {
@@ -68,6 +81,8 @@ let files;
 if (args.includes('--list')) {
   for (const [g, fs] of Object.entries(groups)) console.log(`${g} (${fs.length}):\n  ${fs.join('\n  ')}`);
   process.exit(0);
+} else if (args.includes('--checks')) {
+  files = [];
 } else if (args.includes('--fast')) {
   files = groups.fast;
 } else if (args.includes('--heavy')) {
@@ -94,11 +109,21 @@ if (args.includes('--list')) {
 
 run('installing the stock S3 tools', 'bash', ['scripts/ensure-tools.sh']);
 if (checks) {
-  run('type-check', 'npx', ['tsc', '--noEmit', '-p', '.']);
-  run('lint (eslint; `npx eslint --fix` fixes some)', 'npx', ['eslint', '--max-warnings=0', '.']);
-  // Imports point down the layers, no cycles: .dependency-cruiser.cjs, docs/ARCHITECTURE.md.
-  run('the dependency rules (an import up the layers or a cycle, see docs/ARCHITECTURE.md "Layers")', 'npx', ['depcruise', 'src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err']);
+  // The three checks are independent single-threaded tools: run side by side, output shown per check.
+  const results = await Promise.all([
+    check('type-check', 'npx', ['tsc', '--noEmit', '-p', '.']),
+    check('lint (eslint; `npx eslint --fix` fixes some)', 'npx', ['eslint', '--max-warnings=0', '.']),
+    // Imports point down the layers, no cycles: .dependency-cruiser.cjs, docs/ARCHITECTURE.md.
+    check('the dependency rules (an import up the layers or a cycle, see docs/ARCHITECTURE.md "Layers")', 'npx', ['depcruise', 'src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err']),
+  ]);
+  const failed = results.filter((r) => r.status !== 0);
+  for (const r of results) if (r.output.trim()) process.stdout.write(`\n== ${r.what}\n${r.output}`);
+  if (failed.length) {
+    process.stderr.write(`\nnpm test: ${failed.map((r) => r.what).join('; ')} failed\n`);
+    process.exit(1);
+  }
 }
+if (!files.length) process.exit(0);
 // Builds the kura executable's module bundle once (bin/bundle.mjs), before parallel tests start servers.
 run('building the kura bundle', process.execPath, ['bin/kura.mjs', '--version'], { stdio: 'ignore' });
 run('tests', process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);
