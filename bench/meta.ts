@@ -41,7 +41,7 @@ const keyCount = Number(args.keys);
 const run = randomBytes(4).toString('hex');
 const prefix = Buffer.from(`bench/${run}/`);
 const keyOf = (i: number) => Buffer.concat([prefix, Buffer.from(`photos/2024/${String(i).padStart(8, '0')}.jpg`)]);
-const end = Buffer.concat([prefix.subarray(0, prefix.length - 1), Buffer.from([prefix[prefix.length - 1] + 1])]);
+const end = Buffer.concat([prefix.subarray(0, prefix.length - 1), Buffer.from([prefix[prefix.length - 1]! + 1])]);
 const value = randomBytes(200);
 
 interface Row {
@@ -69,7 +69,7 @@ async function measure(name: string, stores: MetaStore[], op: (s: MetaStore, n: 
   })));
   const elapsed = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
-  const pct = (p: number) => Number(lat[Math.min(lat.length - 1, Math.floor(p * lat.length))].toFixed(2));
+  const pct = (p: number) => Number((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0).toFixed(2));
   return { op: name, stores: stores.length, ops: lat.length, opsPerSec: Math.round(lat.length / elapsed), p50ms: pct(0.5), p99ms: pct(0.99) };
 }
 
@@ -118,8 +118,8 @@ async function main() {
 
   const header = ['op', 'stores', 'ops/s', 'p50 ms', 'p99 ms'];
   const lines = rows.map((r) => [r.op, String(r.stores), String(r.opsPerSec), r.p50ms.toFixed(2), r.p99ms.toFixed(2)]);
-  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
-  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]?.length ?? 0)));
+  const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   console.log(`\nPostgreSQL metadata engine, ${concurrency} transactions in flight per store, pool ${poolSize}, ${seconds} s per step${server ? ', self-started server (fsync=off)' : ''}`);
   console.log([fmt(header), ...lines.map(fmt)].join('\n'));
 

@@ -2,15 +2,7 @@
 // metadata), so it is recognised by its first bytes; the ESDK itself (@aws-crypto/client-node, a large module
 // tree, in esdk.ts) is loaded only for objects that need it: the CLI starts faster.
 import type { FormatModule } from './format.ts';
-
-/** ESDK v2 messages start 0x02 + a committing suite id; v1 messages 0x01 0x80 + suite id. */
-export function looksLikeEsdk(head: Uint8Array): boolean {
-  if (head.length < 3) return false;
-  const suite = (head[1]! << 8) | head[2]!;
-  if (head[0] === 0x02) return suite === 0x0478 || suite === 0x0578;
-  if (head[0] === 0x01 && head[1] === 0x80) return [0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378].includes((head[2]! << 8) | head[3]!);
-  return false;
-}
+import { looksLikeEsdk } from './esdk-header.ts';
 
 export const esdkFormat: FormatModule = {
   name: 'esdk',

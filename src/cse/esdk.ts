@@ -10,7 +10,7 @@ import { CseError } from './errors.ts';
 import type { MasterKey } from './keys.ts';
 import type { EsdkNames } from './keyrings/keyring.ts';
 import { guarded } from './pipe.ts';
-import { looksLikeEsdk } from './esdk-format.ts';
+import { looksLikeEsdk } from './esdk-header.ts';
 
 const ESDK_DEFAULT_NAMESPACE = 'kura';
 const MAX_EDKS = 10;

@@ -42,7 +42,7 @@ function aadOf(l: Layout): Buffer {
 function segmentParams(key: Buffer, l: Layout, j: number, end = false): StreamParams {
   const nonce = Buffer.from(l.nonce);
   nonce.writeUInt32BE((nonce.readUInt32BE(0) ^ j) >>> 0, 0);
-  if (end) nonce[0] ^= END_BIT;
+  if (end) nonce[0]! ^= END_BIT;
   return { key, nonce, chunkSize: l.chunkSize };
 }
 
@@ -155,13 +155,15 @@ async function kuraDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize:
     format: 'kura',
     plainSize,
     stream: () => pipelineDuplex(segmented((j) => {
-      if (j < sizes.length) return { inLen: ciphertextSize(sizes[j], l.chunkSize), t: createDecryptor(segmentParams(dataKey, l, j), sizes[j]) };
+      const size = sizes[j];
+      if (size !== undefined) return { inLen: ciphertextSize(size, l.chunkSize), t: createDecryptor(segmentParams(dataKey, l, j), size) };
       if (j === sizes.length && terminator) return endStream();
       return undefined;
     }), checkPlaintext({ size: plainSize })),
     range(start, end) {
       const plans = planPartsRange(segs, start, end);
-      const first = plans[0], last = plans[plans.length - 1];
+      // planPartsRange returns at least one part for a valid range.
+      const first = plans[0]!, last = plans[plans.length - 1]!;
       return {
         storedStart: first.partStoredStart + first.storedStart,
         storedEnd: last.partStoredStart + last.storedEnd,
@@ -169,7 +171,7 @@ async function kuraDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize:
         transform: () => segmented((i) => {
           const p = plans[i];
           if (!p) return undefined;
-          return { inLen: p.storedEnd - p.storedStart + 1, t: createDecryptor(segmentParams(dataKey, l, p.part), sizes[p.part], { firstChunk: p.firstChunk, skip: p.skip, length: p.length }) };
+          return { inLen: p.storedEnd - p.storedStart + 1, t: createDecryptor(segmentParams(dataKey, l, p.part), sizes[p.part]!, { firstChunk: p.firstChunk, skip: p.skip, length: p.length }) };
         }),
       };
     },

@@ -9,12 +9,14 @@ class Chain extends Duplex {
   private readonly tail: Readable;
   constructor(private readonly stages: Duplex[], mapError: (e: Error) => Error) {
     super();
-    this.head = stages[0];
-    this.tail = stages[stages.length - 1];
-    for (let i = 0; i < stages.length; i++) {
-      stages[i].on('error', (e: Error) => { if (!this.destroyed) this.destroy(mapError(e)); });
-      if (i + 1 < stages.length) stages[i].pipe(stages[i + 1]);
-    }
+    if (stages.length === 0) throw new Error('a pipeline needs at least one stage');
+    this.head = stages[0]!;
+    this.tail = stages[stages.length - 1]!;
+    stages.forEach((stage, i) => {
+      stage.on('error', (e: Error) => { if (!this.destroyed) this.destroy(mapError(e)); });
+      const next = stages[i + 1];
+      if (next) stage.pipe(next);
+    });
     this.tail.on('data', (d: Buffer) => { if (!this.push(d)) this.tail.pause(); });
     this.tail.on('end', () => this.push(null));
     this.tail.on('close', () => {
@@ -39,7 +41,7 @@ class Chain extends Duplex {
 }
 
 export function pipelineDuplex(...stages: Duplex[]): Duplex {
-  return stages.length === 1 ? stages[0] : new Chain(stages, (e) => e);
+  return stages.length === 1 ? stages[0]! : new Chain(stages, (e) => e);
 }
 
 /** Wraps one duplex so its errors (however late) arrive as `mapError(e)` on a stream the caller owns. */

@@ -12,7 +12,7 @@ function addCounter(iv: Buffer, blocks: number): Buffer {
   const out = Buffer.from(iv);
   let carry = BigInt(blocks);
   for (let i = 15; i >= 0 && carry > 0n; i--) {
-    const sum = BigInt(out[i]) + (carry & 0xffn);
+    const sum = BigInt(out[i]!) + (carry & 0xffn);
     out[i] = Number(sum & 0xffn);
     carry = (carry >> 8n) + (sum >> 8n);
   }

@@ -3,9 +3,9 @@
 // optional separate KMS listener (`kura server --kms-address`). Authentication failures are answered
 // the KMS way (JSON `__type`), not with S3's XML errors.
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { authenticate, type AuthResult, type SecretLookup } from '../server/auth/sigv4.ts';
-import { createPayloadDecoder } from '../server/auth/payload.ts';
-import { S3Error } from '../server/errors.ts';
+import { authenticate, type AuthResult, type SecretLookup } from '../sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../sigv4/payload.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import { KmsError } from './errors.ts';
 import type { KeyManagementService } from './service.ts';
 

@@ -5,7 +5,7 @@ import { KmsError, missingParam, validationError } from './errors.ts';
 export type Params = Record<string, unknown>;
 
 function fieldName(name: string): string {
-  return name[0].toLowerCase() + name.slice(1);
+  return name.charAt(0).toLowerCase() + name.slice(1);
 }
 
 function wrongType(name: string, expected: string): KmsError {

@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { formatAddress, loadRootKey, type ListenAddress, type ServerConfig } from '../server/config.ts';
-import type { SecretLookup } from '../server/auth/sigv4.ts';
+import { formatAddress, type ListenAddress } from '../protocol/address.ts';
+import type { SecretLookup } from '../sigv4/sigv4.ts';
 import { KmsError } from './errors.ts';
 import { isKmsRequest, serveKmsRequest } from './http.ts';
 import { KeyManagementService } from './service.ts';
@@ -20,24 +20,20 @@ export const KURA_ACCOUNT_ID = '000000000000';
  * PostgreSQL database), the audit log local to this node in <data>/.kura/audit.log. A key store of an
  * earlier release (<data>/.kura/kms) is imported into `meta` at the first start.
  * KURA_KMS_CACHE_TTL_MS: the bound on how stale this node's key cache may be (default 5000).
+ * The caller owns `rootKey` (and zeroes it); the key store keeps only its derived key-encryption key.
  */
-export async function openServerKms(config: Pick<ServerConfig, 'dataDir' | 'stateDir' | 'region'>, meta: MetaStore): Promise<KeyManagementService> {
-  const rootKey = await loadRootKey(config.dataDir);
+export async function openServerKms(config: { stateDir: string; region: string }, meta: MetaStore, rootKey: Buffer): Promise<KeyManagementService> {
   const ttl = process.env.KURA_KMS_CACHE_TTL_MS;
   if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new Error(`KURA_KMS_CACHE_TTL_MS must be a number of milliseconds, not '${ttl}'`);
-  try {
-    return await KeyManagementService.open({
-      meta,
-      dir: join(config.stateDir, 'kms'),
-      ...(ttl !== undefined ? { cacheTtlMs: Number(ttl) } : {}),
-      rootKey,
-      auditLogPath: join(config.stateDir, 'audit.log'),
-      region: config.region,
-      accountId: KURA_ACCOUNT_ID,
-    });
-  } finally {
-    rootKey.fill(0); // the key store keeps only its derived key-encryption key
-  }
+  return KeyManagementService.open({
+    meta,
+    dir: join(config.stateDir, 'kms'),
+    ...(ttl !== undefined ? { cacheTtlMs: Number(ttl) } : {}),
+    rootKey,
+    auditLogPath: join(config.stateDir, 'audit.log'),
+    region: config.region,
+    accountId: KURA_ACCOUNT_ID,
+  });
 }
 
 export interface KmsListener {

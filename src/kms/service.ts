@@ -327,10 +327,11 @@ export class KeyManagementService {
     if (id.startsWith('arn:')) {
       const m = /^arn:aws[a-z-]*:kms:([^:]*):([^:]*):((?:key|alias)\/.+)$/.exec(id);
       if (!m) throw new KmsError('NotFoundException', `Invalid arn ${id}`);
-      if (m[1] !== this.opts.region || m[2] !== this.opts.accountId) {
-        throw new KmsError('NotFoundException', m[3].startsWith('alias/') ? `Alias ${id} is not found.` : `Key '${id}' does not exist`);
+      const [, region, account, resource = ''] = m;
+      if (region !== this.opts.region || account !== this.opts.accountId) {
+        throw new KmsError('NotFoundException', resource.startsWith('alias/') ? `Alias ${id} is not found.` : `Key '${id}' does not exist`);
       }
-      ref = m[3].startsWith('key/') ? m[3].slice(4) : m[3];
+      ref = resource.startsWith('key/') ? resource.slice(4) : resource;
     }
     if (ref.startsWith('alias/')) {
       if (!aliases) throw new KmsError('NotFoundException', `Invalid keyId ${id}`);
@@ -512,7 +513,8 @@ export class KeyManagementService {
     }
     const slice = items.slice(start, start + limit);
     const truncated = start + limit < items.length;
-    return { items: slice, truncated, nextMarker: truncated ? Buffer.from(keyOf(slice[slice.length - 1]), 'utf8').toString('base64url') : undefined };
+    const last = slice[slice.length - 1];
+    return { items: slice, truncated, nextMarker: truncated && last !== undefined ? Buffer.from(keyOf(last), 'utf8').toString('base64url') : undefined };
   }
 
   // ---------------------------------------------------------------- key management
@@ -910,3 +912,9 @@ function toKmsError(err: unknown): KmsError {
   // Never echo internal error text: it could carry paths or key-store details.
   return new KmsError('KMSInternalException', 'The request was rejected because an internal exception occurred. The request can be retried.');
 }
+
+/**
+ * The KMS as the server uses it: mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md
+ * and src/kms/http.ts), and used in-process by SSE-KMS / SSE-S3 to wrap object keys.
+ */
+export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey' | 'keyState'>;

@@ -3,8 +3,10 @@
 import { mkdir, readFile, chmod } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { isIP } from 'node:net';
 import { generate } from 'selfsigned';
+import { parseAddress, type ListenAddress } from '../protocol/address.ts';
+
+export { formatAddress, parseAddress, type ListenAddress } from '../protocol/address.ts';
 import { writeFileAtomic } from '../storage/fs/atomic.ts';
 import type { S3BlobStoreOptions } from '../storage/blob/s3-blob-store.ts';
 
@@ -13,10 +15,6 @@ export interface Credentials {
   secretAccessKey: string;
 }
 
-export interface ListenAddress {
-  host: string;
-  port: number;
-}
 
 export interface ServerOptions {
   dataDir?: string;
@@ -76,18 +74,6 @@ export interface ServerConfig {
 export const DEFAULT_HTTP = '127.0.0.1:9000';
 export const DEFAULT_HTTPS = '127.0.0.1:9443';
 
-/** Parses HOST:PORT (IPv6 as [::1]:PORT). */
-export function parseAddress(value: string): ListenAddress {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(value) ?? /^([^:]*):(\d+)$/.exec(value);
-  if (!m) throw new Error(`invalid address '${value}', expected HOST:PORT`);
-  const port = Number(m[2]);
-  if (port > 65535) throw new Error(`invalid port in '${value}'`);
-  return { host: m[1] || '0.0.0.0', port };
-}
-
-export function formatAddress(a: ListenAddress): string {
-  return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
-}
 
 async function readIfExists(path: string): Promise<string | undefined> {
   try {

@@ -6,17 +6,15 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { StorageBackend } from '../storage/backend.ts';
 import type { ServerConfig } from './config.ts';
-import { createPayloadDecoder, type AuthResult, type SecretLookup } from './auth/sigv4.ts';
+import type { AuthResult, SecretLookup } from '../sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../sigv4/payload.ts';
 import { S3Error } from './errors.ts';
-import { toXml, type XmlObject } from './xml.ts';
+import { toXml, type XmlObject } from '../protocol/xml.ts';
+import { heldChunks } from '../protocol/held-body.ts';
 import type { ObjectIo } from './object-io.ts';
-import type { KeyManagementService } from '../kms/service.ts';
+import type { KmsService } from '../kms/service.ts';
 
-/**
- * The KMS: mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md and src/kms/http.ts), and
- * used in-process by SSE-KMS / SSE-S3 to wrap object keys.
- */
-export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey' | 'keyState'>;
+export type { KmsService };
 
 export interface Services {
   config: ServerConfig;
@@ -179,24 +177,4 @@ export class RequestContext {
     const id = this.auth?.accessKeyId ?? this.services.config.credentials.accessKeyId;
     return { ID: createHash('sha256').update(`kura-owner:${id}`).digest('hex'), DisplayName: 'kura' };
   }
-}
-
-const HELD = Symbol('held chunks');
-
-/** A readable over chunks already in memory; sendStream writes them in one go instead of streaming. */
-export function heldBody(chunks: Buffer[]): Readable {
-  const r = Readable.from(chunks, { objectMode: false });
-  (r as Readable & { [HELD]?: Buffer[] })[HELD] = chunks;
-  return r;
-}
-
-function heldChunks(stream: Readable): Buffer[] | undefined {
-  const r = stream as Readable & { [HELD]?: Buffer[] };
-  // Only while nothing was read from it yet.
-  return r[HELD] && r.readableLength === 0 && !r.readableDidRead ? r[HELD] : undefined;
-}
-
-/** Empty readable, for zero-length bodies. */
-export function emptyStream(): Readable {
-  return Readable.from([], { objectMode: false });
 }

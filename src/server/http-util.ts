@@ -3,9 +3,8 @@ import type { ObjectRecord, ObjectMeta } from '../storage/backend.ts';
 import { S3Error } from './errors.ts';
 import type { RequestContext } from './context.ts';
 import { createHash } from 'node:crypto';
-import { checksumHeader, newChecksum, requestedChecksum } from './checksums.ts';
+import { checksumHeader, newChecksum, requestedChecksum } from '../hashing/checksums.ts';
 
-export const MAX_OBJECT_SIZE = 5 * 1024 ** 4; // 5 TiB
 export const MAX_PUT_SIZE = 5 * 1024 ** 3; // 5 GiB, single PUT / part / copy source
 export const MIN_PART_SIZE = 5 * 1024 ** 2;
 export const MAX_KEY_BYTES = 1024;

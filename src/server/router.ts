@@ -4,10 +4,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { authenticate } from './auth/sigv4.ts';
+import { authenticate } from '../sigv4/sigv4.ts';
 import { RequestContext, type Handler, type Services } from './context.ts';
 import { S3Error, isS3Error } from './errors.ts';
-import { toXml } from './xml.ts';
+import { toXml } from '../protocol/xml.ts';
 import { isKmsRequest, serveKmsRequest, KMS_TARGET_PREFIX } from '../kms/http.ts';
 import * as buckets from './operations/buckets.ts';
 import { putObject } from './operations/put-object.ts';

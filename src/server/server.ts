@@ -15,7 +15,7 @@ import { PlainObjectIo, type ObjectIo } from './object-io.ts';
 import { SseObjectIo } from '../sse/sse-object-io.ts';
 import { Router, newRequestIds, type Route } from './router.ts';
 import { S3Error } from './errors.ts';
-import { toXml } from './xml.ts';
+import { toXml } from '../protocol/xml.ts';
 
 export interface StartOptions {
   logger?: Logger;
@@ -102,6 +102,16 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
  */
 const SOCKET_BUFFER = 1024 * 1024;
 
+/** The encrypting data path on the data dir's root key (zeroed here once the key providers hold what they derive). */
+async function openSseObjectIo(config: ServerConfig, kms?: KmsService): Promise<ObjectIo> {
+  const rootKey = await loadRootKey(config.dataDir);
+  try {
+    return SseObjectIo.open(rootKey, { allowInsecureSsec: config.allowInsecureSsec, ownerAccessKeyId: config.credentials.accessKeyId }, kms);
+  } finally {
+    rootKey.fill(0);
+  }
+}
+
 export async function startServer(config: ServerConfig, opts: StartOptions = {}): Promise<RunningServer> {
   const logger = opts.logger ?? createLogger();
   const backend = opts.backend ?? (await openBackend(config, await loadRootKey(config.dataDir), { log: logger }, opts.meta));
@@ -110,7 +120,7 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
     backend,
     lookupSecret: singleUserLookup(config),
     // Every object at rest is encrypted (SSE-S3 when a request names no encryption).
-    objectIo: opts.objectIo ?? (opts.plaintextBaseline ? new PlainObjectIo() : await SseObjectIo.open(config, opts.kms)),
+    objectIo: opts.objectIo ?? (opts.plaintextBaseline ? new PlainObjectIo() : await openSseObjectIo(config, opts.kms)),
   };
   if (opts.plaintextBaseline) {
     logger.warn('BENCHMARK PLAINTEXT BASELINE: objects are stored UNENCRYPTED; never use this server for data');

@@ -1,8 +1,8 @@
 // Bucket default encryption (PutBucketEncryption / GetBucketEncryption): the
 // ServerSideEncryptionConfiguration document ↔ the BucketEncryption stored in BucketConfig.encryption.
 import type { BucketConfig } from '../storage/backend.ts';
-import { S3Error } from '../server/errors.ts';
-import { parseXml, xmlText, type XmlObject } from '../server/xml.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
+import { parseXml, xmlText, type XmlObject } from '../protocol/xml.ts';
 import type { EncryptionRequest } from './headers.ts';
 
 /** Encryption types a bucket can refuse for new objects (AWS, 2026: only SSE-C can be blocked). */

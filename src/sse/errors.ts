@@ -10,7 +10,7 @@
 // (bad customer algorithm), aws/aws-sdk-php#1291 (part without the upload's key), boto/boto3#684
 // (MD5 mismatch), thoughtbot/paperclip#2243 and aws/aws-sdk-cpp#1771 (unknown SSE method),
 // aws/aws-sdk-ruby#1302 (SSE-C with SSE-S3); ceph/s3-tests' SSE-C suite (400 / 403 statuses).
-import { S3Error } from '../server/errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 
 export const H = {
   sse: 'x-amz-server-side-encryption',

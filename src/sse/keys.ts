@@ -1,7 +1,7 @@
 // The one interface over the modes: a request (or a stored record) → the object's key-encryption key
 // (KEK), and per-stream DEK sealing under that KEK. SSE-KMS slots in here as one more case.
 import { newStreamParams, sealKey, unsealKey, type StreamParams, CryptoError } from '../crypto/index.ts';
-import { S3Error } from '../server/errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import { sseErrors } from './errors.ts';
 import type { CustomerKey, EncryptionRequest } from './headers.ts';
 import { objectContext, readStreamRecord, writeStreamRecord, type EncryptionRecord, type StreamRecord } from './metadata.ts';

@@ -7,8 +7,8 @@
 // disabling or scheduling the deletion of a key stops reads and writes at once on the node that did it, and
 // on every other node sharing the metadata store within the KMS's cacheTtlMs (default 5 s).
 import { createHash } from 'node:crypto';
-import type { KmsService } from '../server/context.ts';
-import { S3Error } from '../server/errors.ts';
+import type { KmsService } from '../kms/service.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import { KmsError } from '../kms/errors.ts';
 import type { ServerKeyRef } from './metadata.ts';
 import type { ServerKeyProvider } from './sse-s3.ts';

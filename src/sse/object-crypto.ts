@@ -5,8 +5,8 @@ import { Readable, pipeline, type Transform } from 'node:stream';
 import {
   CryptoError, StreamDecryptor, StreamEncryptor, ciphertextSize, cipherTransform, planPartsRange, type Emit, type StreamParams, type SyncCipher,
 } from '../crypto/index.ts';
-import { isS3Error } from '../server/errors.ts';
-import { heldBody } from '../server/context.ts';
+import { isS3Error } from '../protocol/s3-errors.ts';
+import { heldBody } from '../protocol/held-body.ts';
 import { sseErrors } from './errors.ts';
 import { openSealedStream, newSealedStream } from './keys.ts';
 import { readStreamRecord, type StreamRecord } from './metadata.ts';

@@ -2,7 +2,6 @@
 // (to tell a wrong key from a right one) and seals the object's DEKs under
 // KEK = deriveKey(customerKey, 'SSE-C', "bucket/key"). The key itself is never stored or logged.
 import { deriveKey, keyFingerprint, newFingerprintSalt, verifyKeyFingerprint } from '../crypto/index.ts';
-import { sseErrors } from './errors.ts';
 import type { CustomerKey } from './headers.ts';
 import { RECORD_VERSION, objectContext, type EncryptionRecord } from './metadata.ts';
 
@@ -30,8 +29,3 @@ export function matchesSseCKey(record: SseCRecord, customer: CustomerKey): boole
   return verifyKeyFingerprint(customer.key, Buffer.from(record.salt, 'base64'), Buffer.from(record.fingerprint, 'base64'));
 }
 
-/** The KEK of an SSE-C object for a read; 403 AccessDenied for a key that is not the object's. */
-export function openSseC(record: SseCRecord, customer: CustomerKey, bucket: string, key: string): Buffer {
-  if (!matchesSseCKey(record, customer)) throw sseErrors.wrongKey();
-  return sseCKek(customer, bucket, key);
-}

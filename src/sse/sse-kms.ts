@@ -7,7 +7,7 @@
 // and its context names the bucket ARN instead of the object's, as AWS does; the per-object KEK still
 // binds each object's DEKs to bucket/key.
 import { deriveKey } from '../crypto/index.ts';
-import { S3Error } from '../server/errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import { canonicalContext, type EncryptionContext, type KmsKeyCache } from './kms-keys.ts';
 import { objectContext, type EncryptionRecord } from './metadata.ts';
 
@@ -125,4 +125,3 @@ export function sseKmsResponseHeaders(record: SseKmsRecord, withContext: boolean
   return h;
 }
 
-export const SSE_KMS_HEADERS = { context: H_CONTEXT, keyId: H_KEY_ID, bucketKey: H_BUCKET_KEY } as const;

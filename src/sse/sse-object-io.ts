@@ -1,13 +1,13 @@
 // The server's object data path with encryption at rest: every object is stored encrypted (no SSE
-// headers = SSE-S3, as AWS). Implements the core's ObjectIo: ingest → hash → encrypt → stage;
+// headers = SSE-S3, as AWS). Fits the server's ObjectIo: ingest → hash → encrypt → stage;
 // read → (only the covering chunks) → decrypt; response headers; SSE-C key checks before any read.
+// It sees a request only through SseRequest (below), so the SSE layer never imports the server.
 import { randomBytes } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
-import type { ChecksumAlgorithm, ObjectRecord } from '../storage/backend.ts';
-import type { RequestContext } from '../server/context.ts';
-import { PayloadDigests, payloadSizeHint, type Ingested, type ObjectIo, type WriteTarget } from '../server/object-io.ts';
-import { loadRootKey } from '../server/config.ts';
-import { S3Error } from '../server/errors.ts';
+import type { ChecksumAlgorithm, ObjectRecord, StagedBlob, StorageBackend, UploadRecord } from '../storage/backend.ts';
+import { PayloadDigests, payloadSizeHint } from '../hashing/payload-digests.ts';
+import type { KmsService } from '../kms/service.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import { sseErrors } from './errors.ts';
 import {
   hasCustomerFields, parseCustomerKey, parseReadRequest, parseWriteRequest, responseHeadersFor, type CustomerKey, type EncryptionRequest, type FieldGetter,
@@ -20,7 +20,48 @@ import { encryptingStream, openPlaintext } from './object-crypto.ts';
 import { applyBucketDefault, checkNotBlocked } from './bucket-encryption.ts';
 import { KmsKeyCache, KmsServerKeys } from './kms-keys.ts';
 import { sseKmsResponseHeaders } from './sse-kms.ts';
-import type { KmsService } from '../server/context.ts';
+
+/** What the SSE data path reads from an S3 request (the server's RequestContext has these fields). */
+export interface SseRequest {
+  /** S3 operation name (PutObject, GetObject…). */
+  readonly operation: string;
+  /** The request arrived over TLS. */
+  readonly secure: boolean;
+  readonly query: Iterable<[string, string]>;
+  readonly auth?: { readonly accessKeyId: string; readonly presigned: boolean } | undefined;
+  readonly backend: Pick<StorageBackend, 'getBucket' | 'stageBlob' | 'discardBlob' | 'openObject'>;
+  /** First value of a request header (name in lower case). */
+  header(name: string): string | undefined;
+}
+
+/** The object a write goes to (the server's WriteTarget). */
+export interface SseWriteTarget {
+  bucket: string;
+  key: string;
+  /** Parts: the multipart upload, whose encryption record the part is written under. */
+  upload?: Pick<UploadRecord, 'encryption'>;
+  copySource?: Pick<ObjectRecord, 'size'>;
+  /** POST object: the form's fields (lower-case names) stand in for request headers. */
+  formFields?: Record<string, string>;
+}
+
+/** What an encrypted write stored (the server's Ingested). */
+export interface SseIngested {
+  blob: StagedBlob;
+  size: number;
+  md5: string;
+  etag?: string;
+  checksum?: string;
+  encryption?: unknown;
+  partEncryption?: unknown;
+}
+
+export interface SsePolicy {
+  /** Accept SSE-C keys (and requests naming SSE-KMS) over plain HTTP. */
+  allowInsecureSsec: boolean;
+  /** The server owner's access key: the KMS caller of requests without one (POST forms). */
+  ownerAccessKeyId: string;
+}
 
 const CONTEXT_ECHOING_OPERATIONS = new Set(['PutObject', 'CopyObject', 'CreateMultipartUpload', 'PostObject']);
 
@@ -28,7 +69,7 @@ const CONTEXT_ECHOING_OPERATIONS = new Set(['PutObject', 'CopyObject', 'CreateMu
  * Request fields: headers; for presigned URLs also the query (clients may hoist x-amz-* into it);
  * for POST object the form fields instead.
  */
-export function requestFields(ctx: RequestContext, formFields?: Record<string, string>): FieldGetter {
+export function requestFields(ctx: SseRequest, formFields?: Record<string, string>): FieldGetter {
   if (formFields) return (name) => formFields[name];
   let query: Map<string, string> | undefined;
   return (name) => {
@@ -43,8 +84,8 @@ export function requestFields(ctx: RequestContext, formFields?: Record<string, s
 }
 
 /** Requests carrying an SSE-C key must come over TLS unless the operator allowed otherwise. */
-export function requireSecureForCustomerKeys(ctx: RequestContext, get: FieldGetter): void {
-  if (ctx.secure || ctx.services.config.allowInsecureSsec) return;
+export function requireSecureForCustomerKeys(ctx: SseRequest, get: FieldGetter, allowInsecure: boolean): void {
+  if (ctx.secure || allowInsecure) return;
   if (hasCustomerFields(get, 'target') || hasCustomerFields(get, 'source')) throw sseErrors.insecureTransport();
 }
 
@@ -53,35 +94,34 @@ function opaqueEtag(): string {
   return randomBytes(16).toString('hex');
 }
 
-export class SseObjectIo implements ObjectIo {
-  constructor(private readonly keys: SseKeyServices) {}
+export class SseObjectIo {
+  constructor(
+    private readonly keys: SseKeyServices,
+    private readonly policy: SsePolicy,
+  ) {}
 
   /**
    * With a KMS: SSE-KMS, and SSE-S3 secrets from the KMS (one sealing path); objects written under the
    * root-key master key stay readable. Without one: SSE-S3 on the server's root key, no SSE-KMS.
+   * The caller owns `rootKey` and zeroes it; the providers keep only keys derived from it.
    */
-  static async open(config: { dataDir: string }, kms?: KmsService): Promise<SseObjectIo> {
-    const root = await loadRootKey(config.dataDir);
-    try {
-      if (!kms) return new SseObjectIo({ serverKeys: new RootKeyProvider(root) });
-      const cache = new KmsKeyCache(kms);
-      return new SseObjectIo({ serverKeys: new KmsServerKeys(cache, new RootKeyProvider(root)), kms: cache });
-    } finally {
-      root.fill(0);
-    }
+  static open(rootKey: Buffer, policy: SsePolicy, kms?: KmsService): SseObjectIo {
+    if (!kms) return new SseObjectIo({ serverKeys: new RootKeyProvider(rootKey) }, policy);
+    const cache = new KmsKeyCache(kms);
+    return new SseObjectIo({ serverKeys: new KmsServerKeys(cache, new RootKeyProvider(rootKey)), kms: cache }, policy);
   }
 
   /** The principal KMS calls are made for (audit log): the request's access key, or the owner's for a POST form. */
-  private caller(ctx: RequestContext): KeyCaller {
-    return { accessKeyId: ctx.auth?.accessKeyId ?? ctx.services.config.credentials.accessKeyId };
+  private caller(ctx: SseRequest): KeyCaller {
+    return { accessKeyId: ctx.auth?.accessKeyId ?? this.policy.ownerAccessKeyId };
   }
 
   /** A write's encryption request with the bucket's default encryption applied; 403 when the bucket blocks SSE-C. */
-  private async writeRequest(ctx: RequestContext, get: FieldGetter, bucket: string): Promise<EncryptionRequest> {
+  private async writeRequest(ctx: SseRequest, get: FieldGetter, bucket: string): Promise<EncryptionRequest> {
     const { config } = await ctx.backend.getBucket(bucket);
     const req = parseWriteRequest(get);
     // AWS refuses requests naming SSE-KMS over plain HTTP (a bucket default over HTTP is fine).
-    if (req.mode === 'SSE-KMS' && !ctx.secure && !ctx.services.config.allowInsecureSsec) throw sseErrors.kmsInsecureTransport();
+    if (req.mode === 'SSE-KMS' && !ctx.secure && !this.policy.allowInsecureSsec) throw sseErrors.kmsInsecureTransport();
     if (req.mode === 'SSE-C') {
       try {
         checkNotBlocked(config, 'SSE-C');
@@ -93,9 +133,9 @@ export class SseObjectIo implements ObjectIo {
     return applyBucketDefault(req, config);
   }
 
-  async ingest(ctx: RequestContext, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
+  async ingest(ctx: SseRequest, source: Readable, target: SseWriteTarget, checksum?: ChecksumAlgorithm): Promise<SseIngested> {
     const get = requestFields(ctx, target.formFields);
-    requireSecureForCustomerKeys(ctx, get);
+    requireSecureForCustomerKeys(ctx, get, this.policy.allowInsecureSsec);
     let kek: Buffer;
     let record: EncryptionRecord | undefined; // object-level record (not for parts: the upload has it)
     let mode: EncryptionRecord['mode'];
@@ -131,16 +171,16 @@ export class SseObjectIo implements ObjectIo {
       if (blob) await ctx.backend.discardBlob(target.bucket, blob);
       throw e;
     }
-    const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex, partEncryption: enc.record };
+    const out: SseIngested = { blob, size: hasher.size, md5: hasher.md5Hex, partEncryption: enc.record };
     if (mode === 'SSE-C' || mode === 'SSE-KMS') out.etag = opaqueEtag();
     if (record) out.encryption = record;
     if (hasher.checksum !== undefined) out.checksum = hasher.checksum;
     return out;
   }
 
-  async beginUpload(ctx: RequestContext, bucket: string, key: string): Promise<unknown> {
+  async beginUpload(ctx: SseRequest, bucket: string, key: string): Promise<unknown> {
     const get = requestFields(ctx);
-    requireSecureForCustomerKeys(ctx, get);
+    requireSecureForCustomerKeys(ctx, get, this.policy.allowInsecureSsec);
     const req = await this.writeRequest(ctx, get, bucket);
     const { record, kek } = await newObjectKeys(req, bucket, key, this.keys, this.caller(ctx));
     kek.fill(0);
@@ -148,13 +188,13 @@ export class SseObjectIo implements ObjectIo {
     return record;
   }
 
-  private customerFor(ctx: RequestContext, use: 'read' | 'source'): CustomerKey | undefined {
+  private customerFor(ctx: SseRequest, use: 'read' | 'source'): CustomerKey | undefined {
     const get = requestFields(ctx);
-    requireSecureForCustomerKeys(ctx, get);
+    requireSecureForCustomerKeys(ctx, get, this.policy.allowInsecureSsec);
     return parseReadRequest(get, use === 'source' ? 'source' : 'target');
   }
 
-  async checkRead(ctx: RequestContext, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void> {
+  async checkRead(ctx: SseRequest, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void> {
     const use: KeyUse = purpose === 'copy-source' ? 'source' : 'read';
     const customer = this.customerFor(ctx, use);
     try {
@@ -164,7 +204,7 @@ export class SseObjectIo implements ObjectIo {
     }
   }
 
-  async read(ctx: RequestContext, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable> {
+  async read(ctx: SseRequest, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable> {
     const enc = readEncryptionRecord(record.encryption);
     // Objects stored before encryption at rest existed (or by the plain data path) are served as they are.
     if (!enc) return ctx.backend.openObject(bucket, record, range);
@@ -183,7 +223,7 @@ export class SseObjectIo implements ObjectIo {
     }
   }
 
-  responseHeaders(ctx: RequestContext, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string> {
+  responseHeaders(ctx: SseRequest, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string> {
     let enc: EncryptionRecord | undefined;
     try {
       enc = readEncryptionRecord(record.encryption);

@@ -4,7 +4,7 @@
 import { deriveKey } from '../crypto/index.ts';
 import { RECORD_VERSION, objectContext, type EncryptionRecord, type ServerKeyRef } from './metadata.ts';
 import { sseErrors } from './errors.ts';
-import { S3Error, isS3Error } from '../server/errors.ts';
+import { S3Error, isS3Error } from '../protocol/s3-errors.ts';
 
 export const SSE_S3_LABEL = 'SSE-S3';
 

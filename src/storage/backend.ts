@@ -8,6 +8,7 @@
 // Reads: headObject() gives the record, openObject() streams stored bytes (ciphertext when the
 // object is encrypted), optionally a stored-byte range.
 import type { Readable } from 'node:stream';
+import type { ChecksumAlgorithm } from '../hashing/checksums.ts';
 
 export type VersioningStatus = 'Enabled' | 'Suspended';
 
@@ -31,7 +32,7 @@ export interface BucketInfo {
   config: BucketConfig;
 }
 
-export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256' | 'CRC64NVME';
+export type { ChecksumAlgorithm };
 
 export interface ChecksumValue {
   algorithm: ChecksumAlgorithm;

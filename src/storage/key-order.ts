@@ -1,6 +1,5 @@
 // S3 orders keys by their UTF-8 bytes, i.e. by code point. JavaScript compares UTF-16 code units,
 // which differs only between surrogates (U+D800–DFFF, i.e. code points above U+FFFF) and U+E000–FFFF.
-import type { UploadRecord } from './backend.ts';
 
 export function compareKeys(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
@@ -17,7 +16,3 @@ export function compareKeys(a: string, b: string): number {
   return a.length - b.length;
 }
 
-/** ListMultipartUploads order, the same in both backends: by key, then initiation time, then upload id. */
-export function compareUploads(a: UploadRecord, b: UploadRecord): number {
-  return compareKeys(a.key, b.key) || a.initiated.localeCompare(b.initiated) || a.uploadId.localeCompare(b.uploadId);
-}

@@ -5,9 +5,11 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { authenticate, createPayloadDecoder, verifyPostPolicy, type SignedRequest } from '../../src/server/auth/sigv4.ts';
+import { authenticate, type SignedRequest } from '../../src/sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../../src/sigv4/payload.ts';
+import { verifyPostPolicy } from '../../src/sigv4/post-policy.ts';
 import { S3Error } from '../../src/server/errors.ts';
-import { AKID, SECRET, KMS_SCOPE, S3_SCOPE, lookup } from './helpers.ts';
+import { AKID, SECRET, S3_SCOPE, lookup } from './helpers.ts';
 
 const SCRIPT = fileURLToPath(new URL('./fixtures/botocore-sign.py', import.meta.url));
 const HOST = '127.0.0.1:9000';
@@ -32,7 +34,7 @@ describe('botocore-signed requests', () => {
     const auth = authenticate(req, lookup, S3_SCOPE);
     assert.equal(auth.payload, 'signed');
     const out: Buffer[] = [];
-    await pipeline(Readable.from([Buffer.from(body)]), createPayloadDecoder(auth, req.headers), async function* (src: AsyncIterable<Buffer>) {
+    await pipeline(Readable.from([Buffer.from(body)]), createPayloadDecoder(auth, req.headers), async function (src: AsyncIterable<Buffer>) {
       for await (const c of src) out.push(c);
     });
     assert.equal(Buffer.concat(out).toString(), body);

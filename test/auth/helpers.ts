@@ -4,7 +4,7 @@ import { Sha256 } from '@aws-crypto/sha256-js';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { SignedRequest } from '../../src/server/auth/sigv4.ts';
+import type { SignedRequest } from '../../src/sigv4/sigv4.ts';
 
 export const AKID = 'AKIAIOSFODNN7EXAMPLE';
 export const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';

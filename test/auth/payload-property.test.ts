@@ -6,9 +6,10 @@ import { createHash, createHmac } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
-import { authenticate, createPayloadDecoder, deriveSigningKey, type AuthResult } from '../../src/server/auth/sigv4.ts';
+import { authenticate, deriveSigningKey, type AuthResult } from '../../src/sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../../src/sigv4/payload.ts';
 import { S3Error } from '../../src/server/errors.ts';
-import { SECRET, KMS_SCOPE, S3_SCOPE, lookup, signHeader } from './helpers.ts';
+import { SECRET, S3_SCOPE, lookup, signHeader } from './helpers.ts';
 
 const DATE = new Date('2013-05-24T00:00:00Z');
 const EMPTY = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
@@ -41,7 +42,7 @@ async function run(auth: AuthResult, headers: Record<string, string>, pieces: Bu
   const decoder = createPayloadDecoder(auth, headers);
   const out: Buffer[] = [];
   try {
-    await pipeline(Readable.from(pieces), decoder, async function* (src: AsyncIterable<Buffer>) {
+    await pipeline(Readable.from(pieces), decoder, async function (src: AsyncIterable<Buffer>) {
       for await (const c of src) out.push(c);
     });
   } catch (e) {

@@ -1,7 +1,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { deriveSigningKey, verifyPostPolicy } from '../../src/server/auth/sigv4.ts';
+import { deriveSigningKey } from '../../src/sigv4/sigv4.ts';
+import { verifyPostPolicy } from '../../src/sigv4/post-policy.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, SECRET, lookup } from './helpers.ts';
 

@@ -6,7 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { authenticate, createPayloadDecoder, type SignedRequest } from '../../src/server/auth/sigv4.ts';
+import { authenticate, type SignedRequest } from '../../src/sigv4/sigv4.ts';
+import { createPayloadDecoder } from '../../src/sigv4/payload.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, SECRET, encodeQueryComponent, lookup } from './helpers.ts';
 
@@ -58,7 +59,7 @@ async function decodeBody(c: Captured): Promise<{ out: Buffer; trailers: Record<
   const auth = authenticate(c.req, lookup, SCOPE);
   const decoder = createPayloadDecoder(auth, c.req.headers);
   const out: Buffer[] = [];
-  await pipeline(Readable.from([c.body]), decoder, async function* (src: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from([c.body]), decoder, async function (src: AsyncIterable<Buffer>) {
     for await (const x of src) out.push(x);
   });
   return { out: Buffer.concat(out), trailers: decoder.trailers };

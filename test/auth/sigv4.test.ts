@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { authenticate, canonicalQuery, canonicalUri, isAnonymous, parseQuery, type SignedRequest } from '../../src/server/auth/sigv4.ts';
+import { authenticate, canonicalQuery, canonicalUri, isAnonymous, parseQuery, type SignedRequest } from '../../src/sigv4/sigv4.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { AKID, KMS_SCOPE, S3_SCOPE, lookup, presign, signHeader } from './helpers.ts';
 

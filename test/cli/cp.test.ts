@@ -188,7 +188,7 @@ describe('kura CLI', { concurrency: 4 }, () => {
     const s3 = srv.client();
     const raw = await s3.send(new GetObjectCommand({ Bucket: 'cli', Key: 't/obj' }));
     const body = await collect(raw.Body);
-    body[40_000] ^= 1;
+    body[40_000]! ^= 1;
     await s3.send(new PutObjectCommand({ Bucket: 'cli', Key: 't/bad', Body: body, Metadata: raw.Metadata }));
     s3.destroy();
     const t = await kura(['cp', 's3://cli/t/bad', 'bad.out', '--cse-key', 'a.key', '--matdesc', '{"team":"x"}']);

@@ -35,7 +35,7 @@ describe('sealKey / unsealKey', () => {
     const sealed = sealKey(kek, dek, aad);
     for (let i = 0; i < sealed.length * 8; i++) {
       const bad = Buffer.from(sealed);
-      bad[i >> 3] ^= 1 << (i & 7);
+      bad[i >> 3]! ^= 1 << (i & 7);
       assert.throws(() => unsealKey(kek, bad, aad));
     }
     for (let n = 0; n < sealed.length; n++) assert.throws(() => unsealKey(kek, sealed.subarray(0, n), aad));

@@ -85,7 +85,7 @@ describe('format matches docs/FORMAT.md', () => {
       const nonce = Buffer.from(p.nonce);
       const idx = Buffer.alloc(8);
       idx.writeBigUInt64BE(BigInt(i));
-      for (let j = 0; j < 8; j++) nonce[4 + j] ^= idx[j];
+      for (let j = 0; j < 8; j++) nonce[4 + j]! ^= idx[j]!;
       const aad = Buffer.concat([Buffer.of(FORMAT_VERSION, i === 2 ? 1 : 0), idx]);
       const d = createDecipheriv('aes-256-gcm', p.key, nonce);
       d.setAAD(aad);

@@ -32,7 +32,7 @@ describe('tampering', () => {
     const { p, plain, stored } = fixture(3 * CS + 5);
     for (let i = 0; i < stored.length; i++) {
       const bad = Buffer.from(stored);
-      bad[i] ^= 1 << (i % 8);
+      bad[i]! ^= 1 << (i % 8);
       await expectFailure(p, plain.length, bad, plain, i, ['KURA_CRYPTO_AUTH_FAILED']);
     }
   });
@@ -42,7 +42,7 @@ describe('tampering', () => {
       const p = newStreamParams(cs);
       const plain = randomBytes(size);
       const bad = encryptBuffer(p, plain);
-      bad[pos % bad.length] ^= 1 << bit;
+      bad[pos % bad.length]! ^= 1 << bit;
       await expectFailure(p, size, bad, plain, pos);
     }), { numRuns: 200 });
   });
@@ -69,7 +69,7 @@ describe('tampering', () => {
 
   test('two swapped chunks fail', async () => {
     const { p, plain, stored } = fixture();
-    for (const [a, b] of [[0, 1], [1, 3], [2, 4]]) {
+    for (const [a, b] of [[0, 1], [1, 3], [2, 4]] as const) {
       const bad = Buffer.from(stored);
       stored.copy(bad, a * stored1, b * stored1, (b + 1) * stored1);
       stored.copy(bad, b * stored1, a * stored1, (a + 1) * stored1);
@@ -119,7 +119,7 @@ describe('tampering', () => {
     const opts = { firstChunk: plan.firstChunk, skip: plan.skip, length: plan.length };
     for (let i = 0; i < slice.length; i += 7) {
       const bad = Buffer.from(slice);
-      bad[i] ^= 0x80;
+      bad[i]! ^= 0x80;
       const dec = await run(createDecryptor(p, plain.length, opts), randomSlices(bad, i, 100));
       assert.ok(dec.err);
       assert.ok(isPrefixOf(dec.out, truth));
@@ -162,7 +162,7 @@ describe('release granularity', () => {
     const { p, plain, stored } = fixture(5 * CS + 20);
     for (const pos of [3 * stored1, 3 * stored1 + CS - 1, 3 * stored1 + CS + 5]) { // first byte, last ct byte, a tag byte
       const bad = Buffer.from(stored);
-      bad[pos] ^= 0x01;
+      bad[pos]! ^= 0x01;
       for (const pieces of [[bad], randomSlices(bad, pos, 7)]) {
         const dec = await run(createDecryptor(p, plain.length), pieces);
         assert.equal(dec.err?.code, 'KURA_CRYPTO_AUTH_FAILED');

@@ -85,7 +85,7 @@ describe('multipart, ranges, resume', () => {
       const r = await c.downloadFile(Bucket, Key, out);
       assert.equal(r.size, size);
       assert.equal(sha(await readFile(out)), sha(data));
-      for (const [s, e] of [[0, 99], [5 * MiB - 3, 5 * MiB + 70_000], [size - 10, size - 1]]) {
+      for (const [s, e] of [[0, 99], [5 * MiB - 3, 5 * MiB + 70_000], [size - 10, size - 1]] as const) {
         const g = await c.getObject(Bucket, Key, { range: { start: s, end: e } });
         assert.deepEqual(await collect(g.Body), data.subarray(s, e + 1), `${format} range ${s}-${e}`);
       }
@@ -187,7 +187,7 @@ describe('several keys, tampering, server-side options', () => {
       const raw = await s3.send(new GetObjectCommand({ Bucket, Key }));
       const body = await collect(raw.Body);
       const meta = raw.Metadata ?? {};
-      body[body.length >> 1] ^= 1;
+      body[body.length >> 1]! ^= 1;
       await s3.send(new PutObjectCommand({ Bucket, Key: `${Key}-body`, Body: body, Metadata: meta }));
       const out = join(dir, `tampered-${format}`);
       await assert.rejects(c.downloadFile(Bucket, `${Key}-body`, out));
@@ -196,7 +196,7 @@ describe('several keys, tampering, server-side options', () => {
       const name = Object.keys(meta).find((k) => k.endsWith('key-v2') || k.endsWith('encryption-key') || k === 'kura-cse-key');
       assert.equal(name === undefined, format === 'esdk', `wrapped key entry among ${Object.keys(meta).join(', ')}`);
       if (name) {
-        const v = meta[name];
+        const v = meta[name]!;
         const bad = { ...meta, [name]: v.slice(0, 10) + (v[10] === 'A' ? 'B' : 'A') + v.slice(11) };
         await s3.send(new CopyObjectCommand({ Bucket, Key: `${Key}-meta`, CopySource: `${Bucket}/${Key}`, MetadataDirective: 'REPLACE', Metadata: bad }));
         await assert.rejects(c.downloadFile(Bucket, `${Key}-meta`, out));

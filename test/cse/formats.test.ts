@@ -46,7 +46,7 @@ for (const format of ['s3ec', 'oss', 'kura'] as const) {
         assert.equal(stored.length, data.length + 16 * Math.ceil(data.length / segment));
       }
       const dec = await openObjectDecryptor(format, enc.metadata, [key], stored.length);
-      for (const [s, e] of [[0, 0], [0, 15], [1, 16], [65_535, 65_537], [100, 150_000], [150_000, 150_000], [17, 131_100]]) {
+      for (const [s, e] of [[0, 0], [0, 15], [1, 16], [65_535, 65_537], [100, 150_000], [150_000, 150_000], [17, 131_100]] as const) {
         const r = dec.range!(s, e);
         const got = await through(r.transform(), stored.subarray(r.storedStart, r.storedEnd + 1));
         assert.deepEqual(got, data.subarray(s, e + 1), `range ${s}-${e}`);
@@ -69,7 +69,7 @@ for (const format of ['s3ec', 'oss', 'kura'] as const) {
         await through(dec.stream(), stored.subarray(0, stored.length - 1));
       }, 'truncated');
       for (const name of Object.keys(enc.metadata)) {
-        const v = enc.metadata[name];
+        const v = enc.metadata[name]!;
         const bad = { ...enc.metadata, [name]: v.length > 2 ? v.slice(0, 2) + (v[2] === 'A' ? 'B' : 'A') + v.slice(3) : v + '1' };
         await assert.rejects(async () => {
           const dec = await openObjectDecryptor(format, bad, [key], stored.length);
@@ -125,7 +125,7 @@ describe('independent parts', () => {
       assert.deepEqual(await through(dec.stream(), stored), data);
       if (format === 'kura') {
         // Swapping two parts is caught (each segment's nonce depends on its position).
-        const swapped = Buffer.concat([parts[1], parts[0], parts[2], parts[3]]);
+        const swapped = Buffer.concat([parts[1]!, parts[0]!, parts[2]!, parts[3]!]);
         await assert.rejects(through((await openObjectDecryptor(format, enc.metadata, [key], stored.length)).stream(), swapped));
       }
     });
@@ -167,10 +167,10 @@ describe('vectors from the published sources', () => {
     // Reader side: what Kura writes opens with the same steps.
     const enc = await createObjectEncryptor('s3ec', rsaKey(pair.publicPem), { plainSize: data.length });
     const stored = await through(enc.stream(), data);
-    const p2 = privateDecrypt({ key: pair.privatePem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(enc.metadata['x-amz-key-v2'], 'base64'));
+    const p2 = privateDecrypt({ key: pair.privatePem, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha1' }, Buffer.from(enc.metadata['x-amz-key-v2']!, 'base64'));
     assert.equal(p2[0], 32);
     assert.equal(p2.subarray(33).toString(), 'AES/GCM/NoPadding');
-    const d = createDecipheriv('aes-256-gcm', p2.subarray(1, 33), Buffer.from(enc.metadata['x-amz-iv'], 'base64')) as DecipherGCM;
+    const d = createDecipheriv('aes-256-gcm', p2.subarray(1, 33), Buffer.from(enc.metadata['x-amz-iv']!, 'base64')) as DecipherGCM;
     d.setAuthTag(stored.subarray(stored.length - 16));
     assert.deepEqual(Buffer.concat([d.update(stored.subarray(0, stored.length - 16)), d.final()]), data);
     assert.equal(enc.metadata['x-amz-unencrypted-content-length'], String(data.length));
@@ -229,8 +229,8 @@ describe('vectors from the published sources', () => {
     assert.equal(enc.metadata['client-side-encryption-data-size'], String(data.length));
     assert.equal(enc.metadata['client-side-encryption-wrap-alg'], 'RSA/NONE/PKCS1Padding');
     const k2 = rsaKey(pair.privatePem);
-    const dk = rsaPkcs1Decrypt(k2.privateKey!, Buffer.from(enc.metadata['client-side-encryption-key'], 'base64'));
-    const iv2 = rsaPkcs1Decrypt(k2.privateKey!, Buffer.from(enc.metadata['client-side-encryption-start'], 'base64'));
+    const dk = rsaPkcs1Decrypt(k2.privateKey!, Buffer.from(enc.metadata['client-side-encryption-key']!, 'base64'));
+    const iv2 = rsaPkcs1Decrypt(k2.privateKey!, Buffer.from(enc.metadata['client-side-encryption-start']!, 'base64'));
     assert.equal(iv2.readUInt32BE(8), 0);
     const part2 = await through(enc.part!(1024, 1024, false), data.subarray(1024, 2048));
     const ctr = BigInt('0x' + iv2.toString('hex')) + 64n;

@@ -22,6 +22,6 @@ export async function through(t: Duplex | Transform, input: Buffer, slice = 7777
 
 export function flipBit(b: Buffer, at: number): Buffer {
   const c = Buffer.from(b);
-  c[at] ^= 0x01;
+  c[at]! ^= 0x01;
   return c;
 }

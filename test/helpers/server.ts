@@ -29,7 +29,6 @@ import { Agent as HttpsAgent } from 'node:https';
 import { Agent as HttpAgent } from 'node:http';
 import assert from 'node:assert/strict';
 import { S3Client, S3ServiceException, type S3ClientConfig } from '@aws-sdk/client-s3';
-import { cp, mkdir } from 'node:fs/promises';
 import { startPostgres, type PostgresServer } from './postgres.ts';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 

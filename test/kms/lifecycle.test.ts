@@ -17,7 +17,7 @@ test('rotation: on demand and automatic; every older blob still decrypts', async
     assert.deepEqual(await f.ok('RotateKeyOnDemand', { KeyId: k.Arn }), { KeyId: k.KeyId });
     blobs.push((await f.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('v2') })).CiphertextBlob);
     // A new version encrypts differently: the blob header names version 2.
-    assert.equal(Buffer.from(blobs[1], 'base64').readUInt32BE(19), 2);
+    assert.equal(Buffer.from(blobs[1]!, 'base64').readUInt32BE(19), 2);
 
     await f.fails('EnableKeyRotation', { KeyId: k.KeyId, RotationPeriodInDays: 89 }, 'ValidationException', /greater than or equal to 90/);
     await f.fails('EnableKeyRotation', { KeyId: k.KeyId, RotationPeriodInDays: 2561 }, 'ValidationException');
@@ -30,7 +30,7 @@ test('rotation: on demand and automatic; every older blob still decrypts', async
 
     f.advanceDays(91); // the next request performs the due rotation
     blobs.push((await f.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('v3') })).CiphertextBlob);
-    assert.equal(Buffer.from(blobs[2], 'base64').readUInt32BE(19), 3);
+    assert.equal(Buffer.from(blobs[2]!, 'base64').readUInt32BE(19), 3);
     const rot = await f.ok('ListKeyRotations', { KeyId: k.KeyId });
     assert.deepEqual(rot.Rotations.map((r: any) => r.RotationType), ['ON_DEMAND', 'AUTOMATIC']);
     assert.equal(rot.Truncated, false);

@@ -255,7 +255,7 @@ describe('Encrypt / Decrypt / ReEncrypt', () => {
     const blob = Buffer.from((await f.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('tamper me') })).CiphertextBlob, 'base64');
     for (const i of [2, 19, 22, 30, blob.length - 1]) {
       const t = Buffer.from(blob);
-      t[i] ^= 1;
+      t[i]! ^= 1;
       const r = await f.call('Decrypt', { CiphertextBlob: t.toString('base64') });
       assert.equal(r.status, 400);
       // Flipping a byte of the key id names another (absent) key: NotFoundException, as AWS for unknown keys.

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { Crc64Nvme, combineCrcs, newChecksum } from '../../src/server/checksums.ts';
+import { Crc64Nvme, combineCrcs, newChecksum } from '../../src/hashing/checksums.ts';
 
 /** Bit-at-a-time CRC-64/NVME with BigInt: slow, obviously the catalogue definition. */
 function crc64NvmeReference(data: Uint8Array): bigint {

@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { PayloadDigests } from '../../src/server/object-io.ts';
+import { PayloadDigests } from '../../src/hashing/payload-digests.ts';
 import { ThreadedMd5 } from '../../src/hashing/md5-thread.ts';
 import { startKura, s3Error, type KuraServer } from '../helpers/server.ts';
 import { newKey, ssecParams } from '../sse/helpers.ts';

@@ -183,7 +183,7 @@ describe('kura server: multipart uploads', () => {
   });
 
   test('CRC64NVME multipart: FULL_OBJECT by default, combined from the parts, whole-object value checked at completion', async () => {
-    const { Crc64Nvme } = await import('../../src/server/checksums.ts');
+    const { Crc64Nvme } = await import('../../src/hashing/checksums.ts');
     const key = 'full-object/crc64';
     const parts = [randomBytes(5 * MiB), randomBytes(5 * MiB + 1), randomBytes(12345)];
     const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC64NVME' }));

@@ -10,7 +10,6 @@ import { startKura, rawRequest, type KuraServer } from '../helpers/server.ts';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { CoreBackend } from '../../src/storage/core-backend.ts';
 import { coreListingProperty, delimiterArb, keyArb, modelList, prefixArb, s3Order } from '../helpers/listing-model.ts';
 import { LmdbStore } from '../../src/storage/meta/lmdb-store.ts';

@@ -18,18 +18,20 @@ describe('AWS CLI with SSE', () => {
   const bucket = 'sse-cli';
 
   async function aws(args: string[], expectFail = false): Promise<{ stdout: string; stderr: string; code: number }> {
+    let r: { stdout: string; stderr: string };
     try {
-      const r = await run('/usr/bin/aws', ['--endpoint-url', srv.httpsEndpoint, ...args], {
+      r = await run('/usr/bin/aws', ['--endpoint-url', srv.httpsEndpoint, ...args], {
         env: { ...process.env, ...srv.env({ https: true }), AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '' },
         maxBuffer: 64 * 1024 * 1024,
       });
-      if (expectFail) assert.fail(`aws ${args.join(' ')} succeeded`);
-      return { stdout: r.stdout, stderr: r.stderr, code: 0 };
     } catch (e) {
       const err = e as { stdout?: string; stderr?: string; code?: number };
       if (!expectFail || typeof err.code !== 'number') throw e;
       return { stdout: err.stdout ?? '', stderr: err.stderr ?? '', code: err.code };
     }
+    // Outside the try: the catch above must not take this failure for the CLI's.
+    if (expectFail) assert.fail(`aws ${args.join(' ')} succeeded`);
+    return { stdout: r.stdout, stderr: r.stderr, code: 0 };
   }
 
   before(async () => {

@@ -76,7 +76,7 @@ export async function postForm(
   srv: KuraServer, bucket: string, fields: Record<string, string>, file: Buffer,
   opts: { https?: boolean; extraConditions?: unknown[]; filename?: string } = {},
 ): Promise<RawResponse> {
-  const { deriveSigningKey, hmac, formatAmzDate } = await import('../../src/server/auth/sigv4.ts');
+  const { deriveSigningKey, hmac, formatAmzDate } = await import('../../src/sigv4/sigv4.ts');
   const now = new Date();
   const amzDate = formatAmzDate(now);
   const date = amzDate.slice(0, 8);

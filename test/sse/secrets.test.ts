@@ -40,7 +40,7 @@ test('no SSE-C key and no DEK in the data dir or the logs', async () => {
   const bucket = 'sse-secrets';
   const [k1, k2, k3, wrong] = [newKey(), newKey(), newKey(), newKey()];
   const used: TestKey[] = [k1, k2, k3, wrong];
-  let logs = '';
+  let logs: string;
   try {
     const ok = async (p: Promise<{ status: number; text: string }>, status = 200) => {
       const r = await p;

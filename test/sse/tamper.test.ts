@@ -5,7 +5,6 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, truncate, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { startKura, type KuraServer } from '../helpers/server.ts';
 import { newKey, ssecHeaders, raw, blobPaths } from './helpers.ts';
 import { rewriteNewest, storedRecord } from '../helpers/meta.ts';

@@ -18,7 +18,6 @@ import {
 } from '@aws-sdk/client-kms';
 import { startKura, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
 import { storedRecord as storedVersion } from '../helpers/meta.ts';
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const storedRecord = async (dataDir: string, bucket: string, key: string): Promise<any> => storedVersion(dataDir, bucket, key);
 import { raw, postForm } from '../sse/helpers.ts';
 

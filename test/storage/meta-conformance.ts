@@ -112,7 +112,7 @@ export function metaStoreConformance(name: string, open: () => Promise<MetaStore
         const page = await store.read((tx) => tx.scan({ start: from, end: ks.end, limit: 4 }));
         if (!page.length) break;
         pages.push(page.map((e) => e.key.subarray(9).toString()));
-        from = Buffer.concat([page[page.length - 1].key, Buffer.from([0x00])]);
+        from = Buffer.concat([page[page.length - 1]!.key, Buffer.from([0x00])]);
       }
       assert.deepEqual(pages, [['a', 'b', 'c', 'd'], ['e', 'f']]);
     });

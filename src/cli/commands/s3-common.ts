@@ -162,7 +162,7 @@ export async function cseClient(o: S3Options): Promise<CseClient> {
 export interface S3Url { bucket: string; key: string }
 export function parseS3Url(s: string): S3Url | undefined {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(s);
-  return m ? { bucket: m[1], key: m[2] } : undefined;
+  return m ? { bucket: m[1]!, key: m[2]! } : undefined;
 }
 
 const TLS_TRUST_ERRORS = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);

@@ -78,11 +78,12 @@ export function registerServerCommand(program: Command): void {
         const meta = await metaStoreFactory(config)(config, rootKey);
         try {
           await verifyRootKey(meta, rootKey);
-          rootKey.fill(0);
-          kms = await openServerKms(config, meta);
+          kms = await openServerKms(config, meta, rootKey);
         } catch (e) {
           await meta.close();
           throw e;
+        } finally {
+          rootKey.fill(0);
         }
         server = await startServer(config, { logger, kms, meta, plaintextBaseline });
         if (o.kmsAddress) {

@@ -2,7 +2,7 @@
 import { isIP } from 'node:net';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { parseXml } from '../xml.ts';
+import { parseXml } from '../../protocol/xml.ts';
 import { intParam, xmlDate } from '../http-util.ts';
 import type { BucketInfo } from '../../storage/backend.ts';
 import { compareKeys } from '../../storage/key-order.ts';

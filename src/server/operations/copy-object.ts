@@ -2,7 +2,7 @@
 import type { ObjectMeta, ObjectRecord } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { parseChecksumAlgorithm } from '../checksums.ts';
+import { parseChecksumAlgorithm } from '../../hashing/checksums.ts';
 import { checkVersionId, reportsVersion } from './versioning.ts';
 import {
   MAX_PUT_SIZE, checkCopySourceConditions, checkKey, metadataFromRequest, quoteEtag, refuseUnsupportedWriteHeaders,

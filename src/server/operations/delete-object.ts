@@ -1,7 +1,7 @@
 // DeleteObject and DeleteObjects.
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { parseXml, xmlText, type XmlObject } from '../xml.ts';
+import { parseXml, xmlText, type XmlObject } from '../../protocol/xml.ts';
 import { readCheckedBody } from '../http-util.ts';
 import { checkVersionId, reportsVersion, versionIdParam } from './versioning.ts';
 

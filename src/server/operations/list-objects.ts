@@ -2,7 +2,7 @@
 import type { ObjectRecord } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { toXmlOrdered, type XmlObject, type XmlValue } from '../xml.ts';
+import { toXmlOrdered, type XmlObject, type XmlValue } from '../../protocol/xml.ts';
 import { checkVersionId } from './versioning.ts';
 import { encodingType, intParam, quoteEtag, xmlDate } from '../http-util.ts';
 

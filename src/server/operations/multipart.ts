@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import type { ObjectMeta, PartRecord, UploadMeta, UploadRecord } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { parseXml, xmlText, type XmlObject } from '../xml.ts';
-import { checksumElement, checksumHeader, combineCrcs, compositeChecksum, parseChecksumAlgorithm, supportsFullObject } from '../checksums.ts';
+import { parseXml, xmlText, type XmlObject } from '../../protocol/xml.ts';
+import { checksumElement, checksumHeader, combineCrcs, compositeChecksum, parseChecksumAlgorithm, supportsFullObject } from '../../hashing/checksums.ts';
 import {
   MAX_PUT_SIZE, MIN_PART_SIZE, checkKey, encodingType, intParam, metadataFromRequest, quoteEtag,
   refuseUnsupportedWriteHeaders, storageClassFromRequest, unquoteEtag, writeConditions, xmlDate,

@@ -6,9 +6,9 @@ import type { Readable } from 'node:stream';
 import type { ObjectMeta } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
-import { verifyPostPolicy } from '../auth/post-policy.ts';
+import { verifyPostPolicy } from '../../sigv4/post-policy.ts';
 import { MAX_PUT_SIZE, STORED_HEADERS, checkKey, quoteEtag } from '../http-util.ts';
-import { toXml } from '../xml.ts';
+import { toXml } from '../../protocol/xml.ts';
 
 /** A POST to a bucket carrying a form: served without header authentication (the policy is the auth). */
 export function isPostObjectForm(method: string | undefined, contentType: string | undefined): boolean {

@@ -3,7 +3,7 @@ import type { ChecksumAlgorithm, ObjectMeta } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import type { Ingested, WriteTarget } from '../object-io.ts';
-import { checksumHeader, requestedChecksum } from '../checksums.ts';
+import { checksumHeader, requestedChecksum } from '../../hashing/checksums.ts';
 import {
   MAX_PUT_SIZE, checkKey, checksumHeaders, contentMd5, declaredLength, metadataFromRequest, quoteEtag,
   refuseUnsupportedWriteHeaders, storageClassFromRequest, writeConditions,

@@ -5,7 +5,7 @@ import { NULL_VERSION, isValidVersionId } from '../../storage/version-id.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { readCheckedBody } from '../http-util.ts';
-import { parseXml, xmlText } from '../xml.ts';
+import { parseXml, xmlText } from '../../protocol/xml.ts';
 
 /** A version id given by a client (query `versionId`, copy source `?versionId=`, DeleteObjects `<VersionId>`). */
 export function checkVersionId(versionId: string, argumentName = 'versionId'): string {

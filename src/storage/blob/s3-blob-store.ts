@@ -77,7 +77,7 @@ export class S3BlobStore implements BlobStore {
     } catch (e) {
       s.client.destroy();
       const why = e instanceof S3ServiceException ? `${e.$metadata.httpStatusCode ?? ''} ${e.name}`.trim() : e instanceof Error ? e.message : String(e);
-      throw new Error(`upstream bucket ${opts.bucket} at ${opts.endpoint ?? 'AWS S3'} is not usable: ${why}`);
+      throw new Error(`upstream bucket ${opts.bucket} at ${opts.endpoint ?? 'AWS S3'} is not usable: ${why}`, { cause: e });
     }
     return s;
   }

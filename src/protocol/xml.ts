@@ -1,6 +1,6 @@
 // S3 XML in and out (fast-xml-parser).
 import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
-import { S3Error } from './errors.ts';
+import { S3Error } from './s3-errors.ts';
 
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 

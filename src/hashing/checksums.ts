@@ -3,8 +3,9 @@
 import { crc32 } from 'node:zlib';
 import { createHash, type Hash } from 'node:crypto';
 import { Crc32c } from '@aws-crypto/crc32c';
-import type { ChecksumAlgorithm } from '../storage/backend.ts';
-import { S3Error } from './errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
+
+export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'SHA1' | 'SHA256' | 'CRC64NVME';
 
 export const SUPPORTED_CHECKSUMS: readonly ChecksumAlgorithm[] = ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'];
 

@@ -2,7 +2,7 @@
 // payload modes (signed hash, unsigned, aws-chunked variants) and browser POST policies.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { S3Error } from '../errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 
 export interface SignedRequest {
   method: string;
@@ -587,6 +587,3 @@ function authenticatePresigned(
   return attachState(result, { signingKey, amzDate: amzDateValue, scope: cred.scope, seedSignature: signature });
 }
 
-export { createPayloadDecoder } from './payload.ts';
-export type { PayloadDecoder } from './payload.ts';
-export { verifyPostPolicy } from './post-policy.ts';

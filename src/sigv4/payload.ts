@@ -4,7 +4,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import { S3Error } from '../errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import {
   EMPTY_SHA256, hmac, signaturesEqual, signingStateOf, verifySignature,
   type AuthResult, type SigningState,

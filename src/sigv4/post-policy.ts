@@ -1,5 +1,5 @@
 // Browser-form POST object (SigV4): the form carries a base64 policy document and its signature.
-import { S3Error } from '../errors.ts';
+import { S3Error } from '../protocol/s3-errors.ts';
 import { ALGORITHM, deriveSigningKey, hmac, parseAmzDate, signaturesEqual, type SecretLookup } from './sigv4.ts';
 
 export interface PostPolicyResult {
