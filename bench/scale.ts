@@ -6,7 +6,9 @@
 //   npm run bench -- --scale 10000 --meta pg         # PostgreSQL + S3 gateway, one and two Kura nodes
 //   options: --put-count (4 KiB PUTs per round, default 3000), --concurrency (in flight, default 32),
 //            --rounds (PUT rounds, Kura and s3rver alternating; the median is reported, default 3),
-//            --list-pages (default 200), --heads (default 2000), --out FILE
+//            --list-pages (default 200), --heads (default 2000), --out FILE,
+//            --data DIR (embedded: keep the filled store in DIR/data, with its root key in DIR/bench-env.json, and
+//            reuse it on the next run with the same --scale instead of filling again: one fill, many measurements)
 //
 // Embedded: fill, restart, then: server RSS (RssAnon = the process's own memory, RssFile = pages of the
 // LMDB map and of code: the OS can drop them), time from the restart to the first ListObjectsV2 page,
@@ -37,7 +39,7 @@ import { parseArgs } from 'node:util';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { ObjectRecord } from '../src/storage/backend.ts';
-import { CoreBackend, newVersionOrder } from '../src/storage/core-backend.ts';
+import { CoreBackend, latestRowOf, newVersionOrder } from '../src/storage/core-backend.ts';
 import { keys } from '../src/storage/meta/keys.ts';
 import { RecordSealer } from '../src/storage/meta/records.ts';
 import { openBackend } from '../src/storage/open-backend.ts';
@@ -55,6 +57,7 @@ const { values: opts } = parseArgs({
     'list-pages': { type: 'string', default: '200' },
     heads: { type: 'string', default: '2000' },
     out: { type: 'string' },
+    data: { type: 'string' },
   },
 });
 const N = Number(opts.scale);
@@ -156,7 +159,7 @@ async function fillDirect(dataDir: string, rootKey: Buffer, template: ObjectReco
           const l = keys.latest(BUCKET, key);
           tx.put(n, seal(n, { order: order.toString('hex') }));
           tx.put(v, seal(v, rec));
-          tx.put(l, seal(l, rec));
+          tx.put(l, seal(l, latestRowOf(rec)));
         }
       });
       progress(end);
@@ -197,10 +200,22 @@ async function dirBytes(dir: string): Promise<number> {
   return n;
 }
 
+/** --data DIR: a store filled by an earlier run (same --scale) and its environment, or a fresh one to keep. */
+async function benchDataDir(): Promise<{ dataDir: string; env: Record<string, string>; filled: boolean; keep: boolean }> {
+  const fresh = () => ({ KURA_ROOT_KEY: randomBytes(32).toString('base64'), KURA_ACCESS_KEY_ID: 'AKIDKURASCALEBENCH01', KURA_SECRET_ACCESS_KEY: randomBytes(24).toString('base64') });
+  if (!opts.data) return { dataDir: await mkdtemp(join(tmpdir(), 'kura-scale-')), env: fresh(), filled: false, keep: false };
+  const saved = await readFile(join(opts.data, 'bench-env.json'), 'utf8').then((t) => JSON.parse(t) as { keys: number; env: Record<string, string> }, () => undefined);
+  // The data dir's top-level entries are buckets: the bench's own file stays outside it.
+  const dataDir = join(opts.data, 'data');
+  if (saved && saved.keys === N) return { dataDir, env: saved.env, filled: true, keep: true };
+  await rm(opts.data, { recursive: true, force: true });
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  return { dataDir, env: fresh(), filled: false, keep: true };
+}
+
 async function embedded(): Promise<EmbeddedResult> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'kura-scale-'));
-  const rootKey = randomBytes(32);
-  const env = { KURA_ROOT_KEY: rootKey.toString('base64'), KURA_ACCESS_KEY_ID: 'AKIDKURASCALEBENCH01', KURA_SECRET_ACCESS_KEY: randomBytes(24).toString('base64') };
+  const { dataDir, env, filled, keep } = await benchDataDir();
+  const rootKey = Buffer.from(env.KURA_ROOT_KEY!, 'base64');
   let srv: KuraServer | undefined;
   const s3rver = await startS3rver();
   try {
@@ -210,7 +225,9 @@ async function embedded(): Promise<EmbeddedResult> {
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     const t0 = performance.now();
     const progress = (n: number) => process.stdout.write(`\rfill: ${n}/${N} keys, ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-    if (opts.fill === 'api') {
+    if (filled) {
+      console.log(`fill: reusing the ${N}-key store in ${dataDir} (filled by an earlier run)`);
+    } else if (opts.fill === 'api') {
       await pool(N, CONCURRENCY, async (i) => {
         await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyName(i), Body: BODY }));
         if (i % 1000 === 0) progress(i);
@@ -227,7 +244,8 @@ async function embedded(): Promise<EmbeddedResult> {
       await fillDirect(dataDir, rootKey, template, 1, N, progress);
     }
     const fillSecs = (performance.now() - t0) / 1000;
-    console.log(`\nfill: ${N} keys in ${fillSecs.toFixed(1)} s (${opts.fill === 'api' ? 'through the S3 API' : 'rows written through the MetaStore directly, server stopped; everything below goes through the S3 API'})`);
+    if (keep && !filled) await writeFile(join(opts.data!, 'bench-env.json'), JSON.stringify({ keys: N, env }), { mode: 0o600 });
+    if (!filled) console.log(`\nfill: ${N} keys in ${fillSecs.toFixed(1)} s (${opts.fill === 'api' ? 'through the S3 API' : 'rows written through the MetaStore directly, server stopped; everything below goes through the S3 API'})`);
 
     // 2. Restart → first ListObjectsV2 page.
     const r0 = performance.now();
@@ -301,7 +319,7 @@ async function embedded(): Promise<EmbeddedResult> {
   } finally {
     await srv?.stop();
     await s3rver.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    if (!keep) await rm(dataDir, { recursive: true, force: true });
   }
 }
 
