@@ -363,7 +363,7 @@ interface PgResult {
   status: 'measured' | 'needs --meta';
   note?: string;
   keys?: number;
-  nodes?: { nodes: number; getOpsPerSec: number; getServerCpuPer1000: number; putOpsPerSec: number; putServerCpuPer1000: number }[];
+  nodes?: { nodes: number; getOpsPerSec: number; getServerCpuPer1000: number; putOpsPerSec: number; putServerCpuPer1000: number; upstreamCpuPer1000: number; load: number }[];
 }
 
 /** PostgreSQL metadata + S3 gateway blobs: one node, then two nodes on one database and one upstream. */
@@ -395,6 +395,16 @@ async function postgres(): Promise<PgResult> {
         clients.push(nodes.at(-1)!.client());
       }
       const pids = nodes.map((n) => n.process.pid!);
+      // Warm-up, untimed, on every node: a node just started pays its JIT, connection pools (PostgreSQL,
+      // upstream) and key caches on its first requests; measured cold, the second node made two look slower.
+      await pool(200 * count, CONCURRENCY, async (i) => {
+        const res = await clients[i % clients.length]!.send(new GetObjectCommand({ Bucket: BUCKET, Key: keyName(Math.floor(Math.random() * fillKeys)) }));
+        await res.Body!.transformToByteArray();
+      });
+      await putRate(clients, pids, `warm${count}`, 200 * count);
+      const upstreamPid = upstream.process.pid!;
+      const up0 = cpuSecs(upstreamPid);
+      let requests = 0;
       const gets: number[] = [];
       const getCpu: number[] = [];
       const puts: number[] = [];
@@ -412,8 +422,10 @@ async function postgres(): Promise<PgResult> {
         puts.push(p.opsPerSec);
         putCpu.push(p.cpuPer1000);
       }
-      const row = { nodes: count, getOpsPerSec: median(gets), getServerCpuPer1000: median(getCpu), putOpsPerSec: median(puts), putServerCpuPer1000: median(putCpu) };
-      console.log(`PostgreSQL, ${count} node(s): GET 4 KiB ${row.getOpsPerSec.toFixed(0)}/s (${row.getServerCpuPer1000.toFixed(2)} CPU s/1000), PUT 4 KiB ${row.putOpsPerSec.toFixed(0)}/s (${row.putServerCpuPer1000.toFixed(2)} CPU s/1000)`);
+      requests = ROUNDS * 2 * PUT_COUNT;
+      const upstreamCpuPer1000 = ((cpuSecs(upstreamPid) - up0) * 1000) / requests;
+      const row = { nodes: count, getOpsPerSec: median(gets), getServerCpuPer1000: median(getCpu), putOpsPerSec: median(puts), putServerCpuPer1000: median(putCpu), upstreamCpuPer1000, load: loadavg()[0]! };
+      console.log(`PostgreSQL, ${count} node(s): GET 4 KiB ${row.getOpsPerSec.toFixed(0)}/s (${row.getServerCpuPer1000.toFixed(2)} CPU s/1000), PUT 4 KiB ${row.putOpsPerSec.toFixed(0)}/s (${row.putServerCpuPer1000.toFixed(2)} CPU s/1000); upstream Kura ${upstreamCpuPer1000.toFixed(2)} CPU s/1000 requests (GET and PUT); load ${row.load.toFixed(1)}`);
       out.push(row);
     }
     for (const c of clients) c.destroy();
