@@ -111,8 +111,11 @@ export interface ListOptions {
   maxKeys: number;
 }
 
+/** One key of a listing: all that ListObjects/ListObjectsV2 show of it (the content of its `L` row). */
+export type ListedObject = Pick<ObjectRecord, 'key' | 'lastModified' | 'etag' | 'size' | 'storageClass' | 'checksum'>;
+
 export interface ListResult {
-  objects: ObjectRecord[];
+  objects: ListedObject[];
   commonPrefixes: string[];
   isTruncated: boolean;
   /** The last entry returned (key or common prefix), for markers/continuation tokens. */

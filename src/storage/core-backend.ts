@@ -11,8 +11,8 @@
 // At open, leftover G and D rows (writes cut by a crash, deletions not done) are processed: the work is
 // bounded by what was in flight, never by the number of objects.
 //
-// Versions are rows (V), newest first; a key's latest live version is also copied to an L row, so a
-// listing reads one row per key (and seeks past a common prefix instead of reading what is under it).
+// Versions are rows (V), newest first; a key's latest live version is also summarised in an L row (what a
+// listing shows: latestRowOf), so a listing reads one small row per key (and seeks past a common prefix instead of reading what is under it).
 //
 // Several processes on one shared MetaStore (PostgreSQL + one upstream; docs/METADATA.md "Several nodes"):
 // - the metadata transaction decides every race; the per-key in-process locks only spare this process's
@@ -29,7 +29,7 @@ import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { S3Error } from '../protocol/s3-errors.ts';
 import type {
-  BucketConfig, BucketInfo, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult, ObjectMeta,
+  BucketConfig, BucketInfo, ListedObject, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult, ObjectMeta,
   ObjectRecord, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
 } from './backend.ts';
 import { BlobRetirer } from './blob-retirer.ts';
@@ -112,6 +112,19 @@ export function newVersionOrder(): Buffer {
   b.writeBigUInt64BE(0xffff_ffff_ffff_ffffn - t, 0);
   randomBytes(8).copy(b, 8);
   return b;
+}
+
+/**
+ * The `L` row of a key's latest live version: what a listing shows, not the whole record (sealed data keys,
+ * part layout, headers and user metadata are read from the `V` row by HEAD/GET). A listing page reads and
+ * unseals 1,000 of these: a ~1 KiB record would make a page span ~5× the pages (and decrypted engine pages)
+ * of this ~200-byte summary. `L` rows written before this (whole records) read the same.
+ */
+export function latestRowOf(rec: ObjectRecord): ListedObject {
+  const l: ListedObject = { key: rec.key, lastModified: rec.lastModified, etag: rec.etag, size: rec.size };
+  if (rec.storageClass !== undefined) l.storageClass = rec.storageClass;
+  if (rec.checksum !== undefined) l.checksum = rec.checksum;
+  return l;
 }
 
 interface BucketRow {
@@ -484,14 +497,14 @@ export class CoreBackend implements StorageBackend {
     }
     this.put(tx, keys.version(bucket, key, order), rec);
     if (rec.deleteMarker) tx.delete(keys.latest(bucket, key));
-    else this.put(tx, keys.latest(bucket, key), rec);
+    else this.put(tx, keys.latest(bucket, key), latestRowOf(rec));
     return removed;
   }
 
   /** After the newest version was removed: the L row follows the new newest. */
   private async fixLatest(tx: MetaTx, bucket: string, key: string): Promise<void> {
     const n = await this.newest(tx, bucket, key);
-    if (n && !n.deleteMarker) this.put(tx, keys.latest(bucket, key), n);
+    if (n && !n.deleteMarker) this.put(tx, keys.latest(bucket, key), latestRowOf(n));
     else tx.delete(keys.latest(bucket, key));
   }
 
@@ -644,7 +657,7 @@ export class CoreBackend implements StorageBackend {
             batch = DELIMITED_SCAN_START;
             break; // rescan from past the common prefix
           }
-          out.objects.push(this.open<ObjectRecord>(row.key, row.value, `latest in ${bucket}`));
+          out.objects.push(this.open<ListedObject>(row.key, row.value, `latest in ${bucket}`));
           out.lastEntry = key;
           count++;
           cursor = justAfter(row.key);

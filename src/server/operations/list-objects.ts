@@ -1,12 +1,12 @@
 // ListObjects (v1), ListObjectsV2, ListObjectVersions.
-import type { ObjectRecord } from '../../storage/backend.ts';
+import type { ListedObject } from '../../storage/backend.ts';
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { toXmlOrdered, type XmlObject, type XmlValue } from '../../protocol/xml.ts';
 import { checkVersionId } from './versioning.ts';
 import { encodingType, intParam, quoteEtag, xmlDate } from '../http-util.ts';
 
-function contents(ctx: RequestContext, rec: ObjectRecord, enc: (s: string) => string, withOwner: boolean): XmlObject {
+function contents(ctx: RequestContext, rec: ListedObject, enc: (s: string) => string, withOwner: boolean): XmlObject {
   const o: XmlObject = {
     Key: enc(rec.key),
     LastModified: xmlDate(rec.lastModified),
