@@ -67,7 +67,11 @@ export interface CseRun {
 }
 
 /** Runs one command under /usr/bin/time; wall-clock seconds, the process's peak RSS and CPU time. */
-async function measure(argv: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<{ seconds: number; peakRssBytes: number; cpuSeconds: number }> {
+async function measure(
+  argv: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ seconds: number; peakRssBytes: number; cpuSeconds: number }> {
   const rssFile = join(cwd, '.rss');
   const t0 = performance.now();
   const { code, stderr } = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
@@ -120,14 +124,22 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; round
     const s3 = srv.client();
     const Bucket = 'bench-cse';
     await s3.send(new CreateBucketCommand({ Bucket }));
-    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 3072, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } });
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', {
+      modulusLength: 3072,
+      publicKeyEncoding: { type: 'spki', format: 'pem' },
+      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+    });
     await writeFile(join(dir, 'public_key.pem'), publicKey, { mode: 0o600 });
     await writeFile(join(dir, 'private_key.pem'), privateKey, { mode: 0o600 });
     const env: NodeJS.ProcessEnv = {
-      ...process.env, ...srv.env(),
-      AWS_CONFIG_FILE: join(dir, 'none'), AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'), AWS_PAGER: '',
+      ...process.env,
+      ...srv.env(),
+      AWS_CONFIG_FILE: join(dir, 'none'),
+      AWS_SHARED_CREDENTIALS_FILE: join(dir, 'none'),
+      AWS_PAGER: '',
     };
-    const src = join(dir, 'src.bin'), out = join(dir, 'out.bin');
+    const src = join(dir, 'src.bin'),
+      out = join(dir, 'out.bin');
     // Warm-up (server JIT, page cache of the tools' own files), not recorded.
     await makeFile(src, 16 * MiB);
     for (const t of tools) {
@@ -144,12 +156,21 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; round
       execFileSync('sync');
       const m = await measure(direction === 'upload' ? t.upload(src, url, srv!.endpoint) : t.download(url, out, srv!.endpoint), dir, env);
       const r: CseRun = {
-        tool: t.name, size, direction, seconds: m.seconds, bytesPerSec: size / m.seconds, peakRssBytes: m.peakRssBytes, cpuSeconds: m.cpuSeconds,
-        loadAvg: loadavg()[0]!, ...(baseline ? { baselineBytesPerSec: baseline.bytesPerSec } : {}),
+        tool: t.name,
+        size,
+        direction,
+        seconds: m.seconds,
+        bytesPerSec: size / m.seconds,
+        peakRssBytes: m.peakRssBytes,
+        cpuSeconds: m.cpuSeconds,
+        loadAvg: loadavg()[0]!,
+        ...(baseline ? { baselineBytesPerSec: baseline.bytesPerSec } : {}),
       };
       runs.push(r);
-      o.log(`${t.name.padEnd(10)} ${direction.padEnd(8)} ${fmt(size).padStart(8)}: ${(r.bytesPerSec / MiB).toFixed(0).padStart(4)} MiB/s` +
-        `${baseline ? ` (${(r.bytesPerSec / baseline.bytesPerSec).toFixed(2)}× aws)` : ''}, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB, load ${r.loadAvg.toFixed(1)}`);
+      o.log(
+        `${t.name.padEnd(10)} ${direction.padEnd(8)} ${fmt(size).padStart(8)}: ${(r.bytesPerSec / MiB).toFixed(0).padStart(4)} MiB/s` +
+          `${baseline ? ` (${(r.bytesPerSec / baseline.bytesPerSec).toFixed(2)}× aws)` : ''}, CPU ${r.cpuSeconds.toFixed(1)} s, peak RSS ${(r.peakRssBytes / MiB).toFixed(0)} MiB, load ${r.loadAvg.toFixed(1)}`,
+      );
       return r;
     };
     const verify = async (t: CseTool, sum: string) => {
@@ -158,16 +179,17 @@ export async function runCseBench(o: { sizes: number[]; formats: string[]; round
     };
     for (const size of o.sizes) {
       const sum = await makeFile(src, size);
-      for (let round = 0; round < (o.rounds ?? 1); round++) for (const t of formats.length ? formats : [undefined]) {
-        for (const direction of ['upload', 'download'] as const) {
-          const b = await transfer(base!, size, direction);
-          if (direction === 'download') await verify(base!, sum);
-          if (!t) continue;
-          await transfer(t, size, direction, b);
-          if (direction === 'download') await verify(t, sum);
+      for (let round = 0; round < (o.rounds ?? 1); round++)
+        for (const t of formats.length ? formats : [undefined]) {
+          for (const direction of ['upload', 'download'] as const) {
+            const b = await transfer(base!, size, direction);
+            if (direction === 'download') await verify(base!, sum);
+            if (!t) continue;
+            await transfer(t, size, direction, b);
+            if (direction === 'download') await verify(t, sum);
+          }
+          if (t) await s3.send(new DeleteObjectCommand({ Bucket, Key: `obj-${t.name.replace(/\W+/g, '-')}` }));
         }
-        if (t) await s3.send(new DeleteObjectCommand({ Bucket, Key: `obj-${t.name.replace(/\W+/g, '-')}` }));
-      }
     }
     s3.destroy();
   } finally {
@@ -187,8 +209,12 @@ export function cseTable(runs: CseRun[]): string {
   const big = sizes.at(-1)!;
   const tools = [...new Set(runs.map((r) => r.tool))];
   const base = tools[0]!;
-  const all = (tool: string, size: number, d: CseRun['direction']) => runs.filter((r) => r.tool === tool && r.size === size && r.direction === d);
-  const median = (v: number[]) => { const s = [...v].sort((a, b) => a - b); return s[(s.length - 1) >> 1]!; };
+  const all = (tool: string, size: number, d: CseRun['direction']) =>
+    runs.filter((r) => r.tool === tool && r.size === size && r.direction === d);
+  const median = (v: number[]) => {
+    const s = [...v].sort((a, b) => a - b);
+    return s[(s.length - 1) >> 1]!;
+  };
   // The baseline ran once per format: its row shows the median (and the range) of those runs.
   const rate = (tool: string, d: CseRun['direction']) => {
     const rs = all(tool, big, d);
@@ -203,11 +229,34 @@ export function cseTable(runs: CseRun[]): string {
     const range = ratios.length > 1 ? `, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}` : '';
     return `${mbs(median(rs.map((r) => r.bytesPerSec)))}${ratios.length ? ` (${median(ratios).toFixed(2)}×${range})` : ''}`;
   };
-  const cpu = (tool: string, d: CseRun['direction']) => { const rs = all(tool, big, d); return rs.length ? median(rs.map((r) => r.cpuSeconds)).toFixed(1) : '-'; };
-  const rss = (tool: string, d: CseRun['direction']) => sizes.map((s) => { const rs = all(tool, s, d); return rs.length ? (Math.max(...rs.map((r) => r.peakRssBytes)) / MiB).toFixed(0) : '-'; }).join(' / ');
+  const cpu = (tool: string, d: CseRun['direction']) => {
+    const rs = all(tool, big, d);
+    return rs.length ? median(rs.map((r) => r.cpuSeconds)).toFixed(1) : '-';
+  };
+  const rss = (tool: string, d: CseRun['direction']) =>
+    sizes
+      .map((s) => {
+        const rs = all(tool, s, d);
+        return rs.length ? (Math.max(...rs.map((r) => r.peakRssBytes)) / MiB).toFixed(0) : '-';
+      })
+      .join(' / ');
   const sizeList = sizes.map(fmt).join(' / ');
-  const head = ['tool / format', `upload ${fmt(big)} MiB/s (× aws)`, `download ${fmt(big)} MiB/s (× aws)`, 'CPU s up / down', `upload peak RSS MiB (${sizeList})`, `download peak RSS MiB (${sizeList})`];
-  const body = tools.map((t) => [t === base ? t : `kura cp --cse-format ${t}`, rate(t, 'upload'), rate(t, 'download'), `${cpu(t, 'upload')} / ${cpu(t, 'download')}`, rss(t, 'upload'), rss(t, 'download')]);
+  const head = [
+    'tool / format',
+    `upload ${fmt(big)} MiB/s (× aws)`,
+    `download ${fmt(big)} MiB/s (× aws)`,
+    'CPU s up / down',
+    `upload peak RSS MiB (${sizeList})`,
+    `download peak RSS MiB (${sizeList})`,
+  ];
+  const body = tools.map((t) => [
+    t === base ? t : `kura cp --cse-format ${t}`,
+    rate(t, 'upload'),
+    rate(t, 'download'),
+    `${cpu(t, 'upload')} / ${cpu(t, 'download')}`,
+    rss(t, 'upload'),
+    rss(t, 'download'),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
   return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
@@ -215,6 +264,12 @@ export function cseTable(runs: CseRun[]): string {
 
 /** Versions of the tools, for the report. */
 export function cseToolVersions(): Record<string, string> {
-  const v = (cmd: string, args: string[]) => { try { return execFileSync(cmd, args, { encoding: 'utf8' }).trim(); } catch { return 'unknown'; } };
+  const v = (cmd: string, args: string[]) => {
+    try {
+      return execFileSync(cmd, args, { encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
   return { aws: v(AWS, ['--version']), node: process.version };
 }

@@ -11,7 +11,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { LmdbStore } from '../src/storage/meta/lmdb-store.ts';
 
-const { values: opts } = parseArgs({ options: { rows: { type: 'string', default: '300000' }, value: { type: 'string', default: '1000' }, rounds: { type: 'string', default: '6' } } });
+const { values: opts } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '300000' },
+    value: { type: 'string', default: '1000' },
+    rounds: { type: 'string', default: '6' },
+  },
+});
 const ROWS = Number(opts.rows);
 const MiB = 1024 * 1024;
 
@@ -39,7 +45,8 @@ try {
   console.log(`${ROWS} rows of ${value.length} B, encrypted pages; after open: ${memory()}`);
   const scans = async (label: string) => {
     for (let r = 1; r <= Number(opts.rounds); r++) {
-      for (let i = 0; i < 100; i++) await store.read((tx) => tx.scan({ start: rowKey(Math.floor(Math.random() * ROWS)), end, limit: 1000 }));
+      for (let i = 0; i < 100; i++)
+        await store.read((tx) => tx.scan({ start: rowKey(Math.floor(Math.random() * ROWS)), end, limit: 1000 }));
       console.log(`${label} ${r * 100} random 1,000-row scans: ${memory()}`);
     }
   };

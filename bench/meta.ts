@@ -60,17 +60,28 @@ async function measure(name: string, stores: MetaStore[], op: (s: MetaStore, n: 
   let n = 0;
   const until = performance.now() + seconds * 1000;
   const t0 = performance.now();
-  await Promise.all(stores.flatMap((s) => Array.from({ length: concurrency }, async () => {
-    while (performance.now() < until) {
-      const t = performance.now();
-      await op(s, n++);
-      lat.push(performance.now() - t);
-    }
-  })));
+  await Promise.all(
+    stores.flatMap((s) =>
+      Array.from({ length: concurrency }, async () => {
+        while (performance.now() < until) {
+          const t = performance.now();
+          await op(s, n++);
+          lat.push(performance.now() - t);
+        }
+      }),
+    ),
+  );
   const elapsed = (performance.now() - t0) / 1000;
   lat.sort((a, b) => a - b);
   const pct = (p: number) => Number((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? 0).toFixed(2));
-  return { op: name, stores: stores.length, ops: lat.length, opsPerSec: Math.round(lat.length / elapsed), p50ms: pct(0.5), p99ms: pct(0.99) };
+  return {
+    op: name,
+    stores: stores.length,
+    ops: lat.length,
+    opsPerSec: Math.round(lat.length / elapsed),
+    p50ms: pct(0.5),
+    p99ms: pct(0.99),
+  };
 }
 
 async function main() {
@@ -87,29 +98,45 @@ async function main() {
     // Fill through the interface, 1,000 keys per transaction.
     const tFill = performance.now();
     for (let i = 0; i < keyCount; i += 1000) {
-      await a.write(async (tx) => { for (let j = i; j < Math.min(keyCount, i + 1000); j++) tx.put(keyOf(j), value); });
+      await a.write(async (tx) => {
+        for (let j = i; j < Math.min(keyCount, i + 1000); j++) tx.put(keyOf(j), value);
+      });
     }
     console.log(`filled ${keyCount} keys in ${((performance.now() - tFill) / 1000).toFixed(1)} s (1,000 per transaction)`);
     const rand = () => Math.floor(Math.random() * keyCount);
     for (const stores of [[a], [a, b]]) {
       let fresh = 0;
-      rows.push(await measure('put (new key, 1/tx)', stores, (s) => s.write(async (tx) => {
-        tx.put(Buffer.concat([prefix, Buffer.from(`new/${run}/${stores.length}/${fresh++}`)]), value);
-      })));
+      rows.push(
+        await measure('put (new key, 1/tx)', stores, (s) =>
+          s.write(async (tx) => {
+            tx.put(Buffer.concat([prefix, Buffer.from(`new/${run}/${stores.length}/${fresh++}`)]), value);
+          }),
+        ),
+      );
       rows.push(await measure('get (1/tx)', stores, (s) => s.read((tx) => tx.get(keyOf(rand())))));
-      rows.push(await measure('read-modify-write (random key)', stores, (s) => s.write(async (tx) => {
-        const k = keyOf(rand());
-        const v = await tx.get(k);
-        tx.put(k, v ?? value);
-      })));
-      rows.push(await measure('scan 100 (random start)', stores, (s) => s.read((tx) => tx.scan({ start: keyOf(rand()), end, limit: 100 }))));
+      rows.push(
+        await measure('read-modify-write (random key)', stores, (s) =>
+          s.write(async (tx) => {
+            const k = keyOf(rand());
+            const v = await tx.get(k);
+            tx.put(k, v ?? value);
+          }),
+        ),
+      );
+      rows.push(
+        await measure('scan 100 (random start)', stores, (s) => s.read((tx) => tx.scan({ start: keyOf(rand()), end, limit: 100 }))),
+      );
       const counter = Buffer.concat([prefix, Buffer.from(`counter/${stores.length}`)]);
-      rows.push(await measure('increment one hot key', stores, (s) => s.write(async (tx) => {
-        const v = await tx.get(counter);
-        const next = Buffer.alloc(8);
-        next.writeBigUInt64BE((v ? v.readBigUInt64BE() : 0n) + 1n);
-        tx.put(counter, next);
-      })));
+      rows.push(
+        await measure('increment one hot key', stores, (s) =>
+          s.write(async (tx) => {
+            const v = await tx.get(counter);
+            const next = Buffer.alloc(8);
+            next.writeBigUInt64BE((v ? v.readBigUInt64BE() : 0n) + 1n);
+            tx.put(counter, next);
+          }),
+        ),
+      );
     }
     await Promise.all([a.close(), b.close()]);
   } finally {
@@ -120,15 +147,31 @@ async function main() {
   const lines = rows.map((r) => [r.op, String(r.stores), String(r.opsPerSec), r.p50ms.toFixed(2), r.p99ms.toFixed(2)]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]?.length ?? 0)));
   const fmt = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  console.log(`\nPostgreSQL metadata engine, ${concurrency} transactions in flight per store, pool ${poolSize}, ${seconds} s per step${server ? ', self-started server (fsync=off)' : ''}`);
+  console.log(
+    `\nPostgreSQL metadata engine, ${concurrency} transactions in flight per store, pool ${poolSize}, ${seconds} s per step${server ? ', self-started server (fsync=off)' : ''}`,
+  );
   console.log([fmt(header), ...lines.map(fmt)].join('\n'));
 
   const out = args.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results', 'meta-latest.json');
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify({
-    date: new Date().toISOString(), engine: 'postgres', selfStartedServer: !!server, seconds, concurrency, poolSize, keyCount,
-    machine: { cpus: cpus().length, loadavg: loadavg() }, rows,
-  }, null, 2) + '\n');
+  await writeFile(
+    out,
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        engine: 'postgres',
+        selfStartedServer: !!server,
+        seconds,
+        concurrency,
+        poolSize,
+        keyCount,
+        machine: { cpus: cpus().length, loadavg: loadavg() },
+        rows,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`\nJSON: ${out}`);
 }
 

@@ -94,13 +94,19 @@ const SMALL_COUNT = Number(opts['small-count']);
 const CONCURRENCY = Number(opts.concurrency);
 const REPEAT = Math.max(1, Number(opts.repeat));
 // `--cse` alone runs only the client-side table; `--modes` may mix server-side modes and cse-<format> names.
-const modeNames = (opts.cse && !process.argv.some((a) => a === '--modes' || a.startsWith('--modes=')) && !process.env.BENCH_MODES ? [] : opts.modes!.split(',')).map((n) => n.trim());
+const modeNames = (
+  opts.cse && !process.argv.some((a) => a === '--modes' || a.startsWith('--modes=')) && !process.env.BENCH_MODES
+    ? []
+    : opts.modes!.split(',')
+).map((n) => n.trim());
 const cseFormats = opts.cse ? CSE_MODE_NAMES : modeNames.filter((n) => CSE_MODE_NAMES.includes(n));
-const selected = modeNames.filter((n) => !CSE_MODE_NAMES.includes(n)).map((n) => {
-  const mode = MODES.find((m) => m.name === n);
-  if (!mode) throw new Error(`unknown mode ${n}; modes: ${[...MODES.map((m) => m.name), ...CSE_MODE_NAMES].join(', ')}`);
-  return mode;
-});
+const selected = modeNames
+  .filter((n) => !CSE_MODE_NAMES.includes(n))
+  .map((n) => {
+    const mode = MODES.find((m) => m.name === n);
+    if (!mode) throw new Error(`unknown mode ${n}; modes: ${[...MODES.map((m) => m.name), ...CSE_MODE_NAMES].join(', ')}`);
+    return mode;
+  });
 
 /** `size` bytes of incompressible data, produced piece by piece from a 4 MiB random pattern. */
 function generated(size: number): Readable {
@@ -126,9 +132,11 @@ async function drain(body: unknown): Promise<number> {
 
 async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await fn(items[next++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
 }
 
 async function timed(fn: () => Promise<void>): Promise<number> {
@@ -173,7 +181,10 @@ async function peakRssBytes(pid: number): Promise<number> {
 /** AES-256-GCM throughput of one core on 16 KiB blocks (bytes/s), as `openssl speed` measures it. */
 function opensslGcmLimit(): number | null {
   try {
-    const out = execFileSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-seconds', '1', '-bytes', '16384'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const out = execFileSync('openssl', ['speed', '-evp', 'aes-256-gcm', '-seconds', '1', '-bytes', '16384'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     const kb = /^aes-256-gcm\s+([\d.]+)k/im.exec(out)?.[1];
     return kb ? Number(kb) * 1000 : null;
   } catch {
@@ -210,10 +221,14 @@ async function openMode(mode: Mode) {
     // Warm-up (JIT, connections, key caches), not timed.
     await s3.send(new PutObjectCommand({ Bucket, Key: 'warm', Body: generated(8 * MiB), ContentLength: 8 * MiB, ...mode.put }));
     await drain((await s3.send(new GetObjectCommand({ Bucket, Key: 'warm', ...mode.get }))).Body);
-    await pool(Array.from({ length: 64 }, (_, i) => `warm/${i}`), CONCURRENCY, async (Key) => {
-      await s3.send(new PutObjectCommand({ Bucket, Key, Body: randomBytes(4096), ...mode.put }));
-      await drain((await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }))).Body);
-    });
+    await pool(
+      Array.from({ length: 64 }, (_, i) => `warm/${i}`),
+      CONCURRENCY,
+      async (Key) => {
+        await s3.send(new PutObjectCommand({ Bucket, Key, Body: randomBytes(4096), ...mode.put }));
+        await drain((await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }))).Body);
+      },
+    );
     const small = randomBytes(4096);
     const keys = Array.from({ length: SMALL_COUNT }, (_, i) => `small/${String(i).padStart(6, '0')}`);
     const samples: Sample[] = [];
@@ -233,7 +248,12 @@ async function openMode(mode: Mode) {
       },
       async () => {
         const mpu = await measured(pid, async () => {
-          const up = new Upload({ client: s3, params: { Bucket, Key: 'large-mpu', Body: generated(SIZE), ...mode.put }, partSize: 16 * MiB, queueSize: 4 });
+          const up = new Upload({
+            client: s3,
+            params: { Bucket, Key: 'large-mpu', Body: generated(SIZE), ...mode.put },
+            partSize: 16 * MiB,
+            queueSize: 4,
+          });
           await up.done();
         });
         current.multipartPutBytesPerSec = SIZE / mpu.secs;
@@ -252,15 +272,23 @@ async function openMode(mode: Mode) {
         current.getClientCpuPerGiB = get.clientCpu / GiBs;
       },
       async () => {
-        current.smallPutOpsPerSec = SMALL_COUNT / await timed(() => pool(keys, CONCURRENCY, async (Key) => {
-          await s3.send(new PutObjectCommand({ Bucket, Key, Body: small, ...mode.put }));
-        }));
+        current.smallPutOpsPerSec =
+          SMALL_COUNT /
+          (await timed(() =>
+            pool(keys, CONCURRENCY, async (Key) => {
+              await s3.send(new PutObjectCommand({ Bucket, Key, Body: small, ...mode.put }));
+            }),
+          ));
       },
       async () => {
-        current.smallGetOpsPerSec = SMALL_COUNT / await timed(() => pool(keys, CONCURRENCY, async (Key) => {
-          const res = await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }));
-          if ((await drain(res.Body)) !== small.length) throw new Error(`${mode.name}: short GET of ${Key}`);
-        }));
+        current.smallGetOpsPerSec =
+          SMALL_COUNT /
+          (await timed(() =>
+            pool(keys, CONCURRENCY, async (Key) => {
+              const res = await s3.send(new GetObjectCommand({ Bucket, Key, ...mode.get }));
+              if ((await drain(res.Body)) !== small.length) throw new Error(`${mode.name}: short GET of ${Key}`);
+            }),
+          ));
       },
     ];
     /** Closes the round: its figures become one sample. */
@@ -299,16 +327,28 @@ async function benchKmsGenerateDataKey(n: number): Promise<number> {
   const { NodeHttpHandler } = await import('@smithy/node-http-handler');
   const srv = await startKura();
   const kms = new KMSClient({
-    endpoint: srv.endpoint, region: 'us-east-1', credentials: { ...srv.credentials },
+    endpoint: srv.endpoint,
+    region: 'us-east-1',
+    credentials: { ...srv.credentials },
     requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: CONCURRENCY }) }),
   });
   try {
     const KeyId = (await kms.send(new CreateKeyCommand({}))).KeyMetadata!.KeyId!;
     const ctx = { 'aws:s3:arn': 'arn:aws:s3:::bench/key' };
-    await pool(Array.from({ length: 200 }, (_, i) => i), CONCURRENCY, async () => void (await kms.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }))));
-    const secs = await timed(() => pool(Array.from({ length: n }, (_, i) => i), CONCURRENCY, async () => {
-      await kms.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }));
-    }));
+    await pool(
+      Array.from({ length: 200 }, (_, i) => i),
+      CONCURRENCY,
+      async () => void (await kms.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }))),
+    );
+    const secs = await timed(() =>
+      pool(
+        Array.from({ length: n }, (_, i) => i),
+        CONCURRENCY,
+        async () => {
+          await kms.send(new GenerateDataKeyCommand({ KeyId, KeySpec: 'AES_256', EncryptionContext: ctx }));
+        },
+      ),
+    );
     return n / secs;
   } finally {
     kms.destroy();
@@ -330,7 +370,15 @@ function table(rows: ModeResult[]): string {
   const base = rows.find((r) => r.mode === 'plain');
   const ratio = (v: number, b: number | undefined) => (base && b ? ` (${(v / b).toFixed(2)}×)` : '');
   const mbs = (v: number) => (v / MiB).toFixed(0);
-  const head = ['mode', `PUT ${fmtSize(SIZE)} MiB/s`, 'multipart PUT MiB/s', `GET MiB/s`, 'PUT 4 KiB ops/s', 'GET 4 KiB ops/s', 'server peak RSS'];
+  const head = [
+    'mode',
+    `PUT ${fmtSize(SIZE)} MiB/s`,
+    'multipart PUT MiB/s',
+    `GET MiB/s`,
+    'PUT 4 KiB ops/s',
+    'GET 4 KiB ops/s',
+    'server peak RSS',
+  ];
   const body = rows.map((r) => [
     r.mode,
     mbs(r.putBytesPerSec) + ratio(r.putBytesPerSec, base?.putBytesPerSec),
@@ -363,8 +411,10 @@ function cpuTable(rows: ModeResult[]): string {
 
 async function serverSideBench() {
   const gcm = opensslGcmLimit();
-  console.log(`kura bench: ${fmtSize(SIZE)} object, ${SMALL_COUNT} × 4 KiB objects at concurrency ${CONCURRENCY}, median of ${REPEAT}; ` +
-    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}`);
+  console.log(
+    `kura bench: ${fmtSize(SIZE)} object, ${SMALL_COUNT} × 4 KiB objects at concurrency ${CONCURRENCY}, median of ${REPEAT}; ` +
+      `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}`,
+  );
   if (gcm) console.log(`cipher limit (openssl speed -evp aes-256-gcm, 16 KiB blocks, one core): ${(gcm / MiB).toFixed(0)} MiB/s`);
   const results: ModeResult[] = [];
   const failures: { mode: string; error: string }[] = [];
@@ -410,8 +460,10 @@ async function serverSideBench() {
     }
     for (const m of open) {
       const s = m.endRound();
-      console.log(`round ${round}/${REPEAT} ${m.mode.name}: PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, multipart ${(s.multipartPutBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
-        `GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, 4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`);
+      console.log(
+        `round ${round}/${REPEAT} ${m.mode.name}: PUT ${(s.putBytesPerSec / MiB).toFixed(0)} MiB/s, multipart ${(s.multipartPutBytesPerSec / MiB).toFixed(0)} MiB/s, ` +
+          `GET ${(s.getBytesPerSec / MiB).toFixed(0)} MiB/s, 4 KiB PUT ${s.smallPutOpsPerSec.toFixed(0)}/s GET ${s.smallGetOpsPerSec.toFixed(0)}/s`,
+      );
     }
   }
   for (const m of open) {
@@ -426,11 +478,15 @@ async function serverSideBench() {
   };
   for (const m of ['sse-kms', 'sse-kms-bk']) {
     const put = ratioTo(m, 'sse-s3-https', 'smallPutOpsPerSec');
-    if (put) console.log(`${m} vs sse-s3-https: PUT 4 KiB ops/s ${put}×, PUT ${fmtSize(SIZE)} ${ratioTo(m, 'sse-s3-https', 'putBytesPerSec')}×, GET ${ratioTo(m, 'sse-s3-https', 'getBytesPerSec')}×`);
+    if (put)
+      console.log(
+        `${m} vs sse-s3-https: PUT 4 KiB ops/s ${put}×, PUT ${fmtSize(SIZE)} ${ratioTo(m, 'sse-s3-https', 'putBytesPerSec')}×, GET ${ratioTo(m, 'sse-s3-https', 'getBytesPerSec')}×`,
+      );
   }
   const KMS_OPS = Number(opts['kms-ops']);
   const kmsGenerateDataKeyOpsPerSec = KMS_OPS > 0 ? await benchKmsGenerateDataKey(KMS_OPS) : undefined;
-  if (kmsGenerateDataKeyOpsPerSec) console.log(`KMS GenerateDataKey (client-kms over HTTP, concurrency ${CONCURRENCY}): ${kmsGenerateDataKeyOpsPerSec.toFixed(0)} ops/s`);
+  if (kmsGenerateDataKeyOpsPerSec)
+    console.log(`KMS GenerateDataKey (client-kms over HTTP, concurrency ${CONCURRENCY}): ${kmsGenerateDataKeyOpsPerSec.toFixed(0)} ops/s`);
   for (const f of failures) console.log(`${f.mode}: failed: ${f.error.split('\n')[0]}`);
   if (!results.some((r) => r.mode === 'plain')) console.log('(no ratios: the plain mode was not run)');
 
@@ -456,9 +512,14 @@ await mkdir(dir, { recursive: true });
 async function writeReport(name: string, report: { date: string } & Record<string, unknown>): Promise<void> {
   const json = `${JSON.stringify(report, null, 2)}\n`;
   // Both sections with --out: the client-side report goes beside it as <out>-cse.json.
-  const out = opts.out ? (name === 'latest' || !selected.length ? opts.out : opts.out.replace(/(\.json)?$/, '-cse.json')) : join(dir, `${name}.json`);
+  const out = opts.out
+    ? name === 'latest' || !selected.length
+      ? opts.out
+      : opts.out.replace(/(\.json)?$/, '-cse.json')
+    : join(dir, `${name}.json`);
   await writeFile(out, json);
-  if (!opts.out) await writeFile(join(dir, `${name === 'latest' ? '' : `${name}-`}${report.date.slice(0, 19).replace(/:/g, '-')}.json`), json);
+  if (!opts.out)
+    await writeFile(join(dir, `${name === 'latest' ? '' : `${name}-`}${report.date.slice(0, 19).replace(/:/g, '-')}.json`), json);
   console.log(`\nwritten: ${out}`);
 }
 
@@ -469,14 +530,24 @@ if (selected.length) {
 }
 
 if (cseFormats.length) {
-  const sizes = opts['cse-sizes']!.split(',').map(parseSize).sort((a, b) => a - b);
+  const sizes = opts['cse-sizes']!.split(',')
+    .map(parseSize)
+    .sort((a, b) => a - b);
   const formats = cseFormats.map((n) => n.slice('cse-'.length));
   const rounds = Math.max(1, Number(opts['cse-rounds']));
-  console.log(`\nkura bench, client-side encryption: kura cp (${formats.join(', ')}) vs aws s3 cp, ${sizes.map(fmtSize).join(' and ')}, ${rounds === 1 ? 'one run' : `${rounds} rounds`} each, ` +
-    `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `\nkura bench, client-side encryption: kura cp (${formats.join(', ')}) vs aws s3 cp, ${sizes.map(fmtSize).join(' and ')}, ${rounds === 1 ? 'one run' : `${rounds} rounds`} each, ` +
+      `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}; load average before: ${loadavg()
+        .map((l) => l.toFixed(1))
+        .join(' ')}`,
+  );
   const runs: CseRun[] = await runCseBench({ sizes, formats, rounds, log: (l) => console.log(l) });
   console.log(`\n${cseTable(runs)}`);
-  console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `load average after: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   await writeReport('cse-latest', {
     date: new Date().toISOString(),
     sizes,

@@ -37,7 +37,14 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { get as httpGet } from 'node:http';
@@ -78,9 +85,11 @@ const keyName = (i: number) => `data/${String(i).padStart(10, '0')}.bin`;
 
 async function pool(n: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, async () => {
-    while (next < n) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, n) }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
 }
 
 const CLOCK_TICKS = 100;
@@ -106,7 +115,10 @@ function median(v: number[]): number {
 
 function clientFor(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }): S3Client {
   return new S3Client({
-    endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { ...credentials },
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...credentials },
     requestHandler: new NodeHttpHandler({ httpAgent: new Agent({ keepAlive: true, maxSockets: 64 }) }),
   });
 }
@@ -115,7 +127,9 @@ function clientFor(endpoint: string, credentials: { accessKeyId: string; secretA
 async function putRate(s3: S3Client[], pids: number[], tag: string, count = PUT_COUNT): Promise<{ opsPerSec: number; cpuPer1000: number }> {
   const c0 = pids.reduce((n, p) => n + cpuSecs(p), 0);
   const t0 = performance.now();
-  await pool(count, CONCURRENCY, (i) => s3[i % s3.length]!.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${tag}/${i}`, Body: BODY })).then(() => {}));
+  await pool(count, CONCURRENCY, (i) =>
+    s3[i % s3.length]!.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${tag}/${i}`, Body: BODY })).then(() => {}),
+  );
   const secs = (performance.now() - t0) / 1000;
   return { opsPerSec: count / secs, cpuPer1000: ((pids.reduce((n, p) => n + cpuSecs(p), 0) - c0) * 1000) / count };
 }
@@ -123,7 +137,9 @@ async function putRate(s3: S3Client[], pids: number[], tag: string, count = PUT_
 /** s3rver 3.7 in a process of its own (bench/s3rver-child.mjs). */
 async function startS3rver(): Promise<{ client: S3Client; pid: number; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'kura-s3rver-'));
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bench', 's3rver-child.mjs'), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bench', 's3rver-child.mjs'), dir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
     child.stdout!.once('data', (d) => resolve((JSON.parse(String(d)) as { port: number }).port));
@@ -144,7 +160,14 @@ async function startS3rver(): Promise<{ client: S3Client; pid: number; stop(): P
 }
 
 /** Writes keys [from, to) as sealed copies of the template's record, straight through the MetaStore (server stopped). */
-async function fillDirect(dataDir: string, rootKey: Buffer, template: ObjectRecord, from: number, to: number, progress: (n: number) => void): Promise<void> {
+async function fillDirect(
+  dataDir: string,
+  rootKey: Buffer,
+  template: ObjectRecord,
+  from: number,
+  to: number,
+  progress: (n: number) => void,
+): Promise<void> {
   const backend = (await openBackend({ dataDir }, rootKey)) as CoreBackend;
   const sealer = new RecordSealer(rootKey);
   const seal = (rowKey: Buffer, v: unknown) => sealer.seal(rowKey, v);
@@ -202,15 +225,23 @@ interface EmbeddedResult {
 async function dirBytes(dir: string): Promise<number> {
   const { readdir, stat } = await import('node:fs/promises');
   let n = 0;
-  for (const e of await readdir(dir, { withFileTypes: true })) n += e.isDirectory() ? await dirBytes(join(dir, e.name)) : (await stat(join(dir, e.name))).blocks * 512;
+  for (const e of await readdir(dir, { withFileTypes: true }))
+    n += e.isDirectory() ? await dirBytes(join(dir, e.name)) : (await stat(join(dir, e.name))).blocks * 512;
   return n;
 }
 
 /** --data DIR: a store filled by an earlier run (same --scale) and its environment, or a fresh one to keep. */
 async function benchDataDir(): Promise<{ dataDir: string; env: Record<string, string>; filled: boolean; keep: boolean }> {
-  const fresh = () => ({ KURA_ROOT_KEY: randomBytes(32).toString('base64'), KURA_ACCESS_KEY_ID: 'AKIDKURASCALEBENCH01', KURA_SECRET_ACCESS_KEY: randomBytes(24).toString('base64') });
+  const fresh = () => ({
+    KURA_ROOT_KEY: randomBytes(32).toString('base64'),
+    KURA_ACCESS_KEY_ID: 'AKIDKURASCALEBENCH01',
+    KURA_SECRET_ACCESS_KEY: randomBytes(24).toString('base64'),
+  });
   if (!opts.data) return { dataDir: await mkdtemp(join(tmpdir(), 'kura-scale-')), env: fresh(), filled: false, keep: false };
-  const saved = await readFile(join(opts.data, 'bench-env.json'), 'utf8').then((t) => JSON.parse(t) as { keys: number; env: Record<string, string> }, () => undefined);
+  const saved = await readFile(join(opts.data, 'bench-env.json'), 'utf8').then(
+    (t) => JSON.parse(t) as { keys: number; env: Record<string, string> },
+    () => undefined,
+  );
   // The data dir's top-level entries are buckets: the bench's own file stays outside it.
   const dataDir = join(opts.data, 'data');
   if (saved && saved.keys === N) return { dataDir, env: saved.env, filled: true, keep: true };
@@ -251,7 +282,10 @@ async function embedded(): Promise<EmbeddedResult> {
     }
     const fillSecs = (performance.now() - t0) / 1000;
     if (keep && !filled) await writeFile(join(opts.data!, 'bench-env.json'), JSON.stringify({ keys: N, env }), { mode: 0o600 });
-    if (!filled) console.log(`\nfill: ${N} keys in ${fillSecs.toFixed(1)} s (${opts.fill === 'api' ? 'through the S3 API' : 'rows written through the MetaStore directly, server stopped; everything below goes through the S3 API'})`);
+    if (!filled)
+      console.log(
+        `\nfill: ${N} keys in ${fillSecs.toFixed(1)} s (${opts.fill === 'api' ? 'through the S3 API' : 'rows written through the MetaStore directly, server stopped; everything below goes through the S3 API'})`,
+      );
 
     // 2. Restart → first ListObjectsV2 page. Before it: this (client) process's SDK code for ListObjectsV2 is
     // warmed against s3rver, so the first page measures the server; and a bare `node -e 0` is timed, the floor
@@ -267,7 +301,9 @@ async function embedded(): Promise<EmbeddedResult> {
     const first = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1000 }));
     const firstListed = performance.now();
     if (first.KeyCount !== Math.min(1000, N)) throw new Error(`first page: ${first.KeyCount} keys`);
-    console.log(`restart: listening after ${((listening - r0) / 1000).toFixed(2)} s (a bare \`node -e 0\` takes ${nodeStartSecs.toFixed(2)} s here now), first ListObjectsV2 page after ${((firstListed - r0) / 1000).toFixed(2)} s (${(firstListed - listening).toFixed(0)} ms after listening)`);
+    console.log(
+      `restart: listening after ${((listening - r0) / 1000).toFixed(2)} s (a bare \`node -e 0\` takes ${nodeStartSecs.toFixed(2)} s here now), first ListObjectsV2 page after ${((firstListed - r0) / 1000).toFixed(2)} s (${(firstListed - listening).toFixed(0)} ms after listening)`,
+    );
 
     // 3. List pages at random start-after points, one at a time.
     const pageMs: number[] = [];
@@ -283,12 +319,19 @@ async function embedded(): Promise<EmbeddedResult> {
     // the SDK's XML parsing of 1,000 entries in this (client) process.
     const rawPageMs: number[] = [];
     for (let p = 0; p < Number(opts['list-pages']); p++) {
-      const url = await getSignedUrl(s3, new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1000, StartAfter: keyName(Math.floor(Math.random() * N)) }), { expiresIn: 300 });
+      const url = await getSignedUrl(
+        s3,
+        new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1000, StartAfter: keyName(Math.floor(Math.random() * N)) }),
+        { expiresIn: 300 },
+      );
       const t = performance.now();
       await new Promise<void>((resolve, reject) => {
         httpGet(url, (res) => {
           if (res.statusCode !== 200) reject(new Error(`raw list page: HTTP ${res.statusCode}`));
-          res.on('data', () => {}).on('end', resolve).on('error', reject);
+          res
+            .on('data', () => {})
+            .on('end', resolve)
+            .on('error', reject);
         }).on('error', reject);
       });
       rawPageMs.push(performance.now() - t);
@@ -303,8 +346,10 @@ async function embedded(): Promise<EmbeddedResult> {
     }
     headMs.sort((a, b) => a - b);
     const mem = await memory(srv.process.pid!);
-    console.log(`list page p50 ${percentile(pageMs, 50).toFixed(1)} ms p99 ${percentile(pageMs, 99).toFixed(1)} ms (raw HTTP, no SDK parsing: p50 ${percentile(rawPageMs, 50).toFixed(1)} p99 ${percentile(rawPageMs, 99).toFixed(1)} ms); HEAD p50 ${percentile(headMs, 50).toFixed(2)} ms p99 ${percentile(headMs, 99).toFixed(2)} ms; ` +
-      `RSS ${(mem.rss / MiB).toFixed(0)} MiB (anon ${(mem.rssAnon / MiB).toFixed(0)}, file ${(mem.rssFile / MiB).toFixed(0)})`);
+    console.log(
+      `list page p50 ${percentile(pageMs, 50).toFixed(1)} ms p99 ${percentile(pageMs, 99).toFixed(1)} ms (raw HTTP, no SDK parsing: p50 ${percentile(rawPageMs, 50).toFixed(1)} p99 ${percentile(rawPageMs, 99).toFixed(1)} ms); HEAD p50 ${percentile(headMs, 50).toFixed(2)} ms p99 ${percentile(headMs, 99).toFixed(2)} ms; ` +
+        `RSS ${(mem.rss / MiB).toFixed(0)} MiB (anon ${(mem.rssAnon / MiB).toFixed(0)}, file ${(mem.rssFile / MiB).toFixed(0)})`,
+    );
 
     // 5. 4 KiB PUTs, Kura and s3rver alternately (warm-up first, untimed).
     await putRate([s3], [srv.process.pid!], 'warm', 300);
@@ -314,7 +359,9 @@ async function embedded(): Promise<EmbeddedResult> {
       const k = await putRate([s3], [srv.process.pid!], `put${r}`);
       const s = await putRate([s3rver.client], [s3rver.pid], `put${r}`);
       rounds.push({ kura: k.opsPerSec, s3rver: s.opsPerSec, kuraCpu: k.cpuPer1000, s3rverCpu: s.cpuPer1000 });
-      console.log(`PUT 4 KiB round ${r + 1}/${ROUNDS}: kura ${k.opsPerSec.toFixed(0)}/s (${k.cpuPer1000.toFixed(2)} CPU s/1000), s3rver ${s.opsPerSec.toFixed(0)}/s (${s.cpuPer1000.toFixed(2)} CPU s/1000); load ${loadavg()[0]!.toFixed(1)}`);
+      console.log(
+        `PUT 4 KiB round ${r + 1}/${ROUNDS}: kura ${k.opsPerSec.toFixed(0)}/s (${k.cpuPer1000.toFixed(2)} CPU s/1000), s3rver ${s.opsPerSec.toFixed(0)}/s (${s.cpuPer1000.toFixed(2)} CPU s/1000); load ${loadavg()[0]!.toFixed(1)}`,
+      );
     }
     const after = await memory(srv.process.pid!);
     s3.destroy();
@@ -363,7 +410,15 @@ interface PgResult {
   status: 'measured' | 'needs --meta';
   note?: string;
   keys?: number;
-  nodes?: { nodes: number; getOpsPerSec: number; getServerCpuPer1000: number; putOpsPerSec: number; putServerCpuPer1000: number; upstreamCpuPer1000: number; load: number }[];
+  nodes?: {
+    nodes: number;
+    getOpsPerSec: number;
+    getServerCpuPer1000: number;
+    putOpsPerSec: number;
+    putServerCpuPer1000: number;
+    upstreamCpuPer1000: number;
+    load: number;
+  }[];
 }
 
 /** PostgreSQL metadata + S3 gateway blobs: one node, then two nodes on one database and one upstream. */
@@ -380,14 +435,21 @@ async function postgres(): Promise<PgResult> {
   try {
     const url = await pg.createDatabase();
     upstream = await startKura({ backend: 'fs' });
-    const env = { KURA_ROOT_KEY: randomBytes(32).toString('base64'), KURA_ACCESS_KEY_ID: 'AKIDKURASCALEBENCH01', KURA_SECRET_ACCESS_KEY: randomBytes(24).toString('base64') };
-    const node = () => startKura({ backend: 's3', upstream, upstreamBucket: 'kura-upstream', upstreamPrefix: 'scale/', env, args: ['--meta', url] });
+    const env = {
+      KURA_ROOT_KEY: randomBytes(32).toString('base64'),
+      KURA_ACCESS_KEY_ID: 'AKIDKURASCALEBENCH01',
+      KURA_SECRET_ACCESS_KEY: randomBytes(24).toString('base64'),
+    };
+    const node = () =>
+      startKura({ backend: 's3', upstream, upstreamBucket: 'kura-upstream', upstreamPrefix: 'scale/', env, args: ['--meta', url] });
     nodes.push(await node());
     const clients = [nodes[0]!.client()];
     await clients[0]!.send(new CreateBucketCommand({ Bucket: BUCKET }));
     // The bucket's keys, through the S3 API (the PostgreSQL figures are per-request rates, not listing scale).
     const fillKeys = Math.min(N, 20_000);
-    await pool(fillKeys, CONCURRENCY, (i) => clients[0]!.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyName(i), Body: BODY })).then(() => {}));
+    await pool(fillKeys, CONCURRENCY, (i) =>
+      clients[0]!.send(new PutObjectCommand({ Bucket: BUCKET, Key: keyName(i), Body: BODY })).then(() => {}),
+    );
     const out: NonNullable<PgResult['nodes']> = [];
     for (const count of [1, 2]) {
       if (nodes.length < count) {
@@ -398,7 +460,9 @@ async function postgres(): Promise<PgResult> {
       // Warm-up, untimed, on every node: a node just started pays its JIT, connection pools (PostgreSQL,
       // upstream) and key caches on its first requests; measured cold, the second node made two look slower.
       await pool(200 * count, CONCURRENCY, async (i) => {
-        const res = await clients[i % clients.length]!.send(new GetObjectCommand({ Bucket: BUCKET, Key: keyName(Math.floor(Math.random() * fillKeys)) }));
+        const res = await clients[i % clients.length]!.send(
+          new GetObjectCommand({ Bucket: BUCKET, Key: keyName(Math.floor(Math.random() * fillKeys)) }),
+        );
         await res.Body!.transformToByteArray();
       });
       await putRate(clients, pids, `warm${count}`, 200 * count);
@@ -413,7 +477,9 @@ async function postgres(): Promise<PgResult> {
         const c0 = pids.reduce((n, p) => n + cpuSecs(p), 0);
         const t0 = performance.now();
         await pool(PUT_COUNT, CONCURRENCY, async (i) => {
-          const res = await clients[i % clients.length]!.send(new GetObjectCommand({ Bucket: BUCKET, Key: keyName(Math.floor(Math.random() * fillKeys)) }));
+          const res = await clients[i % clients.length]!.send(
+            new GetObjectCommand({ Bucket: BUCKET, Key: keyName(Math.floor(Math.random() * fillKeys)) }),
+          );
           await res.Body!.transformToByteArray();
         });
         gets.push(PUT_COUNT / ((performance.now() - t0) / 1000));
@@ -424,8 +490,18 @@ async function postgres(): Promise<PgResult> {
       }
       requests = ROUNDS * 2 * PUT_COUNT;
       const upstreamCpuPer1000 = ((cpuSecs(upstreamPid) - up0) * 1000) / requests;
-      const row = { nodes: count, getOpsPerSec: median(gets), getServerCpuPer1000: median(getCpu), putOpsPerSec: median(puts), putServerCpuPer1000: median(putCpu), upstreamCpuPer1000, load: loadavg()[0]! };
-      console.log(`PostgreSQL, ${count} node(s): GET 4 KiB ${row.getOpsPerSec.toFixed(0)}/s (${row.getServerCpuPer1000.toFixed(2)} CPU s/1000), PUT 4 KiB ${row.putOpsPerSec.toFixed(0)}/s (${row.putServerCpuPer1000.toFixed(2)} CPU s/1000); upstream Kura ${upstreamCpuPer1000.toFixed(2)} CPU s/1000 requests (GET and PUT); load ${row.load.toFixed(1)}`);
+      const row = {
+        nodes: count,
+        getOpsPerSec: median(gets),
+        getServerCpuPer1000: median(getCpu),
+        putOpsPerSec: median(puts),
+        putServerCpuPer1000: median(putCpu),
+        upstreamCpuPer1000,
+        load: loadavg()[0]!,
+      };
+      console.log(
+        `PostgreSQL, ${count} node(s): GET 4 KiB ${row.getOpsPerSec.toFixed(0)}/s (${row.getServerCpuPer1000.toFixed(2)} CPU s/1000), PUT 4 KiB ${row.putOpsPerSec.toFixed(0)}/s (${row.putServerCpuPer1000.toFixed(2)} CPU s/1000); upstream Kura ${upstreamCpuPer1000.toFixed(2)} CPU s/1000 requests (GET and PUT); load ${row.load.toFixed(1)}`,
+      );
       out.push(row);
     }
     for (const c of clients) c.destroy();
@@ -443,25 +519,61 @@ function markdown(head: string[], body: string[][]): string {
   return [line(head), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...body.map(line)].join('\n');
 }
 
-console.log(`kura bench --scale ${N} (${opts.meta}): ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}, load ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
-const report: Record<string, unknown> = { date: new Date().toISOString(), scale: N, meta: opts.meta, concurrency: CONCURRENCY, putCount: PUT_COUNT, rounds: ROUNDS,
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version } };
+console.log(
+  `kura bench --scale ${N} (${opts.meta}): ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 1024 / MiB).toFixed(0)} GiB RAM, Node ${process.version}, load ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
+const report: Record<string, unknown> = {
+  date: new Date().toISOString(),
+  scale: N,
+  meta: opts.meta,
+  concurrency: CONCURRENCY,
+  putCount: PUT_COUNT,
+  rounds: ROUNDS,
+  machine: { cpus: cpus().length, model: cpus()[0]?.model, totalMemBytes: totalmem(), node: process.version },
+};
 if (opts.meta === 'embedded') {
   const r = await embedded();
   report.embedded = r;
   const ms = (v: number) => `${v.toFixed(1)} ms`;
   const target = (ok: boolean) => (ok ? 'ok' : 'MISSED');
-  console.log(`\n${markdown(['embedded engine, ' + `${N} keys`, 'value', 'target'], [
-    ['fill', `${r.fillSecs.toFixed(0)} s (${r.fill})`, ''],
-    ['server RSS', `${(r.rssBytes / MiB).toFixed(0)} MiB (anon ${(r.rssAnonBytes / MiB).toFixed(0)}, file ${(r.rssFileBytes / MiB).toFixed(0)}); peak ${(r.peakRssBytes / MiB).toFixed(0)} MiB`, `< 300 MiB: ${target(r.rssBytes < 300 * MiB)}`],
-    ['restart → first ListObjectsV2 page', `${r.restartToFirstListSecs.toFixed(2)} s (listening ${r.startToListeningSecs.toFixed(2)} s + page ${(r.firstListSecs * 1000).toFixed(0)} ms; bare node start ${r.nodeStartSecs.toFixed(2)} s)`, `< 1 s: ${target(r.restartToFirstListSecs < 1)}`],
-    ['ListObjectsV2 page (1,000 keys) p50 / p99', `${ms(r.listPageP50Ms)} / ${ms(r.listPageP99Ms)} (SDK)`, `p99 < 50 ms: ${target(r.listPageP99Ms < 50)}`],
-    ['  the same, raw HTTP (server side)', `${ms(r.listPageRawP50Ms)} / ${ms(r.listPageRawP99Ms)}`, `p99 < 50 ms: ${target(r.listPageRawP99Ms < 50)}`],
-    ['HEAD p50 / p99', `${r.headP50Ms.toFixed(2)} ms / ${r.headP99Ms.toFixed(2)} ms`, ''],
-    [`PUT 4 KiB ops/s (${CONCURRENCY} in flight)`, `${r.putOpsPerSec.toFixed(0)} vs s3rver ${r.s3rverPutOpsPerSec.toFixed(0)} (${(r.putOpsPerSec / r.s3rverPutOpsPerSec).toFixed(2)}×)`, `≥ s3rver: ${target(r.putOpsPerSec >= r.s3rverPutOpsPerSec)}`],
-    ['server CPU s per 1,000 PUTs', `${r.putServerCpuPer1000.toFixed(2)} (s3rver ${r.s3rverPutCpuPer1000.toFixed(2)})`, ''],
-    ['metadata files', `${(r.metaDirBytes / MiB).toFixed(0)} MiB`, ''],
-  ])}`);
+  console.log(
+    `\n${markdown(
+      ['embedded engine, ' + `${N} keys`, 'value', 'target'],
+      [
+        ['fill', `${r.fillSecs.toFixed(0)} s (${r.fill})`, ''],
+        [
+          'server RSS',
+          `${(r.rssBytes / MiB).toFixed(0)} MiB (anon ${(r.rssAnonBytes / MiB).toFixed(0)}, file ${(r.rssFileBytes / MiB).toFixed(0)}); peak ${(r.peakRssBytes / MiB).toFixed(0)} MiB`,
+          `< 300 MiB: ${target(r.rssBytes < 300 * MiB)}`,
+        ],
+        [
+          'restart → first ListObjectsV2 page',
+          `${r.restartToFirstListSecs.toFixed(2)} s (listening ${r.startToListeningSecs.toFixed(2)} s + page ${(r.firstListSecs * 1000).toFixed(0)} ms; bare node start ${r.nodeStartSecs.toFixed(2)} s)`,
+          `< 1 s: ${target(r.restartToFirstListSecs < 1)}`,
+        ],
+        [
+          'ListObjectsV2 page (1,000 keys) p50 / p99',
+          `${ms(r.listPageP50Ms)} / ${ms(r.listPageP99Ms)} (SDK)`,
+          `p99 < 50 ms: ${target(r.listPageP99Ms < 50)}`,
+        ],
+        [
+          '  the same, raw HTTP (server side)',
+          `${ms(r.listPageRawP50Ms)} / ${ms(r.listPageRawP99Ms)}`,
+          `p99 < 50 ms: ${target(r.listPageRawP99Ms < 50)}`,
+        ],
+        ['HEAD p50 / p99', `${r.headP50Ms.toFixed(2)} ms / ${r.headP99Ms.toFixed(2)} ms`, ''],
+        [
+          `PUT 4 KiB ops/s (${CONCURRENCY} in flight)`,
+          `${r.putOpsPerSec.toFixed(0)} vs s3rver ${r.s3rverPutOpsPerSec.toFixed(0)} (${(r.putOpsPerSec / r.s3rverPutOpsPerSec).toFixed(2)}×)`,
+          `≥ s3rver: ${target(r.putOpsPerSec >= r.s3rverPutOpsPerSec)}`,
+        ],
+        ['server CPU s per 1,000 PUTs', `${r.putServerCpuPer1000.toFixed(2)} (s3rver ${r.s3rverPutCpuPer1000.toFixed(2)})`, ''],
+        ['metadata files', `${(r.metaDirBytes / MiB).toFixed(0)} MiB`, ''],
+      ],
+    )}`,
+  );
 } else {
   report.postgres = await postgres();
 }

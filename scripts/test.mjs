@@ -23,8 +23,14 @@ const HEAVY = {
   memory: ['test/server/memory-ceiling.test.ts'],
   // The AWS CLI, boto3 and s3cmd against a real server (each CLI call starts a Python process).
   interop: [
-    'test/tools/', 'test/sse/cli.test.ts', 'test/sse/boto3.test.ts', 'test/versioning/clients.test.ts',
-    'test/kms/server.test.ts', 'test/ssekms/sse-kms.test.ts', 'test/ssekms/bucket-encryption.test.ts', 'test/cse/client.test.ts',
+    'test/tools/',
+    'test/sse/cli.test.ts',
+    'test/sse/boto3.test.ts',
+    'test/versioning/clients.test.ts',
+    'test/kms/server.test.ts',
+    'test/ssekms/sse-kms.test.ts',
+    'test/ssekms/bucket-encryption.test.ts',
+    'test/cse/client.test.ts',
   ],
   // The kura executable end to end (a process per command).
   cli: ['test/cli/cp.test.ts'],
@@ -71,7 +77,8 @@ function find(dir) {
 }
 
 const all = find('test');
-const groupOf = (file) => Object.keys(HEAVY).find((g) => HEAVY[g].some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p))) ?? 'fast';
+const groupOf = (file) =>
+  Object.keys(HEAVY).find((g) => HEAVY[g].some((p) => (p.endsWith('/') ? file.startsWith(p) : file === p))) ?? 'fast';
 const groups = { fast: all.filter((f) => groupOf(f) === 'fast') };
 for (const g of Object.keys(HEAVY)) groups[g] = all.filter((f) => groupOf(f) === g);
 
@@ -109,12 +116,20 @@ if (args.includes('--list')) {
 
 run('installing the stock S3 tools', 'bash', ['scripts/ensure-tools.sh']);
 if (checks) {
-  // The three checks are independent single-threaded tools: run side by side, output shown per check.
+  // The checks are independent single-threaded tools: run side by side, output shown per check.
   const results = await Promise.all([
     check('type-check', 'npx', ['tsc', '--noEmit', '-p', '.']),
     check('lint (eslint; `npx eslint --fix` fixes some)', 'npx', ['eslint', '--max-warnings=0', '.']),
+    check('format (prettier; `npm run format` fixes it)', 'npm', ['run', '--silent', 'format:check']),
     // Imports point down the layers, no cycles: .dependency-cruiser.cjs, docs/ARCHITECTURE.md.
-    check('the dependency rules (an import up the layers or a cycle, see docs/ARCHITECTURE.md "Layers")', 'npx', ['depcruise', 'src', '--config', '.dependency-cruiser.cjs', '--output-type', 'err']),
+    check('the dependency rules (an import up the layers or a cycle, see docs/ARCHITECTURE.md "Layers")', 'npx', [
+      'depcruise',
+      'src',
+      '--config',
+      '.dependency-cruiser.cjs',
+      '--output-type',
+      'err',
+    ]),
   ]);
   const failed = results.filter((r) => r.status !== 0);
   for (const r of results) if (r.output.trim()) process.stdout.write(`\n== ${r.what}\n${r.output}`);

@@ -15,8 +15,8 @@ const FLAG_FINAL = 0x01;
 const TWO_32 = 0x1_0000_0000;
 
 export interface StreamParams {
-  key: Buffer;      // 32-byte data key (DEK), random per stream
-  nonce: Buffer;    // 12 random bytes per stream
+  key: Buffer; // 32-byte data key (DEK), random per stream
+  nonce: Buffer; // 12 random bytes per stream
   chunkSize: number; // plaintext bytes per chunk (the last chunk may be shorter)
 }
 
@@ -76,8 +76,8 @@ export interface RangePlan {
   firstChunk: number;
   storedStart: number;
   storedEnd: number; // inclusive
-  skip: number;      // plaintext bytes to drop from the start of firstChunk
-  length: number;    // plaintext bytes to emit
+  skip: number; // plaintext bytes to drop from the start of firstChunk
+  length: number; // plaintext bytes to emit
 }
 
 /** Which stored bytes of one stream cover plaintext [start, end] (inclusive, 0 <= start <= end < plainSize). */
@@ -122,7 +122,7 @@ export function chunkAad(index: number, final: boolean, out: Buffer = Buffer.all
 }
 
 export interface PartRangePlan extends RangePlan {
-  part: number;         // index into the parts array
+  part: number; // index into the parts array
   partStoredStart: number; // where this part's stored bytes begin in the concatenation of all parts
 }
 
@@ -131,7 +131,11 @@ export interface PartRangePlan extends RangePlan {
  * (inclusive) of the whole object into one RangePlan per part it touches. Each plan's storedStart/storedEnd
  * are relative to its part; add partStoredStart for offsets into the parts' concatenated stored bytes.
  */
-export function planPartsRange(parts: ReadonlyArray<{ plainSize: number; chunkSize: number }>, start: number, end: number): PartRangePlan[] {
+export function planPartsRange(
+  parts: ReadonlyArray<{ plainSize: number; chunkSize: number }>,
+  start: number,
+  end: number,
+): PartRangePlan[] {
   let total = 0;
   for (const p of parts) {
     checkSize(p.plainSize);

@@ -4,7 +4,15 @@ import { createCipheriv, createDecipheriv, createSecretKey, type KeyObject } fro
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { CryptoError, badParams } from './errors.ts';
 import {
-  AAD_SIZE, NONCE_SIZE, TAG_SIZE, checkParams, checkSize, chunkAad, chunkCount, chunkNonce, chunkPlainLength,
+  AAD_SIZE,
+  NONCE_SIZE,
+  TAG_SIZE,
+  checkParams,
+  checkSize,
+  chunkAad,
+  chunkCount,
+  chunkNonce,
+  chunkPlainLength,
   type StreamParams,
 } from './format.ts';
 
@@ -62,7 +70,10 @@ export class StreamEncryptor {
   private received = 0;
   private readonly lastIndex: number; // -1 when the size is not known up front
 
-  constructor(p: StreamParams, private readonly plainSize?: number) {
+  constructor(
+    p: StreamParams,
+    private readonly plainSize?: number,
+  ) {
     this.cipher = new ChunkCipher(p);
     this.chunkSize = p.chunkSize;
     if (plainSize !== undefined) checkSize(plainSize);
@@ -133,8 +144,8 @@ export class StreamEncryptor {
 
 export interface DecryptOptions {
   firstChunk?: number; // index of the first stored chunk fed to the decryptor (default 0)
-  skip?: number;       // plaintext bytes to drop after decrypting, counted from the start of firstChunk
-  length?: number;     // plaintext bytes to emit (default: through the end of the stream)
+  skip?: number; // plaintext bytes to drop after decrypting, counted from the start of firstChunk
+  length?: number; // plaintext bytes to emit (default: through the end of the stream)
 }
 
 /**
@@ -156,7 +167,11 @@ export class StreamDecryptor {
   /** Stored bytes still expected (through the end of lastChunk). */
   remaining: number;
 
-  constructor(p: StreamParams, private readonly plainSize: number, opts: DecryptOptions = {}) {
+  constructor(
+    p: StreamParams,
+    private readonly plainSize: number,
+    opts: DecryptOptions = {},
+  ) {
     this.cipher = new ChunkCipher(p);
     checkSize(plainSize);
     const cs = p.chunkSize;
@@ -170,9 +185,7 @@ export class StreamDecryptor {
     if (start > plainSize) throw badParams('skip beyond the end of the stream');
     const length = opts.length ?? plainSize - start;
     if (!Number.isSafeInteger(length) || length < 0 || start + length > plainSize) throw badParams('length beyond the end of the stream');
-    this.lastChunk = opts.length === undefined ? this.finalIndex
-      : length === 0 ? firstChunk
-      : Math.floor((start + length - 1) / cs);
+    this.lastChunk = opts.length === undefined ? this.finalIndex : length === 0 ? firstChunk : Math.floor((start + length - 1) / cs);
     this.index = firstChunk;
     this.emitStart = skip;
     this.emitEnd = skip + length;
@@ -235,7 +248,10 @@ export interface SyncCipher {
 /** A synchronous encryptor or decryptor as a Transform (one layer, no per-chunk promises). */
 class CipherTransform extends Transform {
   private readonly out: Emit = (b) => void this.push(b);
-  constructor(private readonly core: SyncCipher, opts?: TransformOptions) {
+  constructor(
+    private readonly core: SyncCipher,
+    opts?: TransformOptions,
+  ) {
     super(opts);
   }
 

@@ -4,7 +4,12 @@
 // upload.ts, download.ts (with ranged-reader.ts) and checkpoint.ts; this class holds the settings.
 import type { Readable } from 'node:stream';
 import {
-  CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command, type CompletedPart, type ListObjectsV2CommandOutput, type S3Client,
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  type CompletedPart,
+  type ListObjectsV2CommandOutput,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import type { MasterKey } from './keys.ts';
 import type { CseFormat, UserMetadata } from './format.ts';
@@ -53,8 +58,12 @@ export class CseClient implements upload.UploadTransfer {
   }
 
   /** Master keys. The first encrypts new objects; all are candidates for decryption. */
-  get keys(): MasterKey[] { return [...this.keyring.keys]; }
-  set keys(keys: MasterKey[]) { this.keyring = new MultiKeyring(keys); }
+  get keys(): MasterKey[] {
+    return [...this.keyring.keys];
+  }
+  set keys(keys: MasterKey[]) {
+    this.keyring = new MultiKeyring(keys);
+  }
 
   /** Encrypts and stores a Buffer or stream (size unknown: multipart past one part). */
   putObject(Bucket: string, Key: string, body: Buffer | Readable, opts: UploadOptions = {}): Promise<{ ETag?: string }> {
@@ -67,7 +76,11 @@ export class CseClient implements upload.UploadTransfer {
   }
 
   /** Starts a multipart upload with its own crypto context; parts may then be sent in any order, in parallel. */
-  createMultipartUpload(Bucket: string, Key: string, o: { dataSize: number; partSize: number; format?: CseFormat; Metadata?: UserMetadata; sse?: SseOptions }): Promise<MultipartContext> {
+  createMultipartUpload(
+    Bucket: string,
+    Key: string,
+    o: { dataSize: number; partSize: number; format?: CseFormat; Metadata?: UserMetadata; sse?: SseOptions },
+  ): Promise<MultipartContext> {
     return upload.createMultipartUpload(this, Bucket, Key, o);
   }
 
@@ -88,7 +101,11 @@ export class CseClient implements upload.UploadTransfer {
   }
 
   /** Reads and decrypts an object (or a plaintext range of it). Plaintext objects come back as they are. */
-  getObject(Bucket: string, Key: string, opts: { range?: { start: number; end?: number }; sse?: SseOptions; signal?: AbortSignal } = {}): Promise<GetResult> {
+  getObject(
+    Bucket: string,
+    Key: string,
+    opts: { range?: { start: number; end?: number }; sse?: SseOptions; signal?: AbortSignal } = {},
+  ): Promise<GetResult> {
     return download.getObject(this, Bucket, Key, opts);
   }
 
@@ -101,12 +118,23 @@ export class CseClient implements upload.UploadTransfer {
   }
 
   /** Server-side copy: the encryption metadata travels with the object, so the copy decrypts with the same keys. */
-  async copyObject(src: { Bucket: string; Key: string }, dst: { Bucket: string; Key: string }, sse?: SseOptions): Promise<{ ETag?: string }> {
-    const r = await this.s3.send(new CopyObjectCommand({
-      Bucket: dst.Bucket, Key: dst.Key, CopySource: `${src.Bucket}/${src.Key.split('/').map(encodeURIComponent).join('/')}`,
-      MetadataDirective: 'COPY', ...sseInput(sse),
-      ...(sse?.CopySourceSSECustomerKey ? { CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: sse.CopySourceSSECustomerKey as unknown as string } : {}),
-    }));
+  async copyObject(
+    src: { Bucket: string; Key: string },
+    dst: { Bucket: string; Key: string },
+    sse?: SseOptions,
+  ): Promise<{ ETag?: string }> {
+    const r = await this.s3.send(
+      new CopyObjectCommand({
+        Bucket: dst.Bucket,
+        Key: dst.Key,
+        CopySource: `${src.Bucket}/${src.Key.split('/').map(encodeURIComponent).join('/')}`,
+        MetadataDirective: 'COPY',
+        ...sseInput(sse),
+        ...(sse?.CopySourceSSECustomerKey
+          ? { CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: sse.CopySourceSSECustomerKey as unknown as string }
+          : {}),
+      }),
+    );
     return { ETag: r.CopyObjectResult?.ETag };
   }
 

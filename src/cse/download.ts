@@ -41,7 +41,12 @@ export interface GetResult {
   ETag?: string;
 }
 
-export interface HeadResult { head: HeadObjectCommandOutput; encryption?: CseDescription; sse: string; plainSize?: number }
+export interface HeadResult {
+  head: HeadObjectCommandOutput;
+  encryption?: CseDescription;
+  sse: string;
+  plainSize?: number;
+}
 
 export async function headObject(t: Transfer, Bucket: string, Key: string, sse?: SseOptions): Promise<HeadResult> {
   const head = await t.s3.send(new HeadObjectCommand({ Bucket, Key, ...ssecRead(sse) }));
@@ -53,16 +58,25 @@ export async function headObject(t: Transfer, Bucket: string, Key: string, sse?:
     const first = Buffer.from(await r.Body!.transformToByteArray());
     encryption = await describeObject(meta, first);
   }
-  const sseText = head.SSECustomerAlgorithm ? `SSE-C (${head.SSECustomerAlgorithm})`
-    : head.ServerSideEncryption === 'aws:kms' || head.ServerSideEncryption === 'aws:kms:dsse' ? `SSE-KMS (${head.SSEKMSKeyId ?? 'default key'})`
-    : head.ServerSideEncryption === 'AES256' ? 'SSE-S3 (AES256)' : 'none';
+  const sseText = head.SSECustomerAlgorithm
+    ? `SSE-C (${head.SSECustomerAlgorithm})`
+    : head.ServerSideEncryption === 'aws:kms' || head.ServerSideEncryption === 'aws:kms:dsse'
+      ? `SSE-KMS (${head.SSEKMSKeyId ?? 'default key'})`
+      : head.ServerSideEncryption === 'AES256'
+        ? 'SSE-S3 (AES256)'
+        : 'none';
   const stored = head.ContentLength ?? 0;
-  const plainSize = !encryption ? stored : encryption.plainSize ?? formatModule(encryption.format).plainSizeOf(stored);
+  const plainSize = !encryption ? stored : (encryption.plainSize ?? formatModule(encryption.format).plainSizeOf(stored));
   return { head, encryption, sse: sseText, plainSize };
 }
 
 /** Reads and decrypts an object (or a plaintext range of it). Plaintext objects come back as they are. */
-export async function getObject(t: Transfer, Bucket: string, Key: string, opts: { range?: { start: number; end?: number }; sse?: SseOptions; signal?: AbortSignal } = {}): Promise<GetResult> {
+export async function getObject(
+  t: Transfer,
+  Bucket: string,
+  Key: string,
+  opts: { range?: { start: number; end?: number }; sse?: SseOptions; signal?: AbortSignal } = {},
+): Promise<GetResult> {
   const read = ssecRead(opts.sse);
   if (!opts.range) {
     const r = await fetchWhole(t, Bucket, Key, read, opts.signal);
@@ -74,7 +88,9 @@ export async function getObject(t: Transfer, Bucket: string, Key: string, opts: 
   const format = encryption?.format;
   if (!format) {
     const end = Math.min(opts.range.end ?? stored - 1, stored - 1);
-    const r = await t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${opts.range.start}-${end}`, ...read }), { abortSignal: opts.signal });
+    const r = await t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${opts.range.start}-${end}`, ...read }), {
+      abortSignal: opts.signal,
+    });
     return { Body: r.Body as Readable, ContentLength: r.ContentLength, Metadata: meta, authenticated: false, ETag: r.ETag };
   }
   const dec = await formatModule(format).decryptor(meta, t.keyring, stored);
@@ -83,15 +99,25 @@ export async function getObject(t: Transfer, Bucket: string, Key: string, opts: 
     const whole = await getObject(t, Bucket, Key, { sse: opts.sse, signal: opts.signal });
     const { sliceTransform } = await import('./streams.ts');
     const len = opts.range.end === undefined ? undefined : opts.range.end - opts.range.start + 1;
-    return { ...whole, ContentLength: len, Body: pipelineDuplex(whole.Body as unknown as Duplex, sliceTransform(opts.range.start, len)) as unknown as Readable };
+    return {
+      ...whole,
+      ContentLength: len,
+      Body: pipelineDuplex(whole.Body as unknown as Duplex, sliceTransform(opts.range.start, len)) as unknown as Readable,
+    };
   }
   const end = Math.min(opts.range.end ?? dec.plainSize - 1, dec.plainSize - 1);
   if (opts.range.start > end) throw new CseError('BadArgument', `range starts beyond the object's ${dec.plainSize} bytes`);
   const plan = dec.range(opts.range.start, end);
-  const r = await t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${plan.storedStart}-${plan.storedEnd}`, ...read }), { abortSignal: opts.signal });
+  const r = await t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${plan.storedStart}-${plan.storedEnd}`, ...read }), {
+    abortSignal: opts.signal,
+  });
   return {
     Body: pipelineDuplex(r.Body as unknown as Duplex, plan.transform()) as unknown as Readable,
-    ContentLength: end - opts.range.start + 1, Metadata: userMeta(meta), encryption, authenticated: plan.authenticated, ETag: r.ETag,
+    ContentLength: end - opts.range.start + 1,
+    Metadata: userMeta(meta),
+    encryption,
+    authenticated: plan.authenticated,
+    ETag: r.ETag,
   };
 }
 
@@ -108,7 +134,11 @@ async function decryptBody(t: Transfer, meta: UserMetadata, body: Readable, stor
   const dec = await formatModule(format).decryptor(meta, t.keyring, stored);
   return {
     Body: pipelineDuplex(src as unknown as Duplex, dec.stream()) as unknown as Readable,
-    ContentLength: dec.plainSize, Metadata: userMeta(meta), encryption: await formatModule(format).describe(meta), authenticated: true, ETag,
+    ContentLength: dec.plainSize,
+    Metadata: userMeta(meta),
+    encryption: await formatModule(format).describe(meta),
+    authenticated: true,
+    ETag,
   };
 }
 
@@ -117,7 +147,13 @@ async function decryptBody(t: Transfer, meta: UserMetadata, body: Readable, stor
  * failure leaves no partial output. With `checkpoint`, stored bytes are fetched by ranges in parallel
  * into `<path>.kura-download` and an interrupted download resumes; they are decrypted at the end.
  */
-export async function downloadFile(t: Transfer, Bucket: string, Key: string, path: string, opts: DownloadOptions = {}): Promise<{ size: number; encryption?: CseDescription; authenticated: boolean }> {
+export async function downloadFile(
+  t: Transfer,
+  Bucket: string,
+  Key: string,
+  path: string,
+  opts: DownloadOptions = {},
+): Promise<{ size: number; encryption?: CseDescription; authenticated: boolean }> {
   const tmp = `${path}.kura-tmp-${randomBytes(4).toString('hex')}`;
   try {
     let result: GetResult;
@@ -126,12 +162,24 @@ export async function downloadFile(t: Transfer, Bucket: string, Key: string, pat
       const head = await t.s3.send(new HeadObjectCommand({ Bucket, Key, ...ssecRead(opts.sse) }));
       const st = await stat(cipherFile);
       result = await decryptBody(t, head.Metadata ?? {}, createReadStream(cipherFile), st.size, head.ETag);
-      await pipeline([...withProgress(result.Body as unknown as Duplex, opts.onProgress, result.ContentLength), createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER })], { signal: opts.signal });
+      await pipeline(
+        [
+          ...withProgress(result.Body as unknown as Duplex, opts.onProgress, result.ContentLength),
+          createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER }),
+        ],
+        { signal: opts.signal },
+      );
       await rm(cipherFile, { force: true });
       await rm(opts.checkpoint, { force: true });
     } else {
       result = await getObject(t, Bucket, Key, { range: opts.range, sse: opts.sse, signal: opts.signal });
-      await pipeline([...withProgress(result.Body as unknown as Duplex, opts.onProgress, result.ContentLength), createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER })], { signal: opts.signal });
+      await pipeline(
+        [
+          ...withProgress(result.Body as unknown as Duplex, opts.onProgress, result.ContentLength),
+          createWriteStream(tmp, { mode: 0o600, highWaterMark: WRITE_BUFFER }),
+        ],
+        { signal: opts.signal },
+      );
     }
     await rename(tmp, path);
     const size = (await stat(path)).size;
@@ -150,28 +198,53 @@ async function fetchResumable(t: Transfer, Bucket: string, Key: string, path: st
     await rm(cp.cipherFile, { force: true }).catch(() => undefined);
     cp = undefined; // the object changed: start over
   }
-  cp ??= { version: 1, kind: 'download', bucket: Bucket, key: Key, etag: head.ETag ?? '', storedSize, partSize: t.partSize, cipherFile: `${path}.kura-download`, done: [] };
+  cp ??= {
+    version: 1,
+    kind: 'download',
+    bucket: Bucket,
+    key: Key,
+    etag: head.ETag ?? '',
+    storedSize,
+    partSize: t.partSize,
+    cipherFile: `${path}.kura-download`,
+    done: [],
+  };
   const state = cp;
-  const fh = await open(state.cipherFile, 'a+').then(async (h) => { await h.close(); return open(state.cipherFile, 'r+'); });
+  const fh = await open(state.cipherFile, 'a+').then(async (h) => {
+    await h.close();
+    return open(state.cipherFile, 'r+');
+  });
   try {
     await fh.truncate(storedSize);
     await atomicWriteJson(opts.checkpoint!, state);
     const n = Math.ceil(storedSize / state.partSize);
     const done = new Set(state.done);
     let saving = Promise.resolve();
-    await parallel(n, t.concurrency, async (i) => {
-      if (done.has(i)) return;
-      const start = i * state.partSize, end = Math.min(storedSize, start + state.partSize) - 1;
-      const r = await t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${start}-${end}`, IfMatch: state.etag || undefined, ...ssecRead(opts.sse) }), { abortSignal: opts.signal });
-      let pos = start;
-      for await (const c of r.Body as Readable) { await fh.write(c as Buffer, 0, (c as Buffer).length, pos); pos += (c as Buffer).length; }
-      if (pos !== end + 1) throw new CseError('IntegrityError', 'short ranged read');
-      done.add(i);
-      state.done = [...done];
-      const s = { ...state };
-      saving = saving.then(() => atomicWriteJson(opts.checkpoint!, s));
-      await saving;
-    }, opts.signal);
+    await parallel(
+      n,
+      t.concurrency,
+      async (i) => {
+        if (done.has(i)) return;
+        const start = i * state.partSize,
+          end = Math.min(storedSize, start + state.partSize) - 1;
+        const r = await t.s3.send(
+          new GetObjectCommand({ Bucket, Key, Range: `bytes=${start}-${end}`, IfMatch: state.etag || undefined, ...ssecRead(opts.sse) }),
+          { abortSignal: opts.signal },
+        );
+        let pos = start;
+        for await (const c of r.Body as Readable) {
+          await fh.write(c as Buffer, 0, (c as Buffer).length, pos);
+          pos += (c as Buffer).length;
+        }
+        if (pos !== end + 1) throw new CseError('IntegrityError', 'short ranged read');
+        done.add(i);
+        state.done = [...done];
+        const s = { ...state };
+        saving = saving.then(() => atomicWriteJson(opts.checkpoint!, s));
+        await saving;
+      },
+      opts.signal,
+    );
   } finally {
     await fh.close();
   }
@@ -190,7 +263,10 @@ async function firstBytes(body: Readable, n: number): Promise<{ head: Buffer; re
   let done = false;
   while (have < n) {
     const r = await it.next();
-    if (r.done) { done = true; break; }
+    if (r.done) {
+      done = true;
+      break;
+    }
     got.push(r.value as Buffer);
     have += (r.value as Buffer).length;
   }

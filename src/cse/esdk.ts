@@ -3,7 +3,14 @@
 // script (aws-encryption-sdk, raw RSA keyring, OAEP_SHA256_MGF1, REQUIRE_ENCRYPT_REQUIRE_DECRYPT) uploads.
 import type { Duplex } from 'node:stream';
 import * as sdk from '@aws-crypto/client-node';
-import { buildClient, CommitmentPolicy, KeyringNode, type NodeDecryptionMaterial, type NodeEncryptionMaterial, type EncryptedDataKey } from '@aws-crypto/client-node';
+import {
+  buildClient,
+  CommitmentPolicy,
+  KeyringNode,
+  type NodeDecryptionMaterial,
+  type NodeEncryptionMaterial,
+  type EncryptedDataKey,
+} from '@aws-crypto/client-node';
 import { deserializeFactory } from '@aws-crypto/serialize';
 import { NodeAlgorithmSuite } from '@aws-crypto/material-management-node';
 import { CseError } from './errors.ts';
@@ -29,8 +36,10 @@ function describeEdk(edk: EncryptedDataKey): string {
   if (edk.providerId === 'aws-kms') return `kms:${edk.providerInfo}`;
   const raw = edk.rawInfo;
   // Raw AES provider info = key name ‖ tag bits (4) ‖ IV length (4) ‖ IV (12).
-  const name = raw && raw.length > 20 && Buffer.from(raw.subarray(raw.length - 8, raw.length - 4)).readUInt32BE() === 12
-    ? Buffer.from(raw.subarray(0, raw.length - 20)).toString('utf8') : edk.providerInfo;
+  const name =
+    raw && raw.length > 20 && Buffer.from(raw.subarray(raw.length - 8, raw.length - 4)).readUInt32BE() === 12
+      ? Buffer.from(raw.subarray(0, raw.length - 20)).toString('utf8')
+      : edk.providerInfo;
   return `namespace ${JSON.stringify(edk.providerId)} name ${JSON.stringify(name)}`;
 }
 
@@ -40,7 +49,9 @@ function describeEdk(edk: EncryptedDataKey): string {
  * the message, so `kura cp s3://b/k out --cse-key private.pem` just works.
  */
 class SelectingKeyring extends KeyringNode {
-  constructor(private readonly keys: MasterKey[]) { super(); }
+  constructor(private readonly keys: MasterKey[]) {
+    super();
+  }
 
   async _onEncrypt(_m: NodeEncryptionMaterial): Promise<NodeEncryptionMaterial> {
     throw new CseError('BadArgument', 'decrypt-only keyring');
@@ -53,12 +64,17 @@ class SelectingKeyring extends KeyringNode {
         for (const keyring of key.esdkDecryptKeyrings(sdk, edk, pinned)) {
           try {
             await keyring.onDecrypt(material, [edk]);
-          } catch { /* this key does not fit; try the next */ }
+          } catch {
+            /* this key does not fit; try the next */
+          }
           if (material.hasValidKey()) return material;
         }
       }
     }
-    throw new CseError('NoMatchingKey', `no supplied key can decrypt this ESDK message; it was encrypted for: ${edks.map(describeEdk).join('; ')}`);
+    throw new CseError(
+      'NoMatchingKey',
+      `no supplied key can decrypt this ESDK message; it was encrypted for: ${edks.map(describeEdk).join('; ')}`,
+    );
   }
 }
 
@@ -75,7 +91,10 @@ const ESDK_FRAME_LENGTH = 1024 * 1024;
 
 /** Plaintext in, ESDK message out (suite 0x0578: committing key, ECDSA P-384 signature). */
 export function createEsdkEncryptStream(key: MasterKey, opts: { plaintextLength?: number; frameLength?: number } = {}): Duplex {
-  return esdk.encryptStream(encryptKeyring(key), { plaintextLength: opts.plaintextLength, frameLength: opts.frameLength ?? ESDK_FRAME_LENGTH });
+  return esdk.encryptStream(encryptKeyring(key), {
+    plaintextLength: opts.plaintextLength,
+    frameLength: opts.frameLength ?? ESDK_FRAME_LENGTH,
+  });
 }
 
 /**
@@ -85,7 +104,8 @@ export function createEsdkEncryptStream(key: MasterKey, opts: { plaintextLength?
  */
 export function createEsdkDecryptStream(keys: MasterKey[]): Duplex {
   return guarded(esdk.decryptStream(decryptKeyring(keys)), (e) =>
-    e instanceof CseError ? e : new CseError('IntegrityError', `ESDK message failed its checks: ${e.message}`, { cause: e }));
+    e instanceof CseError ? e : new CseError('IntegrityError', `ESDK message failed its checks: ${e.message}`, { cause: e }),
+  );
 }
 
 export const esdkEncrypt = (key: MasterKey, plaintext: Buffer) => esdk.encrypt(encryptKeyring(key), plaintext);
@@ -94,7 +114,13 @@ export const esdkDecrypt = (keys: MasterKey[], message: Buffer) => esdk.decrypt(
 const toUtf8 = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
 const deserialize = deserializeFactory(toUtf8, NodeAlgorithmSuite);
 
-export interface EsdkHeaderInfo { version: number; suiteId: number; frameLength: number; encryptionContext: Record<string, string>; dataKeys: string[] }
+export interface EsdkHeaderInfo {
+  version: number;
+  suiteId: number;
+  frameLength: number;
+  encryptionContext: Record<string, string>;
+  dataKeys: string[];
+}
 
 /** Parses an ESDK header from the first bytes of an object; undefined if it is not one (or the bytes are too few). */
 export function parseEsdkHeader(head: Uint8Array): EsdkHeaderInfo | undefined {
@@ -103,7 +129,13 @@ export function parseEsdkHeader(head: Uint8Array): EsdkHeaderInfo | undefined {
     const info = deserialize.deserializeMessageHeader(head, { maxEncryptedDataKeys: MAX_EDKS });
     if (!info) return undefined;
     const h = info.messageHeader;
-    return { version: h.version, suiteId: h.suiteId, frameLength: h.frameLength, encryptionContext: { ...h.encryptionContext }, dataKeys: h.encryptedDataKeys.map(describeEdk) };
+    return {
+      version: h.version,
+      suiteId: h.suiteId,
+      frameLength: h.frameLength,
+      encryptionContext: { ...h.encryptionContext },
+      dataKeys: h.encryptedDataKeys.map(describeEdk),
+    };
   } catch {
     return undefined;
   }

@@ -46,7 +46,12 @@ export async function resumeEncryptor(meta: UserMetadata, keyring: MultiKeyring)
   return resume(meta, keyring);
 }
 
-export function openObjectDecryptor(format: CseFormat, meta: UserMetadata, keys: MasterKey[], storedSize: number): Promise<ObjectDecryptor> {
+export function openObjectDecryptor(
+  format: CseFormat,
+  meta: UserMetadata,
+  keys: MasterKey[],
+  storedSize: number,
+): Promise<ObjectDecryptor> {
   return FORMATS[format].decryptor(meta, new MultiKeyring(keys), storedSize);
 }
 

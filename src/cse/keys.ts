@@ -46,7 +46,11 @@ export function keyFingerprint(key: MasterKey): string {
 export function parseDescription(json: string | undefined): MaterialDescription {
   if (json === undefined || json === '') return {};
   let v: unknown;
-  try { v = JSON.parse(json); } catch { throw new CseError('IntegrityError', 'material description is not valid JSON'); }
+  try {
+    v = JSON.parse(json);
+  } catch {
+    throw new CseError('IntegrityError', 'material description is not valid JSON');
+  }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new CseError('IntegrityError', 'material description is not a JSON object');
   const out: MaterialDescription = {};
   for (const [k, val] of Object.entries(v as Record<string, unknown>)) out[k] = typeof val === 'string' ? val : JSON.stringify(val);

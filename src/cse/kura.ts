@@ -4,8 +4,15 @@
 // rest. Metadata travels as x-amz-meta-kura-cse-*. Details in docs/CSE-FORMATS.md.
 import { randomBytes } from 'node:crypto';
 import {
-  DEFAULT_CHUNK_SIZE, NONCE_SIZE, ciphertextSize, createDecryptor, createEncryptor, encryptBuffer,
-  planPartsRange, plaintextSize, type StreamParams,
+  DEFAULT_CHUNK_SIZE,
+  NONCE_SIZE,
+  ciphertextSize,
+  createDecryptor,
+  createEncryptor,
+  encryptBuffer,
+  planPartsRange,
+  plaintextSize,
+  type StreamParams,
 } from '../crypto/index.ts';
 import { CseError, integrity } from './errors.ts';
 import { parseDescription } from './keys.ts';
@@ -30,11 +37,21 @@ const KURA = {
 const KURA_DEFAULT_SEGMENT = 8 * 1024 * 1024;
 const END_BIT = 0x80; // segment-nonce marker of the terminator that ends an object of undeclared size
 
-interface Layout { nonce: Buffer; chunkSize: number; segmentSize: number; size?: number; matdesc: Record<string, string> }
+interface Layout {
+  nonce: Buffer;
+  chunkSize: number;
+  segmentSize: number;
+  size?: number;
+  matdesc: Record<string, string>;
+}
 
 /** Everything the data key is bound to: changing any of it makes the unwrap fail. */
 function aadOf(l: Layout): Buffer {
-  const md = JSON.stringify(Object.keys(l.matdesc).sort().map((k) => [k, l.matdesc[k]]));
+  const md = JSON.stringify(
+    Object.keys(l.matdesc)
+      .sort()
+      .map((k) => [k, l.matdesc[k]]),
+  );
   return Buffer.from(`kura-cse/1\n${l.nonce.toString('base64')}\n${l.chunkSize}\n${l.segmentSize}\n${l.size ?? ''}\n${md}`);
 }
 
@@ -50,7 +67,8 @@ function segmentParams(key: Buffer, l: Layout, j: number, end = false): StreamPa
 const wrapContext = (l: Layout): WrapContext => ({ format: 'kura', aad: aadOf(l), description: l.matdesc });
 
 function layoutOf(meta: UserMetadata): Layout {
-  if (meta[KURA.version] !== '1') throw new CseError('UnsupportedFormat', `unsupported Kura CSE version ${JSON.stringify(meta[KURA.version])}`);
+  if (meta[KURA.version] !== '1')
+    throw new CseError('UnsupportedFormat', `unsupported Kura CSE version ${JSON.stringify(meta[KURA.version])}`);
   const nonce = unb64(meta[KURA.nonce], KURA.nonce);
   if (nonce.length !== NONCE_SIZE) throw integrity('Kura CSE nonce has the wrong size');
   const chunkSize = intMeta(meta[KURA.chunkSize], KURA.chunkSize);
@@ -74,25 +92,29 @@ function encryptorFrom(dataKey: Buffer, l: Layout, metadata: UserMetadata): Obje
   // From segment `first` on, over `length` plaintext bytes (undefined: to the end of an undeclared-size object).
   const segments = (first: number, length?: number) => {
     const last = length === undefined ? undefined : first + Math.max(1, Math.ceil(length / seg)) - 1;
-    return segmented((i) => {
-      const j = first + i;
-      if (last !== undefined && j > last) return undefined;
-      if (segCount !== undefined && j >= segCount) return undefined;
-      const n = l.size === undefined ? undefined : segLen(j);
-      return { inLen: n ?? seg, t: createEncryptor(segmentParams(dataKey, l, j), n) };
-    }, {
-      shortLastOk: l.size === undefined,
-      finish: (started) => {
-        const parts: Buffer[] = [];
-        if (started === 0) parts.push(encryptBuffer(segmentParams(dataKey, l, first), Buffer.alloc(0)));
-        if (l.size === undefined) parts.push(encryptBuffer(segmentParams(dataKey, l, 0, true), Buffer.alloc(0)));
-        return parts.length ? Buffer.concat(parts) : undefined;
+    return segmented(
+      (i) => {
+        const j = first + i;
+        if (last !== undefined && j > last) return undefined;
+        if (segCount !== undefined && j >= segCount) return undefined;
+        const n = l.size === undefined ? undefined : segLen(j);
+        return { inLen: n ?? seg, t: createEncryptor(segmentParams(dataKey, l, j), n) };
       },
-    });
+      {
+        shortLastOk: l.size === undefined,
+        finish: (started) => {
+          const parts: Buffer[] = [];
+          if (started === 0) parts.push(encryptBuffer(segmentParams(dataKey, l, first), Buffer.alloc(0)));
+          if (l.size === undefined) parts.push(encryptBuffer(segmentParams(dataKey, l, 0, true), Buffer.alloc(0)));
+          return parts.length ? Buffer.concat(parts) : undefined;
+        },
+      },
+    );
   };
   const storedSize = (plain: number) => {
     let total = 0;
-    for (let off = 0; off < plain || (off === 0 && plain === 0); off += seg) total += ciphertextSize(Math.min(seg, plain - off), l.chunkSize);
+    for (let off = 0; off < plain || (off === 0 && plain === 0); off += seg)
+      total += ciphertextSize(Math.min(seg, plain - off), l.chunkSize);
     return total;
   };
   return {
@@ -109,7 +131,13 @@ function encryptorFrom(dataKey: Buffer, l: Layout, metadata: UserMetadata): Obje
 async function kuraEncryptor(keys: MultiKeyring, opts: EncryptOptions): Promise<ObjectEncryptor> {
   // A multipart upload's parts are whole segments, so that they encrypt independently.
   const segmentSize = opts.partSize ?? KURA_DEFAULT_SEGMENT;
-  const layout: Layout = { nonce: randomBytes(NONCE_SIZE), chunkSize: DEFAULT_CHUNK_SIZE, segmentSize, size: opts.plainSize, matdesc: keys.generator.description };
+  const layout: Layout = {
+    nonce: randomBytes(NONCE_SIZE),
+    chunkSize: DEFAULT_CHUNK_SIZE,
+    segmentSize,
+    size: opts.plainSize,
+    matdesc: keys.generator.description,
+  };
   const { wrapAlg, wrapped, dataKey } = await keys.generate(wrapContext(layout));
   const metadata: UserMetadata = {
     [KURA.version]: '1',
@@ -136,7 +164,11 @@ function segmentSizes(l: Layout, stored: number): number[] {
   const rest = stored - n * full;
   const sizes = new Array<number>(n).fill(l.segmentSize);
   if (rest > 0 || n === 0) {
-    try { sizes.push(plaintextSize(rest, l.chunkSize)); } catch { throw integrity('object size does not fit its Kura CSE layout (truncated or extended)'); }
+    try {
+      sizes.push(plaintextSize(rest, l.chunkSize));
+    } catch {
+      throw integrity('object size does not fit its Kura CSE layout (truncated or extended)');
+    }
   }
   return sizes;
 }
@@ -154,25 +186,39 @@ async function kuraDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize:
   return {
     format: 'kura',
     plainSize,
-    stream: () => pipelineDuplex(segmented((j) => {
-      const size = sizes[j];
-      if (size !== undefined) return { inLen: ciphertextSize(size, l.chunkSize), t: createDecryptor(segmentParams(dataKey, l, j), size) };
-      if (j === sizes.length && terminator) return endStream();
-      return undefined;
-    }), checkPlaintext({ size: plainSize })),
+    stream: () =>
+      pipelineDuplex(
+        segmented((j) => {
+          const size = sizes[j];
+          if (size !== undefined)
+            return { inLen: ciphertextSize(size, l.chunkSize), t: createDecryptor(segmentParams(dataKey, l, j), size) };
+          if (j === sizes.length && terminator) return endStream();
+          return undefined;
+        }),
+        checkPlaintext({ size: plainSize }),
+      ),
     range(start, end) {
       const plans = planPartsRange(segs, start, end);
       // planPartsRange returns at least one part for a valid range.
-      const first = plans[0]!, last = plans[plans.length - 1]!;
+      const first = plans[0]!,
+        last = plans[plans.length - 1]!;
       return {
         storedStart: first.partStoredStart + first.storedStart,
         storedEnd: last.partStoredStart + last.storedEnd,
         authenticated: true,
-        transform: () => segmented((i) => {
-          const p = plans[i];
-          if (!p) return undefined;
-          return { inLen: p.storedEnd - p.storedStart + 1, t: createDecryptor(segmentParams(dataKey, l, p.part), sizes[p.part]!, { firstChunk: p.firstChunk, skip: p.skip, length: p.length }) };
-        }),
+        transform: () =>
+          segmented((i) => {
+            const p = plans[i];
+            if (!p) return undefined;
+            return {
+              inLen: p.storedEnd - p.storedStart + 1,
+              t: createDecryptor(segmentParams(dataKey, l, p.part), sizes[p.part]!, {
+                firstChunk: p.firstChunk,
+                skip: p.skip,
+                length: p.length,
+              }),
+            };
+          }),
       };
     },
   };

@@ -35,7 +35,10 @@ function newIv(): Buffer {
   return iv;
 }
 
-interface Material { dataKey: Buffer; iv: Buffer }
+interface Material {
+  dataKey: Buffer;
+  iv: Buffer;
+}
 
 const wrapContext = (description: MaterialDescription): WrapContext => ({ format: 'oss', aad: Buffer.from(CEK_CTR), description });
 
@@ -44,9 +47,15 @@ async function unwrapMaterial(meta: UserMetadata, keys: MultiKeyring): Promise<M
   if (cek !== CEK_CTR) throw new CseError('UnsupportedFormat', `unsupported OSS content cipher ${JSON.stringify(cek)} (only ${CEK_CTR})`);
   const wrappedKey = unb64(meta[OSS.key], OSS.key);
   const wrappedIv = unb64(meta[OSS.start], OSS.start);
-  const [dataKey, iv] = await keys.unwrap([wrappedKey, wrappedIv], meta[OSS.wrapAlg], wrapContext(parseDescription(meta[OSS.matdesc])), ([k, v]) => {
-    if (k!.length !== 32 || v!.length !== 16) throw new CseError('IntegrityError', 'unwrapped OSS key material has the wrong size: the metadata was altered');
-  });
+  const [dataKey, iv] = await keys.unwrap(
+    [wrappedKey, wrappedIv],
+    meta[OSS.wrapAlg],
+    wrapContext(parseDescription(meta[OSS.matdesc])),
+    ([k, v]) => {
+      if (k!.length !== 32 || v!.length !== 16)
+        throw new CseError('IntegrityError', 'unwrapped OSS key material has the wrong size: the metadata was altered');
+    },
+  );
   return { dataKey: dataKey!, iv: iv! };
 }
 
@@ -68,7 +77,12 @@ async function ossEncryptor(keys: MultiKeyring, opts: EncryptOptions): Promise<O
   const description = keys.generator.description;
   const ctx = wrapContext(description);
   const { dataKey, wrapped, wrapAlg } = await keys.generate(ctx);
-  const metadata: UserMetadata = { [OSS.key]: b64(wrapped), [OSS.start]: b64(await keys.generator.wrap(iv, ctx)), [OSS.cekAlg]: CEK_CTR, [OSS.wrapAlg]: wrapAlg };
+  const metadata: UserMetadata = {
+    [OSS.key]: b64(wrapped),
+    [OSS.start]: b64(await keys.generator.wrap(iv, ctx)),
+    [OSS.cekAlg]: CEK_CTR,
+    [OSS.wrapAlg]: wrapAlg,
+  };
   if (Object.keys(description).length) metadata[OSS.matdesc] = JSON.stringify(description);
   if (opts.plainSize !== undefined) metadata[OSS.plainLen] = String(opts.plainSize);
   if (opts.md5) metadata[OSS.plainMd5] = opts.md5.toString('base64');
@@ -87,7 +101,8 @@ async function ossResume(meta: UserMetadata, keys: MultiKeyring): Promise<Object
 async function ossDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize: number): Promise<ObjectDecryptor> {
   const m = await unwrapMaterial(meta, keys);
   const stated = intMeta(meta[OSS.plainLen], OSS.plainLen);
-  if (stated !== undefined && stated !== storedSize) throw new CseError('IntegrityError', `stored plaintext length ${stated} does not match the object size ${storedSize}`);
+  if (stated !== undefined && stated !== storedSize)
+    throw new CseError('IntegrityError', `stored plaintext length ${stated} does not match the object size ${storedSize}`);
   const md5Text = meta[OSS.plainMd5];
   const md5 = md5Text !== undefined ? unb64(md5Text, OSS.plainMd5) : undefined;
   if (md5 && md5.length !== 16) throw new CseError('IntegrityError', 'stored MD5 is not 16 bytes');

@@ -7,23 +7,32 @@ import { Duplex, type Readable } from 'node:stream';
 class Chain extends Duplex {
   private readonly head: Duplex;
   private readonly tail: Readable;
-  constructor(private readonly stages: Duplex[], mapError: (e: Error) => Error) {
+  constructor(
+    private readonly stages: Duplex[],
+    mapError: (e: Error) => Error,
+  ) {
     super();
     if (stages.length === 0) throw new Error('a pipeline needs at least one stage');
     this.head = stages[0]!;
     this.tail = stages[stages.length - 1]!;
     stages.forEach((stage, i) => {
-      stage.on('error', (e: Error) => { if (!this.destroyed) this.destroy(mapError(e)); });
+      stage.on('error', (e: Error) => {
+        if (!this.destroyed) this.destroy(mapError(e));
+      });
       const next = stages[i + 1];
       if (next) stage.pipe(next);
     });
-    this.tail.on('data', (d: Buffer) => { if (!this.push(d)) this.tail.pause(); });
+    this.tail.on('data', (d: Buffer) => {
+      if (!this.push(d)) this.tail.pause();
+    });
     this.tail.on('end', () => this.push(null));
     this.tail.on('close', () => {
       if (!this.tail.readableEnded && !this.destroyed) this.destroy(mapError(new Error('stream closed before its end')));
     });
   }
-  override _read(): void { this.tail.resume(); }
+  override _read(): void {
+    this.tail.resume();
+  }
   override _write(chunk: Buffer, _e: BufferEncoding, cb: (e?: Error | null) => void): void {
     if (this.head.write(chunk)) cb();
     else this.head.once('drain', () => cb());

@@ -12,11 +12,17 @@ import type { ssecRead, Transfer } from './transfer.ts';
  * The first GET (bytes 0..partSize-1) brings the metadata and the total size; the others are bound to its
  * ETag (If-Match), so a concurrent overwrite fails the read rather than mixing two objects.
  */
-export async function fetchWhole(t: Transfer, Bucket: string, Key: string, read: ReturnType<typeof ssecRead>, signal?: AbortSignal): Promise<{ Body: Readable; size: number; Metadata: UserMetadata; ETag?: string }> {
+export async function fetchWhole(
+  t: Transfer,
+  Bucket: string,
+  Key: string,
+  read: ReturnType<typeof ssecRead>,
+  signal?: AbortSignal,
+): Promise<{ Body: Readable; size: number; Metadata: UserMetadata; ETag?: string }> {
   const partSize = t.partSize;
   const first = await t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=0-${partSize - 1}`, ...read }), { abortSignal: signal });
   const total = /^bytes \d+-(\d+)\/(\d+)$/.exec(first.ContentRange ?? '');
-  const size = total ? Number(total[2]) : first.ContentLength ?? 0;
+  const size = total ? Number(total[2]) : (first.ContentLength ?? 0);
   const firstLen = total ? Number(total[1]) + 1 : size;
   const meta = { Metadata: first.Metadata ?? {}, ETag: first.ETag, size };
   if (firstLen >= size) return { ...meta, Body: first.Body as Readable };
@@ -25,7 +31,8 @@ export async function fetchWhole(t: Transfer, Bucket: string, Key: string, read:
   signal?.addEventListener('abort', onAbort, { once: true });
   const open = (start: number) => {
     const end = Math.min(start + partSize, size) - 1;
-    const body = t.s3.send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${start}-${end}`, IfMatch: first.ETag, ...read }), { abortSignal: ac.signal })
+    const body = t.s3
+      .send(new GetObjectCommand({ Bucket, Key, Range: `bytes=${start}-${end}`, IfMatch: first.ETag, ...read }), { abortSignal: ac.signal })
       .then((r) => r.Body as Readable);
     body.catch(() => undefined); // awaited in turn below; this only keeps an early failure from going unhandled
     return { start, end, body };
@@ -33,34 +40,52 @@ export async function fetchWhole(t: Transfer, Bucket: string, Key: string, read:
   const concurrency = t.concurrency;
   const queue: ReturnType<typeof open>[] = [];
   let next = firstLen;
-  const launch = () => { queue.push(open(next)); next += partSize; };
+  const launch = () => {
+    queue.push(open(next));
+    next += partSize;
+  };
   // Requests open ahead of the one being read: concurrency - 1 (none at concurrency 1).
-  const fill = () => { while (queue.length < concurrency - 1 && next < size) launch(); };
+  const fill = () => {
+    while (queue.length < concurrency - 1 && next < size) launch();
+  };
   let current: Readable | undefined;
   // Each part's body is relayed chunk by chunk (events, no promise per chunk), paused when the reader is full.
   const out: Readable = new Readable({
-    read() { current?.resume(); },
+    read() {
+      current?.resume();
+    },
     destroy(err, cb) {
       // Finished, failed or abandoned by the reader: stop whatever is still open.
       ac.abort();
       signal?.removeEventListener('abort', onAbort);
       current?.destroy();
-      for (const q of queue) void q.body.then((b) => b.destroy(), () => undefined);
+      for (const q of queue)
+        void q.body.then(
+          (b) => b.destroy(),
+          () => undefined,
+        );
       cb(err);
     },
   });
   const relay = (body: Readable, start: number, end: number) => {
     current = body;
     let n = 0;
-    body.on('data', (c: Buffer) => { n += c.length; if (!out.push(c)) body.pause(); });
+    body.on('data', (c: Buffer) => {
+      n += c.length;
+      if (!out.push(c)) body.pause();
+    });
     body.once('error', (e) => out.destroy(e));
     body.once('end', () => {
-      if (n !== end - start + 1) return out.destroy(new CseError('IntegrityError', `ranged read of bytes ${start}-${end} returned ${n} bytes`));
+      if (n !== end - start + 1)
+        return out.destroy(new CseError('IntegrityError', `ranged read of bytes ${start}-${end} returned ${n} bytes`));
       if (!queue.length && next >= size) return void out.push(null);
       if (!queue.length) launch();
       const part = queue.shift()!;
       fill();
-      part.body.then((b) => (out.destroyed ? b.destroy() : relay(b, part.start, part.end)), (e) => out.destroy(e));
+      part.body.then(
+        (b) => (out.destroyed ? b.destroy() : relay(b, part.start, part.end)),
+        (e) => out.destroy(e),
+      );
     });
   };
   fill();

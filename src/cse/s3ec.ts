@@ -28,7 +28,11 @@ const CEK_GCM = 'AES/GCM/NoPadding';
 const WRAP_KMS = 'kms+context';
 
 async function unwrapDataKey(meta: UserMetadata, keys: MultiKeyring): Promise<Buffer> {
-  if (meta[S3EC.key] === undefined) throw new CseError('UnsupportedFormat', 'S3 Encryption Client v1 objects (x-amz-key) are not supported; re-encrypt them with a v2 client');
+  if (meta[S3EC.key] === undefined)
+    throw new CseError(
+      'UnsupportedFormat',
+      'S3 Encryption Client v1 objects (x-amz-key) are not supported; re-encrypt them with a v2 client',
+    );
   const cek = meta[S3EC.cekAlg];
   if (cek !== CEK_GCM) throw new CseError('UnsupportedFormat', `unsupported content cipher ${JSON.stringify(cek)} (only ${CEK_GCM})`);
   if (meta[S3EC.tagLen] !== '128') throw new CseError('UnsupportedFormat', `unsupported tag length ${JSON.stringify(meta[S3EC.tagLen])}`);
@@ -49,7 +53,11 @@ function encryptorFrom(dataKey: Buffer, iv: Buffer, metadata: UserMetadata): Obj
 }
 
 async function s3ecEncryptor(keys: MultiKeyring, opts: EncryptOptions): Promise<ObjectEncryptor> {
-  const { dataKey, wrapped, wrapAlg, description } = await keys.generate({ format: 's3ec', aad: Buffer.from(CEK_GCM), description: keys.generator.description });
+  const { dataKey, wrapped, wrapAlg, description } = await keys.generate({
+    format: 's3ec',
+    aad: Buffer.from(CEK_GCM),
+    description: keys.generator.description,
+  });
   const iv = randomBytes(12);
   const metadata: UserMetadata = {
     [S3EC.key]: b64(wrapped),
@@ -81,7 +89,8 @@ async function s3ecDecryptor(meta: UserMetadata, keys: MultiKeyring, storedSize:
   const plainSize = storedSize - 16;
   if (plainSize < 0) throw new CseError('IntegrityError', 'object shorter than a GCM tag');
   const stated = intMeta(meta[S3EC.plainLen], S3EC.plainLen);
-  if (stated !== undefined && stated !== plainSize) throw new CseError('IntegrityError', `stored plaintext length ${stated} does not match the object size`);
+  if (stated !== undefined && stated !== plainSize)
+    throw new CseError('IntegrityError', `stored plaintext length ${stated} does not match the object size`);
   return {
     format: 's3ec',
     plainSize,
@@ -106,7 +115,8 @@ async function s3ecDescribe(meta: UserMetadata): Promise<CseDescription> {
     format: 's3ec',
     algorithm: meta[S3EC.cekAlg] ?? (meta[S3EC.keyV1] !== undefined ? 'AES/CBC/PKCS5Padding (v1)' : 'unknown'),
     wrapAlgorithm: meta[S3EC.wrapAlg],
-    keys: meta[S3EC.wrapAlg] === WRAP_KMS ? `KMS context ${meta[S3EC.matdesc] ?? '{}'}` : `material description ${meta[S3EC.matdesc] ?? '{}'}`,
+    keys:
+      meta[S3EC.wrapAlg] === WRAP_KMS ? `KMS context ${meta[S3EC.matdesc] ?? '{}'}` : `material description ${meta[S3EC.matdesc] ?? '{}'}`,
     plainSize: statedSize(meta[S3EC.plainLen]),
   };
 }

@@ -24,8 +24,12 @@ export function ctrTransform(key: Buffer, iv: Buffer, offset = 0): Transform {
   if (offset % 16 !== 0) throw new RangeError('CTR offset must be a multiple of 16');
   const c = createCipheriv('aes-256-ctr', key, addCounter(iv, offset / 16));
   return new Transform({
-    transform(chunk: Buffer, _e, cb) { cb(null, c.update(chunk)); },
-    flush(cb) { cb(null, c.final()); },
+    transform(chunk: Buffer, _e, cb) {
+      cb(null, c.update(chunk));
+    },
+    flush(cb) {
+      cb(null, c.final());
+    },
   });
 }
 
@@ -34,8 +38,13 @@ export function gcmEncryptTransform(key: Buffer, iv: Buffer, aad?: Buffer): Tran
   const c = createCipheriv('aes-256-gcm', key, iv) as CipherGCM;
   if (aad) c.setAAD(aad);
   return new Transform({
-    transform(chunk: Buffer, _e, cb) { cb(null, c.update(chunk)); },
-    flush(cb) { const last = c.final(); cb(null, Buffer.concat([last, c.getAuthTag()])); },
+    transform(chunk: Buffer, _e, cb) {
+      cb(null, c.update(chunk));
+    },
+    flush(cb) {
+      const last = c.final();
+      cb(null, Buffer.concat([last, c.getAuthTag()]));
+    },
   });
 }
 
@@ -50,7 +59,10 @@ export function gcmDecryptTransform(key: Buffer, iv: Buffer, aad?: Buffer): Tran
   return new Transform({
     transform(chunk: Buffer, _e, cb) {
       const all = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-      if (all.length <= 16) { tail = Buffer.from(all); return cb(); }
+      if (all.length <= 16) {
+        tail = Buffer.from(all);
+        return cb();
+      }
       tail = Buffer.from(all.subarray(all.length - 16));
       cb(null, d.update(all.subarray(0, all.length - 16)));
     },
@@ -98,7 +110,8 @@ export function checkPlaintext(expect: { size?: number; md5?: Buffer }): Transfo
       else cb();
     },
     flush(cb) {
-      if (expect.size !== undefined && n !== expect.size) return cb(integrity(`decrypted size ${n} differs from the stored size ${expect.size}`));
+      if (expect.size !== undefined && n !== expect.size)
+        return cb(integrity(`decrypted size ${n} differs from the stored size ${expect.size}`));
       if (!h) return cb();
       h.digest().then((hex) => {
         if (hex !== expect.md5!.toString('hex')) return cb(integrity('decrypted MD5 differs from the stored MD5: the object was altered'));
@@ -123,7 +136,10 @@ export interface Segment {
  * `inLen` bytes, and its output follows segment i-1's. `next(i)` undefined means no more input is allowed.
  * At the end, `finish(started)` may add trailing bytes; a segment left short is an error unless `shortLastOk`.
  */
-export function segmented(next: (i: number) => Segment | undefined, opts: { shortLastOk?: boolean; finish?: (started: number) => Buffer | undefined } = {}): Transform {
+export function segmented(
+  next: (i: number) => Segment | undefined,
+  opts: { shortLastOk?: boolean; finish?: (started: number) => Buffer | undefined } = {},
+): Transform {
   let cur: (Segment & { left: number }) | undefined;
   let index = 0;
   // Failures inside a segment (the crypto core's tag checks) surface as integrity errors of the whole.
@@ -136,7 +152,9 @@ export function segmented(next: (i: number) => Segment | undefined, opts: { shor
     const s = cur!;
     cur = undefined;
     s.t.end();
-    await finished(s.t).catch((e) => { throw asIntegrity(e); });
+    await finished(s.t).catch((e) => {
+      throw asIntegrity(e);
+    });
     if (s.left > 0 && !opts.shortLastOk) throw integrity('the stored object ended early (truncated)');
   };
   const out: Transform = new Transform({
@@ -164,7 +182,10 @@ export function segmented(next: (i: number) => Segment | undefined, opts: { shor
           buf = buf.subarray(n);
           if (cur.left === 0) await endCur();
         }
-      })().then(() => cb(), (e) => cb(e));
+      })().then(
+        () => cb(),
+        (e) => cb(e),
+      );
     },
     flush(cb) {
       (async () => {
@@ -174,11 +195,16 @@ export function segmented(next: (i: number) => Segment | undefined, opts: { shor
           index++;
           watch(s.t);
           s.t.end();
-          await finished(s.t).catch((e) => { throw asIntegrity(e); });
+          await finished(s.t).catch((e) => {
+            throw asIntegrity(e);
+          });
         }
         const tail = opts.finish?.(index);
         if (tail?.length) out.push(tail);
-      })().then(() => cb(), (e) => cb(e));
+      })().then(
+        () => cb(),
+        (e) => cb(e),
+      );
     },
   });
   return out;

@@ -40,7 +40,13 @@ export function ssecRead(sse: SseOptions | undefined) {
 /** Counts bytes flowing through for progress reports. */
 function counter(onProgress: Progress | undefined, total: number | undefined, start = 0): Transform {
   let n = start;
-  return new Transform({ transform(c: Buffer, _e, cb) { n += c.length; onProgress?.(n, total); cb(null, c); } });
+  return new Transform({
+    transform(c: Buffer, _e, cb) {
+      n += c.length;
+      onProgress?.(n, total);
+      cb(null, c);
+    },
+  });
 }
 
 /** `stream`, followed by a byte counter only when someone listens (one stage less per chunk otherwise). */
@@ -56,10 +62,13 @@ export async function parallel(n: number, limit: number, work: (i: number) => Pr
     while (failed === undefined && next < n) {
       signal?.throwIfAborted();
       const i = next++;
-      try { await work(i); } catch (e) { failed ??= e; }
+      try {
+        await work(i);
+      } catch (e) {
+        failed ??= e;
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, Math.max(n, 1)) }, worker));
   if (failed !== undefined) throw failed;
 }
-

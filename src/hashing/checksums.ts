@@ -77,8 +77,14 @@ export class Crc64Nvme implements ChecksumHasher {
       // The 8 bytes XORed into the state (low half first: the CRC is reflected), then looked up all at once.
       const a = (l ^ (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24))) >>> 0;
       const b = (h ^ (data[i + 4]! | (data[i + 5]! << 8) | (data[i + 6]! << 16) | (data[i + 7]! << 24))) >>> 0;
-      const i7 = 7 * 256 + (a & 0xff), i6 = 6 * 256 + ((a >>> 8) & 0xff), i5 = 5 * 256 + ((a >>> 16) & 0xff), i4 = 4 * 256 + (a >>> 24);
-      const i3 = 3 * 256 + (b & 0xff), i2 = 2 * 256 + ((b >>> 8) & 0xff), i1 = 256 + ((b >>> 16) & 0xff), i0 = b >>> 24;
+      const i7 = 7 * 256 + (a & 0xff),
+        i6 = 6 * 256 + ((a >>> 8) & 0xff),
+        i5 = 5 * 256 + ((a >>> 16) & 0xff),
+        i4 = 4 * 256 + (a >>> 24);
+      const i3 = 3 * 256 + (b & 0xff),
+        i2 = 2 * 256 + ((b >>> 8) & 0xff),
+        i1 = 256 + ((b >>> 16) & 0xff),
+        i0 = b >>> 24;
       h = TH[i7]! ^ TH[i6]! ^ TH[i5]! ^ TH[i4]! ^ TH[i3]! ^ TH[i2]! ^ TH[i1]! ^ TH[i0]!;
       l = TL[i7]! ^ TL[i6]! ^ TL[i5]! ^ TL[i4]! ^ TL[i3]! ^ TL[i2]! ^ TL[i1]! ^ TL[i0]!;
     }
@@ -139,15 +145,26 @@ export function digestLength(alg: ChecksumAlgorithm): number {
 export function parseChecksumAlgorithm(v: string | undefined): ChecksumAlgorithm | undefined {
   if (v === undefined || v === '') return undefined;
   const up = v.toUpperCase() as ChecksumAlgorithm;
-  if (!SUPPORTED_CHECKSUMS.includes(up)) throw new S3Error('InvalidRequest', `Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]`);
+  if (!SUPPORTED_CHECKSUMS.includes(up))
+    throw new S3Error(
+      'InvalidRequest',
+      `Checksum algorithm provided is unsupported. Please try again with any of the valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]`,
+    );
   return up;
 }
 
 /** Which algorithm headers/trailers ask for: x-amz-checksum-<alg> header, x-amz-trailer, or x-amz-sdk-checksum-algorithm. */
-export function requestedChecksum(headers: Record<string, string | string[] | undefined>): { algorithm?: ChecksumAlgorithm; value?: string; inTrailer: boolean } {
+export function requestedChecksum(headers: Record<string, string | string[] | undefined>): {
+  algorithm?: ChecksumAlgorithm;
+  value?: string;
+  inTrailer: boolean;
+} {
   const present = SUPPORTED_CHECKSUMS.filter((a) => headers[checksumHeader(a)] !== undefined);
-  if (present.length > 1) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
-  const trailer = String(headers['x-amz-trailer'] ?? '').trim().toLowerCase();
+  if (present.length > 1)
+    throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+  const trailer = String(headers['x-amz-trailer'] ?? '')
+    .trim()
+    .toLowerCase();
   if (trailer) {
     const alg = SUPPORTED_CHECKSUMS.find((a) => checksumHeader(a) === trailer);
     if (!alg) throw new S3Error('InvalidRequest', `The value specified in the x-amz-trailer header is not supported`);

@@ -73,7 +73,10 @@ export class PayloadDigests {
 }
 
 /** Size of a write's plaintext when the request says it (a hint for PayloadDigests), else undefined. */
-export function payloadSizeHint(req: { header(name: string): string | undefined }, target: { copySource?: { size: number }; formFields?: unknown }): number | undefined {
+export function payloadSizeHint(
+  req: { header(name: string): string | undefined },
+  target: { copySource?: { size: number }; formFields?: unknown },
+): number | undefined {
   if (target.copySource) return target.copySource.size;
   if (target.formFields) return undefined;
   const v = req.header('x-amz-decoded-content-length') ?? req.header('content-length');
@@ -89,9 +92,15 @@ export class HashingStream extends Transform {
     this.digests = new PayloadDigests(algorithm, opts);
   }
 
-  get size(): number { return this.digests.size; }
-  get md5Hex(): string { return this.digests.md5Hex; }
-  get checksum(): string | undefined { return this.digests.checksum; }
+  get size(): number {
+    return this.digests.size;
+  }
+  get md5Hex(): string {
+    return this.digests.md5Hex;
+  }
+  get checksum(): string | undefined {
+    return this.digests.checksum;
+  }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.digests.update(chunk);

@@ -8,12 +8,12 @@ export interface AuditEntry {
   time: string;
   accessKeyId: string;
   operation: string;
-  keyId?: string;                    // key ARN when resolved, else what the caller asked for
-  destinationKeyId?: string;         // ReEncrypt
+  keyId?: string; // key ARN when resolved, else what the caller asked for
+  destinationKeyId?: string; // ReEncrypt
   aliasName?: string;
   encryptionContext?: Record<string, string>;
   destinationEncryptionContext?: Record<string, string>;
-  result: string;                    // 'success' or the AWS error type
+  result: string; // 'success' or the AWS error type
   errorMessage?: string;
 }
 

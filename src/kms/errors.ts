@@ -50,5 +50,8 @@ export function validationError(field: string, constraint: string, value?: strin
 }
 
 export function missingParam(field: string): KmsError {
-  return new KmsError('ValidationException', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+  return new KmsError(
+    'ValidationException',
+    `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`,
+  );
 }

@@ -27,25 +27,48 @@ export function isKmsRequest(method: string | undefined, rawPath: string, header
 /** SigV4 failures (thrown by the shared verifier as S3Error) in KMS's terms. */
 export function kmsAuthError(err: unknown): KmsError {
   if (err instanceof KmsError) return err;
-  if (!(err instanceof S3Error)) return new KmsError('KMSInternalException', 'The request was rejected because an internal exception occurred. The request can be retried.');
+  if (!(err instanceof S3Error))
+    return new KmsError(
+      'KMSInternalException',
+      'The request was rejected because an internal exception occurred. The request can be retried.',
+    );
   switch (err.code) {
     case 'InvalidAccessKeyId':
       return new KmsError('UnrecognizedClientException', 'The security token included in the request is invalid.');
     case 'SignatureDoesNotMatch':
     case 'XAmzContentSHA256Mismatch':
-      return new KmsError('InvalidSignatureException', 'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.');
+      return new KmsError(
+        'InvalidSignatureException',
+        'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.',
+      );
     case 'AuthorizationHeaderMalformed':
     case 'AuthorizationQueryParametersError':
-      if (err.details.Region !== undefined) return new KmsError('InvalidSignatureException', `Credential should be scoped to a valid region. This endpoint serves '${err.details.Region}'.`);
-      if (err.message.includes('incorrect service')) return new KmsError('InvalidSignatureException', "Credential should be scoped to correct service: 'kms'. ");
+      if (err.details.Region !== undefined)
+        return new KmsError(
+          'InvalidSignatureException',
+          `Credential should be scoped to a valid region. This endpoint serves '${err.details.Region}'.`,
+        );
+      if (err.message.includes('incorrect service'))
+        return new KmsError('InvalidSignatureException', "Credential should be scoped to correct service: 'kms'. ");
       return new KmsError('IncompleteSignatureException', err.message);
     case 'InvalidArgument':
-      if (err.details.ArgumentName === 'x-amz-content-sha256') return new KmsError('InvalidSignatureException', 'The request signature must cover the request body: x-amz-content-sha256 must be the SHA-256 of the body.');
+      if (err.details.ArgumentName === 'x-amz-content-sha256')
+        return new KmsError(
+          'InvalidSignatureException',
+          'The request signature must cover the request body: x-amz-content-sha256 must be the SHA-256 of the body.',
+        );
       return new KmsError('IncompleteSignatureException', err.message);
     case 'RequestTimeTooSkewed':
-      return new KmsError('InvalidSignatureException', 'Signature expired: the request time is more than 15 minutes away from the server time.');
+      return new KmsError(
+        'InvalidSignatureException',
+        'Signature expired: the request time is more than 15 minutes away from the server time.',
+      );
     case 'AccessDenied':
-      if (err.details.HeadersNotSigned) return new KmsError('InvalidSignatureException', `There were headers present in the request which were not signed: ${err.details.HeadersNotSigned}`);
+      if (err.details.HeadersNotSigned)
+        return new KmsError(
+          'InvalidSignatureException',
+          `There were headers present in the request which were not signed: ${err.details.HeadersNotSigned}`,
+        );
       if (/expired/i.test(err.message)) return new KmsError('InvalidSignatureException', 'Signature expired.');
       if (/Date/.test(err.message)) return new KmsError('IncompleteSignatureException', err.message);
       return new KmsError('MissingAuthenticationTokenException', 'Missing Authentication Token');

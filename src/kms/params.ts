@@ -49,7 +49,8 @@ const BASE64_RE = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=
 export function reqBlob(p: Params, name: string, min: number, max: number): Buffer {
   const v = p[name];
   if (v === undefined || v === null) throw missingParam(fieldName(name));
-  if (typeof v !== 'string' || !BASE64_RE.test(v)) throw new KmsError('SerializationException', `Value for '${fieldName(name)}' is not valid base64`);
+  if (typeof v !== 'string' || !BASE64_RE.test(v))
+    throw new KmsError('SerializationException', `Value for '${fieldName(name)}' is not valid base64`);
   const b = Buffer.from(v, 'base64');
   if (b.length < min) throw validationError(fieldName(name), `Member must have length greater than or equal to ${min}`);
   if (b.length > max) throw validationError(fieldName(name), `Member must have length less than or equal to ${max}`);

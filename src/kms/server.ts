@@ -22,7 +22,11 @@ export const KURA_ACCOUNT_ID = '000000000000';
  * KURA_KMS_CACHE_TTL_MS: the bound on how stale this node's key cache may be (default 5000).
  * The caller owns `rootKey` (and zeroes it); the key store keeps only its derived key-encryption key.
  */
-export async function openServerKms(config: { stateDir: string; region: string }, meta: MetaStore, rootKey: Buffer): Promise<KeyManagementService> {
+export async function openServerKms(
+  config: { stateDir: string; region: string },
+  meta: MetaStore,
+  rootKey: Buffer,
+): Promise<KeyManagementService> {
   const ttl = process.env.KURA_KMS_CACHE_TTL_MS;
   if (ttl !== undefined && !/^\d+$/.test(ttl)) throw new Error(`KURA_KMS_CACHE_TTL_MS must be a number of milliseconds, not '${ttl}'`);
   return KeyManagementService.open({
@@ -43,7 +47,10 @@ export interface KmsListener {
 }
 
 /** A listener that serves only the KMS (AWS clients pointed at it with --endpoint-url). */
-export async function startKmsListener(kms: KeyManagementService, opts: { address: ListenAddress; lookupSecret: SecretLookup; region: string; logger: Logger }): Promise<KmsListener> {
+export async function startKmsListener(
+  kms: KeyManagementService,
+  opts: { address: ListenAddress; lookupSecret: SecretLookup; region: string; logger: Logger },
+): Promise<KmsListener> {
   const server: Server = createServer((req, res) => {
     const requestId = randomUUID();
     const url = req.url ?? '/';
@@ -51,7 +58,17 @@ export async function startKmsListener(kms: KeyManagementService, opts: { addres
     const rawPath = q >= 0 ? url.slice(0, q) : url;
     const rawQuery = q >= 0 ? url.slice(q + 1) : '';
     const started = Date.now();
-    res.once('close', () => opts.logger.info({ reqId: requestId, op: `KMS.${String(req.headers['x-amz-target'] ?? '').replace(/^TrentService\./, '')}`, status: res.statusCode, ms: Date.now() - started }, 'request'));
+    res.once('close', () =>
+      opts.logger.info(
+        {
+          reqId: requestId,
+          op: `KMS.${String(req.headers['x-amz-target'] ?? '').replace(/^TrentService\./, '')}`,
+          status: res.statusCode,
+          ms: Date.now() - started,
+        },
+        'request',
+      ),
+    );
     if (!isKmsRequest(req.method, rawPath, req.headers)) {
       req.resume();
       const body = Buffer.from(JSON.stringify(new KmsError('UnknownOperationException', '').toBody()));

@@ -36,8 +36,22 @@ export interface Caller {
 const DAY_MS = 86_400_000;
 const ENCRYPTION_ALGORITHMS = ['SYMMETRIC_DEFAULT', 'RSAES_OAEP_SHA_1', 'RSAES_OAEP_SHA_256', 'SM2PKE'] as const;
 const KEY_SPECS = [
-  'RSA_2048', 'RSA_3072', 'RSA_4096', 'ECC_NIST_P256', 'ECC_NIST_P384', 'ECC_NIST_P521', 'ECC_SECG_P256K1',
-  'SYMMETRIC_DEFAULT', 'HMAC_224', 'HMAC_256', 'HMAC_384', 'HMAC_512', 'SM2', 'ML_DSA_44', 'ML_DSA_65', 'ML_DSA_87',
+  'RSA_2048',
+  'RSA_3072',
+  'RSA_4096',
+  'ECC_NIST_P256',
+  'ECC_NIST_P384',
+  'ECC_NIST_P521',
+  'ECC_SECG_P256K1',
+  'SYMMETRIC_DEFAULT',
+  'HMAC_224',
+  'HMAC_256',
+  'HMAC_384',
+  'HMAC_512',
+  'SM2',
+  'ML_DSA_44',
+  'ML_DSA_65',
+  'ML_DSA_87',
   'ECC_NIST_EDWARDS25519',
 ] as const;
 const KEY_USAGES = ['SIGN_VERIFY', 'ENCRYPT_DECRYPT', 'GENERATE_VERIFY_MAC', 'KEY_AGREEMENT'] as const;
@@ -98,7 +112,12 @@ export class KeyManagementService {
   }
 
   static async open(opts: KmsOptions): Promise<KeyManagementService> {
-    const store = await KeyStore.open({ meta: opts.meta, rootKey: opts.rootKey, cacheTtlMs: opts.cacheTtlMs, ...(opts.dir ? { legacyDir: opts.dir } : {}) });
+    const store = await KeyStore.open({
+      meta: opts.meta,
+      rootKey: opts.rootKey,
+      cacheTtlMs: opts.cacheTtlMs,
+      ...(opts.dir ? { legacyDir: opts.dir } : {}),
+    });
     const audit = await AuditLog.open(opts.auditLogPath);
     const kms = new KeyManagementService(opts, store, audit);
     await kms.locked(() => kms.maintainAll());
@@ -140,7 +159,11 @@ export class KeyManagementService {
 
   // ---------------------------------------------------------------- in-process API (SSE)
 
-  async generateDataKey(keyId: string, ctx: Record<string, string>, caller: Caller): Promise<{ keyArn: string; plaintext: Buffer; ciphertextBlob: Buffer }> {
+  async generateDataKey(
+    keyId: string,
+    ctx: Record<string, string>,
+    caller: Caller,
+  ): Promise<{ keyArn: string; plaintext: Buffer; ciphertextBlob: Buffer }> {
     return this.internal('GenerateDataKey', caller, { keyId, encryptionContext: ctx }, async (a) => {
       const rec = await this.resolve(keyId, true, true);
       a.keyId = this.arn(rec);
@@ -198,9 +221,10 @@ export class KeyManagementService {
       this.checkAliasName(alias);
       const awsManaged = alias.startsWith('alias/aws/') || opts.managed === true;
       const service = alias.slice(alias.lastIndexOf('/') + 1);
-      const description = service === 's3'
-        ? 'Default key that protects my S3 objects when no other key is defined'
-        : `Default key that protects my ${service} resources when no other key is defined`;
+      const description =
+        service === 's3'
+          ? 'Default key that protects my S3 objects when no other key is defined'
+          : `Default key that protects my ${service} resources when no other key is defined`;
       const rec = this.newKey(description, [], awsManaged ? 'AWS' : 'CUSTOMER');
       if (awsManaged) {
         // AWS rotates AWS-managed keys every year; so do we.
@@ -223,7 +247,12 @@ export class KeyManagementService {
     });
   }
 
-  private async internal<T>(operation: string, caller: Caller, fields: Partial<AuditEntry>, fn: (a: AuditEntry) => T | Promise<T>): Promise<T> {
+  private async internal<T>(
+    operation: string,
+    caller: Caller,
+    fields: Partial<AuditEntry>,
+    fn: (a: AuditEntry) => T | Promise<T>,
+  ): Promise<T> {
     const a: AuditEntry = { time: this.clock().toISOString(), accessKeyId: caller.accessKeyId, operation, ...fields, result: 'success' };
     try {
       const out = await this.locked(async () => fn(a));
@@ -251,7 +280,12 @@ export class KeyManagementService {
   }
 
   private rotationDue(rec: KeyRecord, now: Date): boolean {
-    return rec.keyState === 'Enabled' && rec.rotationEnabled && rec.nextRotationDate !== undefined && Date.parse(rec.nextRotationDate) <= now.getTime();
+    return (
+      rec.keyState === 'Enabled' &&
+      rec.rotationEnabled &&
+      rec.nextRotationDate !== undefined &&
+      Date.parse(rec.nextRotationDate) <= now.getTime()
+    );
   }
 
   /**
@@ -284,7 +318,14 @@ export class KeyManagementService {
       }
       return { rec };
     });
-    if (r.event) await this.audit.write({ time: now.toISOString(), accessKeyId: INTERNAL_CALLER, operation: r.event, keyId: this.keyArnFor(keyId), result: 'success' });
+    if (r.event)
+      await this.audit.write({
+        time: now.toISOString(),
+        accessKeyId: INTERNAL_CALLER,
+        operation: r.event,
+        keyId: this.keyArnFor(keyId),
+        result: 'success',
+      });
     return r.rec;
   }
 
@@ -364,7 +405,10 @@ export class KeyManagementService {
   /** AWS-managed keys can be used and described, not managed (their key policy denies it). */
   private requireCustomerManaged(rec: KeyRecord, op: string, caller: Caller): void {
     if (rec.keyManager === 'AWS') {
-      throw new KmsError('AccessDeniedException', `User: ${caller.accessKeyId} is not authorized to perform: kms:${op} on resource: ${this.arn(rec)} because no resource-based policy allows the kms:${op} action`);
+      throw new KmsError(
+        'AccessDeniedException',
+        `User: ${caller.accessKeyId} is not authorized to perform: kms:${op} on resource: ${this.arn(rec)} because no resource-based policy allows the kms:${op} action`,
+      );
     }
   }
 
@@ -380,8 +424,16 @@ export class KeyManagementService {
     const now = this.clock();
     const keyId = KeyStore.newKeyId();
     return {
-      keyId, description, tags, keyState: 'Enabled', keyManager, creationDate: now.toISOString(),
-      rotationEnabled: false, rotations: [], currentVersion: 1, versions: [this.store.newVersion(keyId, 1, now)],
+      keyId,
+      description,
+      tags,
+      keyState: 'Enabled',
+      keyManager,
+      creationDate: now.toISOString(),
+      rotationEnabled: false,
+      rotations: [],
+      currentVersion: 1,
+      versions: [this.store.newVersion(keyId, 1, now)],
     };
   }
 
@@ -395,7 +447,12 @@ export class KeyManagementService {
   }
 
   /** Decrypts a blob; `expected` is the key the caller named (IncorrectKeyException if the blob is under another). */
-  private async open(blob: Buffer, ctx: Record<string, string>, expected: KeyRecord | undefined, a: AuditEntry): Promise<{ rec: KeyRecord; plaintext: Buffer }> {
+  private async open(
+    blob: Buffer,
+    ctx: Record<string, string>,
+    expected: KeyRecord | undefined,
+    a: AuditEntry,
+  ): Promise<{ rec: KeyRecord; plaintext: Buffer }> {
     const head = parseBlobHeader(blob);
     if (!head) throw new KmsError('InvalidCiphertextException', '');
     let rec = await this.lookup(head.keyId, true);
@@ -474,7 +531,10 @@ export class KeyManagementService {
 
   private checkAliasName(name: string): void {
     if (!name.startsWith('alias/')) {
-      throw new KmsError('ValidationException', 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html');
+      throw new KmsError(
+        'ValidationException',
+        'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+      );
     }
     if (!ALIAS_RE.test(name)) {
       throw validationError('aliasName', `Member must satisfy regular expression pattern: ${ALIAS_RE.source}`, name);
@@ -501,20 +561,31 @@ export class KeyManagementService {
     this.requireCustomerManaged(rec, op, caller);
   }
 
-  private page<T>(items: T[], p: Params, maxLimit: number, defaultLimit: number, keyOf: (x: T) => string): { items: T[]; truncated: boolean; nextMarker?: string } {
+  private page<T>(
+    items: T[],
+    p: Params,
+    maxLimit: number,
+    defaultLimit: number,
+    keyOf: (x: T) => string,
+  ): { items: T[]; truncated: boolean; nextMarker?: string } {
     const limit = optInt(p, 'Limit', 1, maxLimit) ?? defaultLimit;
     const marker = optString(p, 'Marker', 1, 1024);
     let start = 0;
     if (marker !== undefined) {
       const after = Buffer.from(marker, 'base64url').toString('utf8');
-      if (!after || Buffer.from(after, 'utf8').toString('base64url') !== marker) throw new KmsError('InvalidMarkerException', 'Invalid marker');
+      if (!after || Buffer.from(after, 'utf8').toString('base64url') !== marker)
+        throw new KmsError('InvalidMarkerException', 'Invalid marker');
       start = items.findIndex((x) => keyOf(x) > after);
       if (start < 0) start = items.length;
     }
     const slice = items.slice(start, start + limit);
     const truncated = start + limit < items.length;
     const last = slice[slice.length - 1];
-    return { items: slice, truncated, nextMarker: truncated && last !== undefined ? Buffer.from(keyOf(last), 'utf8').toString('base64url') : undefined };
+    return {
+      items: slice,
+      truncated,
+      nextMarker: truncated && last !== undefined ? Buffer.from(keyOf(last), 'utf8').toString('base64url') : undefined,
+    };
   }
 
   // ---------------------------------------------------------------- key management
@@ -526,9 +597,18 @@ export class KeyManagementService {
     const origin = optEnum(p, 'Origin', ORIGINS) ?? 'AWS_KMS';
     optString(p, 'Policy', 1, 32768);
     optBool(p, 'BypassPolicyLockoutSafetyCheck');
-    if (keySpec !== 'SYMMETRIC_DEFAULT') throw new KmsError('UnsupportedOperationException', `KeySpec ${keySpec} is not supported by this KMS; only SYMMETRIC_DEFAULT keys are available.`);
-    if (keyUsage !== 'ENCRYPT_DECRYPT') throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT`);
-    if (origin !== 'AWS_KMS') throw new KmsError('UnsupportedOperationException', `Origin ${origin} is not supported by this KMS; only AWS_KMS keys are available.`);
+    if (keySpec !== 'SYMMETRIC_DEFAULT')
+      throw new KmsError(
+        'UnsupportedOperationException',
+        `KeySpec ${keySpec} is not supported by this KMS; only SYMMETRIC_DEFAULT keys are available.`,
+      );
+    if (keyUsage !== 'ENCRYPT_DECRYPT')
+      throw new KmsError('ValidationException', `KeyUsage ${keyUsage} is not compatible with KeySpec SYMMETRIC_DEFAULT`);
+    if (origin !== 'AWS_KMS')
+      throw new KmsError(
+        'UnsupportedOperationException',
+        `Origin ${origin} is not supported by this KMS; only AWS_KMS keys are available.`,
+      );
     if (optBool(p, 'MultiRegion')) throw new KmsError('UnsupportedOperationException', 'Multi-Region keys are not supported by this KMS.');
     if (optString(p, 'CustomKeyStoreId') !== undefined || optString(p, 'XksKeyId') !== undefined) {
       throw new KmsError('UnsupportedOperationException', 'Custom key stores are not supported by this KMS.');
@@ -656,7 +736,13 @@ export class KeyManagementService {
   private async listResourceTags(p: Params, a: AuditEntry): Promise<unknown> {
     const rec = await this.keyParam(p, false, false);
     a.keyId = this.arn(rec);
-    const pg = this.page([...rec.tags].sort((x, y) => (x.TagKey < y.TagKey ? -1 : 1)), p, 50, 50, (t) => t.TagKey);
+    const pg = this.page(
+      [...rec.tags].sort((x, y) => (x.TagKey < y.TagKey ? -1 : 1)),
+      p,
+      50,
+      50,
+      (t) => t.TagKey,
+    );
     return { Tags: pg.items, Truncated: pg.truncated, ...(pg.nextMarker ? { NextMarker: pg.nextMarker } : {}) };
   }
 
@@ -672,7 +758,8 @@ export class KeyManagementService {
     const now = this.clock().toISOString();
     await this.store.update(async (tx) => {
       await this.checkAliasTarget(tx, keyId, caller, 'CreateAlias');
-      if (await tx.alias(name)) throw new KmsError('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
+      if (await tx.alias(name))
+        throw new KmsError('AlreadyExistsException', `An alias with the name ${this.aliasArn(name)} already exists`);
       tx.putAlias(name, { targetKeyId: keyId, creationDate: now, lastUpdatedDate: now });
     });
     return {};
@@ -699,7 +786,10 @@ export class KeyManagementService {
     const name = reqString(p, 'AliasName', 1, 256);
     a.aliasName = name;
     if (!name.startsWith('alias/')) {
-      throw new KmsError('ValidationException', 'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html');
+      throw new KmsError(
+        'ValidationException',
+        'Alias must start with the prefix "alias/". Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html',
+      );
     }
     if (name.startsWith('alias/aws/')) throw new KmsError('NotAuthorizedException', '');
     await this.store.update(async (tx) => {
@@ -719,7 +809,9 @@ export class KeyManagementService {
       filter = rec.keyId;
     }
     await this.maintainAll();
-    const all = (await this.store.listAliases()).filter(([, al]) => !filter || al.targetKeyId === filter).sort((x, y) => (x[0] < y[0] ? -1 : 1));
+    const all = (await this.store.listAliases())
+      .filter(([, al]) => !filter || al.targetKeyId === filter)
+      .sort((x, y) => (x[0] < y[0] ? -1 : 1));
     const pg = this.page(all, p, 100, 50, (x) => x[0]);
     return {
       Aliases: pg.items.map(([name, al]) => ({
@@ -746,7 +838,11 @@ export class KeyManagementService {
     a.encryptionContext = ctx;
     this.checkEncryptionAlgorithm(p, 'EncryptionAlgorithm');
     this.requireUsable(rec);
-    return { CiphertextBlob: this.seal(rec, ctx, plaintext).toString('base64'), KeyId: this.arn(rec), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
+    return {
+      CiphertextBlob: this.seal(rec, ctx, plaintext).toString('base64'),
+      KeyId: this.arn(rec),
+      EncryptionAlgorithm: 'SYMMETRIC_DEFAULT',
+    };
   }
 
   private async decryptOp(p: Params, a: AuditEntry): Promise<unknown> {
@@ -755,7 +851,8 @@ export class KeyManagementService {
     a.encryptionContext = ctx;
     this.checkEncryptionAlgorithm(p, 'EncryptionAlgorithm');
     const expected = optString(p, 'KeyId') !== undefined ? await this.keyParam(p, true, true) : undefined;
-    if (p.Recipient !== undefined && p.Recipient !== null) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by this KMS.');
+    if (p.Recipient !== undefined && p.Recipient !== null)
+      throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by this KMS.');
     const { rec, plaintext } = await this.open(blob, ctx, expected, a);
     return { KeyId: this.arn(rec), Plaintext: plaintext.toString('base64'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' };
   }
@@ -795,7 +892,8 @@ export class KeyManagementService {
     const n = optInt(p, 'NumberOfBytes', 1, 1024);
     if (spec && n !== undefined) throw new KmsError('ValidationException', 'KeySpec and NumberOfBytes cannot both be specified.');
     if (!spec && n === undefined) throw new KmsError('ValidationException', 'Please specify either number of bytes or key spec.');
-    if (p.Recipient !== undefined && p.Recipient !== null) throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by this KMS.');
+    if (p.Recipient !== undefined && p.Recipient !== null)
+      throw new KmsError('UnsupportedOperationException', 'Recipient (Nitro Enclaves attestation) is not supported by this KMS.');
     this.requireUsable(rec);
     const plaintext = randomBytes(n ?? (spec === 'AES_128' ? 16 : 32));
     return { rec, plaintext, blob: this.seal(rec, ctx, plaintext) };
@@ -815,7 +913,8 @@ export class KeyManagementService {
   private generateRandom(p: Params): unknown {
     const n = optInt(p, 'NumberOfBytes', 1, 1024);
     if (n === undefined) throw new KmsError('ValidationException', 'NumberOfBytes is required.');
-    if (optString(p, 'CustomKeyStoreId') !== undefined) throw new KmsError('UnsupportedOperationException', 'Custom key stores are not supported by this KMS.');
+    if (optString(p, 'CustomKeyStoreId') !== undefined)
+      throw new KmsError('UnsupportedOperationException', 'Custom key stores are not supported by this KMS.');
     return { Plaintext: randomBytes(n).toString('base64') };
   }
 
@@ -870,7 +969,10 @@ export class KeyManagementService {
       this.requireUsable(rec);
       this.requireCustomerManaged(rec, 'RotateKeyOnDemand', caller);
       if (rec.rotations.filter((r) => r.type === 'ON_DEMAND').length >= MAX_ON_DEMAND_ROTATIONS) {
-        throw new KmsError('LimitExceededException', `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${this.arn(rec)}`);
+        throw new KmsError(
+          'LimitExceededException',
+          `The on-demand rotations limit has been reached for the given keyId. No more on-demand rotations can be performed for this key: ${this.arn(rec)}`,
+        );
       }
       this.addVersion(rec, 'ON_DEMAND', now);
     });
@@ -903,18 +1005,25 @@ function parseBody(body: unknown): Params {
     }
   }
   if (v === undefined || v === null) return {};
-  if (typeof v !== 'object' || Array.isArray(v)) throw new KmsError('SerializationException', 'Start of structure or map found where not expected.');
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw new KmsError('SerializationException', 'Start of structure or map found where not expected.');
   return v as Params;
 }
 
 function toKmsError(err: unknown): KmsError {
   if (err instanceof KmsError) return err;
   // Never echo internal error text: it could carry paths or key-store details.
-  return new KmsError('KMSInternalException', 'The request was rejected because an internal exception occurred. The request can be retried.');
+  return new KmsError(
+    'KMSInternalException',
+    'The request was rejected because an internal exception occurred. The request can be retried.',
+  );
 }
 
 /**
  * The KMS as the server uses it: mounted at POST / with X-Amz-Target: TrentService.* (see CONTRACTS.md
  * and src/kms/http.ts), and used in-process by SSE-KMS / SSE-S3 to wrap object keys.
  */
-export type KmsService = Pick<KeyManagementService, 'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey' | 'keyState'>;
+export type KmsService = Pick<
+  KeyManagementService,
+  'handle' | 'generateDataKey' | 'decrypt' | 'resolveKeyArn' | 'ensureDefaultKey' | 'keyState'
+>;

@@ -28,7 +28,7 @@ export type KeyManager = 'CUSTOMER' | 'AWS';
 export interface KeyVersion {
   version: number;
   created: string; // ISO date
-  sealed: string;  // base64 of sealKey(kek, material, aad)
+  sealed: string; // base64 of sealKey(kek, material, aad)
 }
 
 export interface RotationRecord {
@@ -43,12 +43,12 @@ export interface KeyRecord {
   tags: { TagKey: string; TagValue: string }[];
   keyState: KeyState;
   keyManager: KeyManager;
-  creationDate: string;         // ISO
-  deletionDate?: string;        // ISO, when PendingDeletion
+  creationDate: string; // ISO
+  deletionDate?: string; // ISO, when PendingDeletion
   pendingWindowInDays?: number;
   rotationEnabled: boolean;
   rotationPeriodInDays?: number;
-  nextRotationDate?: string;    // ISO, when rotation is enabled
+  nextRotationDate?: string; // ISO, when rotation is enabled
   rotations: RotationRecord[];
   currentVersion: number;
   versions: KeyVersion[];
@@ -78,7 +78,10 @@ export class KeyStoreTx {
   readonly keyWrites = new Map<string, KeyRecord | undefined>();
   readonly aliasWrites = new Map<string, AliasRecord | undefined>();
 
-  constructor(private readonly tx: MetaTx, private readonly sealer: RecordSealer) {}
+  constructor(
+    private readonly tx: MetaTx,
+    private readonly sealer: RecordSealer,
+  ) {}
 
   async key(keyId: string): Promise<KeyRecord | undefined> {
     const row = keys.kmsKey(keyId);
@@ -111,7 +114,8 @@ export class KeyStoreTx {
 
   async aliases(): Promise<[string, AliasRecord][]> {
     const out: [string, AliasRecord][] = [];
-    for (const e of await this.tx.scan(keys.kmsAliases())) out.push([kmsNameOf(e.key), this.sealer.open<AliasRecord>(e.key, e.value, 'KMS alias')]);
+    for (const e of await this.tx.scan(keys.kmsAliases()))
+      out.push([kmsNameOf(e.key), this.sealer.open<AliasRecord>(e.key, e.value, 'KMS alias')]);
     return out;
   }
 

@@ -4,7 +4,13 @@ import { S3Error } from './s3-errors.ts';
 
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
-const builder = new XMLBuilder({ ignoreAttributes: false, attributeNamePrefix: '@_', suppressEmptyNode: false, format: false, processEntities: true });
+const builder = new XMLBuilder({
+  ignoreAttributes: false,
+  attributeNamePrefix: '@_',
+  suppressEmptyNode: false,
+  format: false,
+  processEntities: true,
+});
 
 export type XmlValue = string | number | boolean | null | undefined | XmlObject | XmlValue[];
 export interface XmlObject {
@@ -24,7 +30,12 @@ function clean(v: XmlValue): XmlValue {
 
 /** `<?xml …?><Root xmlns="…">…</Root>`; undefined fields are left out, arrays repeat the element. */
 export function toXml(root: string, body: XmlObject | string, namespace = true): string {
-  const content: XmlValue = typeof body === 'string' ? (namespace ? { '@_xmlns': S3_NS, '#text': body } : body) : { ...(namespace ? { '@_xmlns': S3_NS } : {}), ...(clean(body) as XmlObject) };
+  const content: XmlValue =
+    typeof body === 'string'
+      ? namespace
+        ? { '@_xmlns': S3_NS, '#text': body }
+        : body
+      : { ...(namespace ? { '@_xmlns': S3_NS } : {}), ...(clean(body) as XmlObject) };
   return '<?xml version="1.0" encoding="UTF-8"?>\n' + builder.build({ [root]: content });
 }
 
@@ -33,7 +44,10 @@ export function toXml(root: string, body: XmlObject | string, namespace = true):
  * ListVersionsResult, where Version and DeleteMarker entries interleave in listing order).
  */
 export function toXmlOrdered(root: string, children: [name: string, value: XmlValue][]): string {
-  const inner = children.filter(([, v]) => v !== undefined).map(([name, v]) => builder.build({ [name]: clean(v) })).join('');
+  const inner = children
+    .filter(([, v]) => v !== undefined)
+    .map(([name, v]) => builder.build({ [name]: clean(v) }))
+    .join('');
   return `<?xml version="1.0" encoding="UTF-8"?>\n<${root} xmlns="${S3_NS}">${inner}</${root}>`;
 }
 

@@ -15,7 +15,6 @@ export interface Credentials {
   secretAccessKey: string;
 }
 
-
 export interface ServerOptions {
   dataDir?: string;
   /** HOST:PORT of the HTTP listener; 'off' disables it. */
@@ -74,7 +73,6 @@ export interface ServerConfig {
 export const DEFAULT_HTTP = '127.0.0.1:9000';
 export const DEFAULT_HTTPS = '127.0.0.1:9443';
 
-
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8');
@@ -98,7 +96,10 @@ function newCredentials(): Credentials {
   return { accessKeyId: `KURA${id}`, secretAccessKey: randomBytes(30).toString('base64').replace(/\+/g, 'A').replace(/\//g, 'B') };
 }
 
-export async function loadCredentials(dataDir: string, env: NodeJS.ProcessEnv = process.env): Promise<{ credentials: Credentials; path?: string; generated: boolean }> {
+export async function loadCredentials(
+  dataDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ credentials: Credentials; path?: string; generated: boolean }> {
   const id = env.KURA_ACCESS_KEY_ID;
   const secret = env.KURA_SECRET_ACCESS_KEY;
   if (id || secret) {
@@ -120,7 +121,11 @@ export async function loadCredentials(dataDir: string, env: NodeJS.ProcessEnv = 
 }
 
 /** The self-signed certificate (generated on first start) or the given pair. */
-export async function loadTls(dataDir: string, certFile?: string, keyFile?: string): Promise<{ cert: string; key: string; certPath: string; generated: boolean }> {
+export async function loadTls(
+  dataDir: string,
+  certFile?: string,
+  keyFile?: string,
+): Promise<{ cert: string; key: string; certPath: string; generated: boolean }> {
   if (certFile || keyFile) {
     if (!certFile || !keyFile) throw new Error('--tls-cert and --tls-key go together');
     return { cert: await readFile(certFile, 'utf8'), key: await readFile(keyFile, 'utf8'), certPath: resolve(certFile), generated: false };
@@ -132,19 +137,33 @@ export async function loadTls(dataDir: string, certFile?: string, keyFile?: stri
   const key = await readIfExists(keyPath);
   if (cert && key) return { cert, key, certPath, generated: false };
   const notBeforeDate = new Date(Date.now() - 24 * 3600 * 1000);
-  const pems = await generate([{ name: 'commonName', value: 'localhost' }, { name: 'organizationName', value: 'Kura (self-signed)' }], {
-    keySize: 2048,
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate: new Date(notBeforeDate.getTime() + 825 * 24 * 3600 * 1000),
-    extensions: [
-      // CA:TRUE so clients can use this very certificate as their trust anchor (AWS_CA_BUNDLE).
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 2, value: '*.localhost' }, { type: 7, ip: '127.0.0.1' }, { type: 7, ip: '::1' }] },
+  const pems = await generate(
+    [
+      { name: 'commonName', value: 'localhost' },
+      { name: 'organizationName', value: 'Kura (self-signed)' },
     ],
-  });
+    {
+      keySize: 2048,
+      algorithm: 'sha256',
+      notBeforeDate,
+      notAfterDate: new Date(notBeforeDate.getTime() + 825 * 24 * 3600 * 1000),
+      extensions: [
+        // CA:TRUE so clients can use this very certificate as their trust anchor (AWS_CA_BUNDLE).
+        { name: 'basicConstraints', cA: true, critical: true },
+        { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, keyCertSign: true, critical: true },
+        { name: 'extKeyUsage', serverAuth: true },
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 2, value: 'localhost' },
+            { type: 2, value: '*.localhost' },
+            { type: 7, ip: '127.0.0.1' },
+            { type: 7, ip: '::1' },
+          ],
+        },
+      ],
+    },
+  );
   const tmp = join(stateDir, 'tmp');
   await writeFileAtomic(keyPath, pems.private, tmp, 0o600);
   await writeFileAtomic(certPath, pems.cert, tmp, 0o600);
@@ -197,7 +216,8 @@ export function backendConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = proc
     } catch {
       throw new Error(`invalid --backend-endpoint '${endpoint}'`);
     }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`--backend-endpoint must be an http(s) URL, not '${endpoint}'`);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      throw new Error(`--backend-endpoint must be an http(s) URL, not '${endpoint}'`);
   }
   const config: BackendConfig = { kind: 's3', bucket, prefix: prefix ?? '', region: region ?? 'us-east-1' };
   if (endpoint) config.endpoint = endpoint;
@@ -206,7 +226,11 @@ export function backendConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = proc
   const secret = env.KURA_BACKEND_SECRET_ACCESS_KEY;
   if (id || secret) {
     if (!id || !secret) throw new Error('set both KURA_BACKEND_ACCESS_KEY_ID and KURA_BACKEND_SECRET_ACCESS_KEY, or neither');
-    config.credentials = { accessKeyId: id, secretAccessKey: secret, ...(env.KURA_BACKEND_SESSION_TOKEN ? { sessionToken: env.KURA_BACKEND_SESSION_TOKEN } : {}) };
+    config.credentials = {
+      accessKeyId: id,
+      secretAccessKey: secret,
+      ...(env.KURA_BACKEND_SESSION_TOKEN ? { sessionToken: env.KURA_BACKEND_SESSION_TOKEN } : {}),
+    };
   }
   return config;
 }
@@ -220,13 +244,17 @@ export function backendConfig(opts: ServerOptions, env: NodeJS.ProcessEnv = proc
 export function metaConfig(opts: ServerOptions, backend: BackendConfig, env: NodeJS.ProcessEnv = process.env): MetaConfig {
   const value = opts.meta ?? env.KURA_META_URL ?? 'lmdb';
   if (value === 'lmdb') return { kind: 'lmdb' };
-  if (!/^postgres(ql)?:\/\//.test(value)) throw new Error(`unknown --meta '${value.replace(/\/\/[^@/]*@/, '//…@')}' (lmdb, or a postgres:// URL)`);
+  if (!/^postgres(ql)?:\/\//.test(value))
+    throw new Error(`unknown --meta '${value.replace(/\/\/[^@/]*@/, '//…@')}' (lmdb, or a postgres:// URL)`);
   try {
     new URL(value);
   } catch {
     throw new Error('invalid --meta URL (expected postgres://user:password@host:port/database)');
   }
-  if (backend.kind !== 's3') throw new Error('--meta postgres needs --backend s3: nodes sharing the database must share the blobs too (a local blob dir is one node\'s only)');
+  if (backend.kind !== 's3')
+    throw new Error(
+      "--meta postgres needs --backend s3: nodes sharing the database must share the blobs too (a local blob dir is one node's only)",
+    );
   const config: MetaConfig = { kind: 'postgres', url: value };
   const pool = env.KURA_META_POOL_SIZE;
   if (pool !== undefined) {

@@ -35,7 +35,11 @@ export function unquoteEtag(etag: string): string {
 
 export function checkKey(key: string): void {
   if (key.length === 0) throw new S3Error('InvalidArgument', 'Object key must not be empty');
-  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES) throw new S3Error('KeyTooLongError', undefined, { MaxSizeAllowed: String(MAX_KEY_BYTES), Size: String(Buffer.byteLength(key, 'utf8')) });
+  if (Buffer.byteLength(key, 'utf8') > MAX_KEY_BYTES)
+    throw new S3Error('KeyTooLongError', undefined, {
+      MaxSizeAllowed: String(MAX_KEY_BYTES),
+      Size: String(Buffer.byteLength(key, 'utf8')),
+    });
 }
 
 /** Content-Type, user metadata and stored system headers of a write request. */
@@ -49,7 +53,8 @@ export function metadataFromRequest(ctx: RequestContext): Pick<ObjectMeta, 'cont
     userMetadata[k] = v;
     metaSize += Buffer.byteLength(k) + Buffer.byteLength(v);
   }
-  if (metaSize > MAX_USER_METADATA) throw new S3Error('MetadataTooLarge', undefined, { Size: String(metaSize), MaxSizeAllowed: String(MAX_USER_METADATA) });
+  if (metaSize > MAX_USER_METADATA)
+    throw new S3Error('MetadataTooLarge', undefined, { Size: String(metaSize), MaxSizeAllowed: String(MAX_USER_METADATA) });
   const headers: Record<string, string> = {};
   for (const h of STORED_HEADERS) {
     const v = ctx.header(h);
@@ -58,7 +63,19 @@ export function metadataFromRequest(ctx: RequestContext): Pick<ObjectMeta, 'cont
   return { contentType: ctx.header('content-type') ?? 'binary/octet-stream', userMetadata, headers };
 }
 
-const STORAGE_CLASSES = ['STANDARD', 'REDUCED_REDUNDANCY', 'STANDARD_IA', 'ONEZONE_IA', 'INTELLIGENT_TIERING', 'GLACIER', 'DEEP_ARCHIVE', 'OUTPOSTS', 'GLACIER_IR', 'SNOW', 'EXPRESS_ONEZONE'];
+const STORAGE_CLASSES = [
+  'STANDARD',
+  'REDUCED_REDUNDANCY',
+  'STANDARD_IA',
+  'ONEZONE_IA',
+  'INTELLIGENT_TIERING',
+  'GLACIER',
+  'DEEP_ARCHIVE',
+  'OUTPOSTS',
+  'GLACIER_IR',
+  'SNOW',
+  'EXPRESS_ONEZONE',
+];
 
 export function storageClassFromRequest(ctx: RequestContext): string | undefined {
   const sc = ctx.header('x-amz-storage-class');
@@ -70,8 +87,20 @@ export function storageClassFromRequest(ctx: RequestContext): string | undefined
 /** Headers Kura does not implement; refusing beats a silent wrong success. */
 export function refuseUnsupportedWriteHeaders(ctx: RequestContext): void {
   const acl = ctx.header('x-amz-acl');
-  if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control') throw new S3Error('NotImplemented', 'ACLs other than private are not implemented');
-  for (const h of ['x-amz-grant-read', 'x-amz-grant-write', 'x-amz-grant-read-acp', 'x-amz-grant-write-acp', 'x-amz-grant-full-control', 'x-amz-tagging', 'x-amz-object-lock-mode', 'x-amz-object-lock-retain-until-date', 'x-amz-object-lock-legal-hold', 'x-amz-website-redirect-location']) {
+  if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control')
+    throw new S3Error('NotImplemented', 'ACLs other than private are not implemented');
+  for (const h of [
+    'x-amz-grant-read',
+    'x-amz-grant-write',
+    'x-amz-grant-read-acp',
+    'x-amz-grant-write-acp',
+    'x-amz-grant-full-control',
+    'x-amz-tagging',
+    'x-amz-object-lock-mode',
+    'x-amz-object-lock-retain-until-date',
+    'x-amz-object-lock-legal-hold',
+    'x-amz-website-redirect-location',
+  ]) {
     if (ctx.header(h) !== undefined) throw new S3Error('NotImplemented', `${h} is not implemented`);
   }
 }
@@ -173,7 +202,8 @@ export function writeConditions(ctx: RequestContext): { ifMatch?: string; ifNone
   const ifMatch = ctx.header('if-match');
   const ifNoneMatch = ctx.header('if-none-match');
   if (ifMatch === undefined && ifNoneMatch === undefined) return undefined;
-  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*') throw new S3Error('NotImplemented', 'If-None-Match on writes supports only *');
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== '*')
+    throw new S3Error('NotImplemented', 'If-None-Match on writes supports only *');
   const o: { ifMatch?: string; ifNoneMatch?: string } = {};
   if (ifMatch !== undefined) o.ifMatch = ifMatch.trim() === '*' ? '*' : unquoteEtag(ifMatch);
   if (ifNoneMatch !== undefined) o.ifNoneMatch = '*';
@@ -186,21 +216,40 @@ export function intParam(ctx: RequestContext, name: string, dflt: number, min: n
   if (v === undefined || v === '') return dflt;
   const n = Number(v);
   // Beyond a signed 32-bit integer S3 answers as for a non-number.
-  if (!/^-?\d+$/.test(v) || n > 2147483647 || n < -2147483648) throw new S3Error('InvalidArgument', `Provided ${name} not an integer or within integer range`, { ArgumentName: name, ArgumentValue: v });
-  if (n < min) throw new S3Error('InvalidArgument', `Argument ${name} must be an integer between ${min} and ${max}`, { ArgumentName: name, ArgumentValue: v });
+  if (!/^-?\d+$/.test(v) || n > 2147483647 || n < -2147483648)
+    throw new S3Error('InvalidArgument', `Provided ${name} not an integer or within integer range`, {
+      ArgumentName: name,
+      ArgumentValue: v,
+    });
+  if (n < min)
+    throw new S3Error('InvalidArgument', `Argument ${name} must be an integer between ${min} and ${max}`, {
+      ArgumentName: name,
+      ArgumentValue: v,
+    });
   if (n > max) {
     if (clamp) return max;
-    throw new S3Error('InvalidArgument', `Argument ${name} must be an integer between ${min} and ${max}`, { ArgumentName: name, ArgumentValue: v });
+    throw new S3Error('InvalidArgument', `Argument ${name} must be an integer between ${min} and ${max}`, {
+      ArgumentName: name,
+      ArgumentValue: v,
+    });
   }
   return n;
 }
 
 /** encoding-type=url: S3 percent-encodes keys like a form (space as '+'), leaving '/'. */
-export function encodingType(ctx: RequestContext): ((s: string) => string) {
+export function encodingType(ctx: RequestContext): (s: string) => string {
   const e = ctx.param('encoding-type');
   if (e === undefined) return (s) => s;
-  if (e.toLowerCase() !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { ArgumentName: 'encoding-type', ArgumentValue: e });
-  return (s) => encodeURIComponent(s).replace(/%2F/g, '/').replace(/%20/g, '+').replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
+  if (e.toLowerCase() !== 'url')
+    throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', {
+      ArgumentName: 'encoding-type',
+      ArgumentValue: e,
+    });
+  return (s) =>
+    encodeURIComponent(s)
+      .replace(/%2F/g, '/')
+      .replace(/%20/g, '+')
+      .replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
 /** Declared body length: x-amz-decoded-content-length for aws-chunked, else Content-Length. */
@@ -231,7 +280,8 @@ export async function readCheckedBody(ctx: RequestContext, limit = 2 * 1024 * 10
     const expected = requested.inTrailer ? ctx.trailers()[checksumHeader(requested.algorithm)] : requested.value;
     const h = newChecksum(requested.algorithm);
     h.update(body);
-    if (expected !== undefined && expected !== h.digest().toString('base64')) throw new S3Error('BadDigest', `The ${requested.algorithm} you specified did not match the calculated checksum.`);
+    if (expected !== undefined && expected !== h.digest().toString('base64'))
+      throw new S3Error('BadDigest', `The ${requested.algorithm} you specified did not match the calculated checksum.`);
   }
   return body;
 }

@@ -59,7 +59,13 @@ export interface ObjectIo {
    */
   checkRead(ctx: ObjectIoRequest, record: ObjectRecord, purpose: 'read' | 'copy-source'): Promise<void>;
   /** Plaintext of a record, optionally the inclusive plaintext range [start, end]. */
-  read(ctx: ObjectIoRequest, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable>;
+  read(
+    ctx: ObjectIoRequest,
+    bucket: string,
+    record: ObjectRecord,
+    range?: { start: number; end: number },
+    opts?: { copySource?: boolean },
+  ): Promise<Readable>;
   /** Response headers describing a record's encryption (x-amz-server-side-encryption…); formFields: POST object. */
   responseHeaders(ctx: ObjectIoRequest, record: { encryption?: unknown }, formFields?: Record<string, string>): Record<string, string>;
 }
@@ -80,14 +86,18 @@ const SSE_HEADERS = [
 export class PlainObjectIo implements ObjectIo {
   private refuseSse(ctx: ObjectIoRequest): void {
     for (const h of SSE_HEADERS) {
-      if (ctx.header(h) !== undefined) throw new S3Error('NotImplemented', `Server-side encryption (${h}) is not implemented by this server`);
+      if (ctx.header(h) !== undefined)
+        throw new S3Error('NotImplemented', `Server-side encryption (${h}) is not implemented by this server`);
     }
   }
 
   async ingest(ctx: ObjectIoRequest, source: Readable, target: WriteTarget, checksum?: ChecksumAlgorithm): Promise<Ingested> {
     this.refuseSse(ctx);
     const hasher = new HashingStream(checksum, { sizeHint: payloadSizeHint(ctx, target) });
-    const blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, hasher, () => {}));
+    const blob = await ctx.backend.stageBlob(
+      target.bucket,
+      pipeline(source, hasher, () => {}),
+    );
     const out: Ingested = { blob, size: hasher.size, md5: hasher.md5Hex };
     if (hasher.checksum !== undefined) out.checksum = hasher.checksum;
     return out;

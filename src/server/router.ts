@@ -37,11 +37,42 @@ export interface Route {
 
 /** Query names that select an S3 subresource (an operation), as opposed to parameters. */
 export const SUBRESOURCES = new Set([
-  'accelerate', 'acl', 'analytics', 'attributes', 'cors', 'delete', 'encryption', 'intelligent-tiering', 'inventory',
-  'legal-hold', 'lifecycle', 'location', 'logging', 'metadataConfiguration', 'metadataTable', 'metrics', 'notification',
-  'object-lock', 'ownershipControls', 'policy', 'policyStatus', 'publicAccessBlock', 'renameObject', 'replication',
-  'requestPayment', 'restore', 'retention', 'select', 'session', 'tagging', 'torrent', 'uploadId', 'uploads',
-  'versioning', 'versions', 'website',
+  'accelerate',
+  'acl',
+  'analytics',
+  'attributes',
+  'cors',
+  'delete',
+  'encryption',
+  'intelligent-tiering',
+  'inventory',
+  'legal-hold',
+  'lifecycle',
+  'location',
+  'logging',
+  'metadataConfiguration',
+  'metadataTable',
+  'metrics',
+  'notification',
+  'object-lock',
+  'ownershipControls',
+  'policy',
+  'policyStatus',
+  'publicAccessBlock',
+  'renameObject',
+  'replication',
+  'requestPayment',
+  'restore',
+  'retention',
+  'select',
+  'session',
+  'tagging',
+  'torrent',
+  'uploadId',
+  'uploads',
+  'versioning',
+  'versions',
+  'website',
 ]);
 
 const hasCopySource = (ctx: RouteProbe): boolean => ctx.header('x-amz-copy-source') !== undefined;
@@ -58,7 +89,12 @@ export const ROUTES: Route[] = [
   { method: 'GET', scope: 'bucket', sub: 'acl', handler: bucketConfig.getBucketAcl },
   { method: 'GET', scope: 'bucket', sub: 'policy', handler: bucketConfig.notConfigured('GetBucketPolicy', 'NoSuchBucketPolicy') },
   { method: 'GET', scope: 'bucket', sub: 'cors', handler: bucketConfig.notConfigured('GetBucketCors', 'NoSuchCORSConfiguration') },
-  { method: 'GET', scope: 'bucket', sub: 'lifecycle', handler: bucketConfig.notConfigured('GetBucketLifecycleConfiguration', 'NoSuchLifecycleConfiguration') },
+  {
+    method: 'GET',
+    scope: 'bucket',
+    sub: 'lifecycle',
+    handler: bucketConfig.notConfigured('GetBucketLifecycleConfiguration', 'NoSuchLifecycleConfiguration'),
+  },
   { method: 'GET', scope: 'bucket', sub: 'website', handler: bucketConfig.notConfigured('GetBucketWebsite', 'NoSuchWebsiteConfiguration') },
   { method: 'GET', scope: 'bucket', sub: 'tagging', handler: bucketConfig.notConfigured('GetBucketTagging', 'NoSuchTagSet') },
   { method: 'GET', scope: 'bucket', sub: 'encryption', handler: bucketEncryption.getBucketEncryption },
@@ -135,7 +171,11 @@ export function matchRoute(routes: Route[], ctx: RouteProbe, scope: Scope): Rout
 export class Router {
   private readonly routes: Route[];
 
-  constructor(private readonly services: Services, private readonly log: Logger, extraRoutes: Route[] = []) {
+  constructor(
+    private readonly services: Services,
+    private readonly log: Logger,
+    extraRoutes: Route[] = [],
+  ) {
     this.routes = [...extraRoutes, ...ROUTES];
   }
 
@@ -153,7 +193,17 @@ export class Router {
     const ctx = new RequestContext(req, res, this.services, log, requestId, secure, rawPath, rawQuery, new URLSearchParams(rawQuery));
     res.once('close', () => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
-      log.info({ op: ctx.operation, method: req.method, bucket: ctx.bucket, status: res.statusCode, ms: Math.round(ms * 10) / 10, aborted: !res.writableFinished || undefined }, 'request');
+      log.info(
+        {
+          op: ctx.operation,
+          method: req.method,
+          bucket: ctx.bucket,
+          status: res.statusCode,
+          ms: Math.round(ms * 10) / 10,
+          aborted: !res.writableFinished || undefined,
+        },
+        'request',
+      );
     });
     try {
       if ((req.method === 'GET' || req.method === 'HEAD') && HEALTH_PATHS.has(rawPath)) {
@@ -171,10 +221,17 @@ export class Router {
         await serveKmsRequest(req, res, { kms, lookupSecret, region: config.region, requestId, rawPath, rawQuery });
         return;
       }
-      const formPost = isPostObjectForm(req.method, ctx.header('content-type')) && ctx.header('authorization') === undefined && !rawQuery.includes('X-Amz-');
+      const formPost =
+        isPostObjectForm(req.method, ctx.header('content-type')) &&
+        ctx.header('authorization') === undefined &&
+        !rawQuery.includes('X-Amz-');
       if (!formPost) {
         const scope = { service: 's3', region: this.services.config.region } as const;
-        ctx.auth = authenticate({ method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers }, this.services.lookupSecret, scope);
+        ctx.auth = authenticate(
+          { method: req.method ?? 'GET', rawPath, rawQuery, headers: req.headers },
+          this.services.lookupSecret,
+          scope,
+        );
         // Every S3 request's signature is verified here, before any handler runs; only the body's own hash
         // or chunk signatures are checked as the body is read. Fail closed should that ever change.
         if (ctx.auth.signatureDeferred) throw new S3Error('AccessDenied');
@@ -191,7 +248,10 @@ export class Router {
         const known = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'].includes(ctx.method);
         throw subs.length > 0 || (known && scope !== 'service')
           ? new S3Error('NotImplemented', subs.length ? `The ${subs.join(', ')} operation is not implemented` : undefined)
-          : new S3Error('MethodNotAllowed', undefined, { Method: ctx.method, ResourceType: scope === 'service' ? 'SERVICE' : scope.toUpperCase() });
+          : new S3Error('MethodNotAllowed', undefined, {
+              Method: ctx.method,
+              ResourceType: scope === 'service' ? 'SERVICE' : scope.toUpperCase(),
+            });
       }
       await route.handler(ctx);
     } catch (e) {
@@ -228,7 +288,15 @@ export class Router {
     }
     const body: Record<string, string> = { Code: err.code, Message: err.message };
     for (const [k, v] of Object.entries(err.details)) body[k] = v;
-    if (ctx.bucket !== undefined && body['BucketName'] === undefined && (err.code === 'NoSuchBucket' || err.code === 'BucketNotEmpty' || err.code === 'BucketAlreadyOwnedByYou' || err.code === 'InvalidBucketName')) body['BucketName'] = ctx.bucket;
+    if (
+      ctx.bucket !== undefined &&
+      body['BucketName'] === undefined &&
+      (err.code === 'NoSuchBucket' ||
+        err.code === 'BucketNotEmpty' ||
+        err.code === 'BucketAlreadyOwnedByYou' ||
+        err.code === 'InvalidBucketName')
+    )
+      body['BucketName'] = ctx.bucket;
     if (ctx.key !== undefined && err.code === 'NoSuchKey' && body['Key'] === undefined) body['Key'] = ctx.key;
     body['Resource'] = ctx.resource;
     body['RequestId'] = ctx.requestId;

@@ -1,6 +1,12 @@
 // The Kura server: HTTP and HTTPS listeners in front of one Router, pino JSON logs on stdout,
 // graceful shutdown (stop accepting, finish in-flight requests).
-import { createServer as createHttpServer, maxHeaderSize, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import {
+  createServer as createHttpServer,
+  maxHeaderSize,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -77,11 +83,12 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     socket.destroy();
     return;
   }
-  const e = err.code === 'HPE_HEADER_OVERFLOW'
-    ? new S3Error('RequestHeaderSectionTooLarge', undefined, { MaxSizeAllowed: String(maxHeaderSize) })
-    : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? new S3Error('RequestTimeout')
-      : new S3Error('BadRequest', 'An error occurred when parsing the HTTP request.');
+  const e =
+    err.code === 'HPE_HEADER_OVERFLOW'
+      ? new S3Error('RequestHeaderSectionTooLarge', undefined, { MaxSizeAllowed: String(maxHeaderSize) })
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? new S3Error('RequestTimeout')
+        : new S3Error('BadRequest', 'An error occurred when parsing the HTTP request.');
   const { requestId, hostId } = newRequestIds();
   const body = toXml('Error', { Code: e.code, Message: e.message, ...e.details, RequestId: requestId, HostId: hostId }, false);
   // Read what the client still sends: closing with unread input would reset the connection before
@@ -106,7 +113,11 @@ const SOCKET_BUFFER = 1024 * 1024;
 async function openSseObjectIo(config: ServerConfig, kms?: KmsService): Promise<ObjectIo> {
   const rootKey = await loadRootKey(config.dataDir);
   try {
-    return SseObjectIo.open(rootKey, { allowInsecureSsec: config.allowInsecureSsec, ownerAccessKeyId: config.credentials.accessKeyId }, kms);
+    return SseObjectIo.open(
+      rootKey,
+      { allowInsecureSsec: config.allowInsecureSsec, ownerAccessKeyId: config.credentials.accessKeyId },
+      kms,
+    );
   } finally {
     rootKey.fill(0);
   }
@@ -129,14 +140,16 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   if (opts.kms) services.kms = opts.kms;
   const router = new Router(services, logger, opts.extraRoutes);
   let closing = false;
-  const handler = (secure: boolean) => (req: IncomingMessage, res: ServerResponse): void => {
-    if (closing) res.setHeader('connection', 'close');
-    void router.handle(req, res, secure).catch((e: unknown) => {
-      logger.error({ err: String(e) }, 'unhandled request failure');
-      if (!res.headersSent) res.writeHead(500).end();
-      else res.destroy();
-    });
-  };
+  const handler =
+    (secure: boolean) =>
+    (req: IncomingMessage, res: ServerResponse): void => {
+      if (closing) res.setHeader('connection', 'close');
+      void router.handle(req, res, secure).catch((e: unknown) => {
+        logger.error({ err: String(e) }, 'unhandled request failure');
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+    };
   const servers: HttpServer[] = [];
   const running: RunningServer = {
     config,
@@ -166,7 +179,15 @@ export async function startServer(config: ServerConfig, opts: StartOptions = {})
   try {
     if (config.http) running.http = await listen(tune(createHttpServer({ highWaterMark: SOCKET_BUFFER }, handler(false))), config.http);
     if (config.https && config.tls) {
-      running.https = await listen(tune(createHttpsServer({ cert: config.tls.cert, key: config.tls.key, highWaterMark: SOCKET_BUFFER }, handler(true)) as unknown as HttpServer), config.https);
+      running.https = await listen(
+        tune(
+          createHttpsServer(
+            { cert: config.tls.cert, key: config.tls.key, highWaterMark: SOCKET_BUFFER },
+            handler(true),
+          ) as unknown as HttpServer,
+        ),
+        config.https,
+      );
     }
   } catch (e) {
     for (const s of servers) s.close();

@@ -5,14 +5,11 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '../protocol/s3-errors.ts';
-import {
-  EMPTY_SHA256, hmac, signaturesEqual, signingStateOf, verifySignature,
-  type AuthResult, type SigningState,
-} from './sigv4.ts';
+import { EMPTY_SHA256, hmac, signaturesEqual, signingStateOf, verifySignature, type AuthResult, type SigningState } from './sigv4.ts';
 
 export type PayloadDecoder = Transform & { trailers: Record<string, string> };
 
-const MAX_LINE = 4096;          // a chunk header line: hex size + ";chunk-signature=" + 64 hex, with room to spare
+const MAX_LINE = 4096; // a chunk header line: hex size + ";chunk-signature=" + 64 hex, with room to spare
 const MAX_TRAILER_BYTES = 16384; // all trailer lines together
 const CR = 0x0d;
 const LF = 0x0a;
@@ -41,7 +38,9 @@ export function createPayloadDecoder(auth: AuthResult, headers: IncomingHttpHead
     });
   }
   const trailerNames = (firstHeader(headers, 'x-amz-trailer') ?? '')
-    .split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
   return new ChunkedDecoder(auth, state, Number(declared.trim()), trailerNames);
 }
 
@@ -49,7 +48,10 @@ class PlainDecoder extends Transform {
   trailers: Record<string, string> = {};
   private readonly hash: Hash | undefined;
 
-  constructor(private readonly auth: AuthResult, private readonly state: SigningState | undefined) {
+  constructor(
+    private readonly auth: AuthResult,
+    private readonly state: SigningState | undefined,
+  ) {
     super();
     // Hash only when something is to be checked against it.
     this.hash = auth.payload === 'signed' ? createHash('sha256') : undefined;
@@ -89,8 +91,8 @@ class ChunkedDecoder extends Transform {
   private phase: Phase = 'header';
   private line: Buffer[] = [];
   private lineLength = 0;
-  private remaining = 0;          // data bytes left in the current chunk
-  private crlfSeen = 0;           // bytes of the CRLF after chunk data consumed so far
+  private remaining = 0; // data bytes left in the current chunk
+  private crlfSeen = 0; // bytes of the CRLF after chunk data consumed so far
   private chunkHash: Hash | undefined;
   private chunkSignature = '';
   private previousSignature: string;

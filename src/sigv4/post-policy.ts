@@ -29,8 +29,7 @@ function policyDenied(why: string): S3Error {
 }
 
 type Condition =
-  | { op: 'eq' | 'starts-with'; field: string; value: string; text: string }
-  | { op: 'content-length-range'; min: number; max: number };
+  { op: 'eq' | 'starts-with'; field: string; value: string; text: string } | { op: 'content-length-range'; min: number; max: number };
 
 function describe(op: string, field: string, value: string): string {
   return `[${JSON.stringify(op)}, ${JSON.stringify('$' + field)}, ${JSON.stringify(value)}]`;
@@ -86,7 +85,12 @@ function conditionHolds(c: Extract<Condition, { field: string }>, actual: string
  * Verifies a SigV4 POST policy against the form fields (lower-case names; `bucket` set by the caller from the
  * request, `key` with ${filename} already substituted). Throws S3Error as AWS does.
  */
-export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretLookup, serverRegion: string, now: Date = new Date()): PostPolicyResult {
+export function verifyPostPolicy(
+  fields: Record<string, string>,
+  lookup: SecretLookup,
+  serverRegion: string,
+  now: Date = new Date(),
+): PostPolicyResult {
   if (fields['awsaccesskeyid'] !== undefined || fields['signature'] !== undefined) {
     throw new S3Error('InvalidRequest', 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.');
   }
@@ -96,15 +100,21 @@ export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretL
   const algorithm = fields['x-amz-algorithm']!;
   if (algorithm !== ALGORITHM) {
     throw new S3Error('InvalidArgument', 'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"', {
-      ArgumentName: 'x-amz-algorithm', ArgumentValue: algorithm.slice(0, 64),
+      ArgumentName: 'x-amz-algorithm',
+      ArgumentValue: algorithm.slice(0, 64),
     });
   }
   const credential = fields['x-amz-credential']!;
   const parts = credential.split('/');
   if (parts.length < 5 || parts[parts.length - 1] !== 'aws4_request' || !/^\d{8}$/.test(parts[parts.length - 4]!)) {
-    throw new S3Error('InvalidArgument', 'Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".', {
-      ArgumentName: 'x-amz-credential', ArgumentValue: credential.slice(0, 128),
-    });
+    throw new S3Error(
+      'InvalidArgument',
+      'Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
+      {
+        ArgumentName: 'x-amz-credential',
+        ArgumentValue: credential.slice(0, 128),
+      },
+    );
   }
   const service = parts[parts.length - 2]!;
   const region = parts[parts.length - 3]!;
@@ -112,24 +122,37 @@ export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretL
   const accessKeyId = parts.slice(0, parts.length - 4).join('/');
   // A form policy is an S3 signature for this server's region, nothing else (as for header auth).
   if (region !== serverRegion) {
-    throw new S3Error('InvalidArgument', `Error parsing the X-Amz-Credential parameter; the region '${region.slice(0, 64)}' is wrong; expecting '${serverRegion}'`, {
-      ArgumentName: 'x-amz-credential', ArgumentValue: credential.slice(0, 128), Region: serverRegion,
-    });
+    throw new S3Error(
+      'InvalidArgument',
+      `Error parsing the X-Amz-Credential parameter; the region '${region.slice(0, 64)}' is wrong; expecting '${serverRegion}'`,
+      {
+        ArgumentName: 'x-amz-credential',
+        ArgumentValue: credential.slice(0, 128),
+        Region: serverRegion,
+      },
+    );
   }
   if (service !== 's3') {
-    throw new S3Error('InvalidArgument', `Error parsing the X-Amz-Credential parameter; incorrect service "${service.slice(0, 64)}". This endpoint uses "s3".`, {
-      ArgumentName: 'x-amz-credential', ArgumentValue: credential.slice(0, 128),
-    });
+    throw new S3Error(
+      'InvalidArgument',
+      `Error parsing the X-Amz-Credential parameter; incorrect service "${service.slice(0, 64)}". This endpoint uses "s3".`,
+      {
+        ArgumentName: 'x-amz-credential',
+        ArgumentValue: credential.slice(0, 128),
+      },
+    );
   }
   const amzDate = fields['x-amz-date']!;
   if (!parseAmzDate(amzDate)) {
-    throw new S3Error('InvalidArgument', 'X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"', {
-      ArgumentName: 'x-amz-date', ArgumentValue: amzDate.slice(0, 64),
+    throw new S3Error('InvalidArgument', "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"", {
+      ArgumentName: 'x-amz-date',
+      ArgumentValue: amzDate.slice(0, 64),
     });
   }
   if (amzDate.slice(0, 8) !== date) {
     throw new S3Error('InvalidArgument', 'Invalid credential date. Date is not the same as X-Amz-Date.', {
-      ArgumentName: 'x-amz-date', ArgumentValue: amzDate,
+      ArgumentName: 'x-amz-date',
+      ArgumentValue: amzDate,
     });
   }
 
@@ -140,7 +163,9 @@ export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretL
   const provided = fields['x-amz-signature']!;
   if (!signaturesEqual(expected, provided)) {
     throw new S3Error('SignatureDoesNotMatch', undefined, {
-      AWSAccessKeyId: accessKeyId, StringToSign: policyB64, SignatureProvided: provided,
+      AWSAccessKeyId: accessKeyId,
+      StringToSign: policyB64,
+      SignatureProvided: provided,
     });
   }
 
@@ -169,9 +194,7 @@ export function verifyPostPolicy(fields: Record<string, string>, lookup: SecretL
     if (!conditionHolds(c, fields[c.field] ?? '')) throw policyDenied(`Policy Condition failed: ${c.text}`);
   }
 
-  const extra = Object.keys(fields).filter(
-    (name) => !EXEMPT_FIELDS.has(name) && !name.startsWith('x-ignore-') && !covered.has(name),
-  );
+  const extra = Object.keys(fields).filter((name) => !EXEMPT_FIELDS.has(name) && !name.startsWith('x-ignore-') && !covered.has(name));
   if (extra.length > 0) throw policyDenied(`Extra input fields: ${extra.join(', ')}`);
 
   const result: PostPolicyResult = { accessKeyId, region };

@@ -6,8 +6,8 @@ import { S3Error } from '../protocol/s3-errors.ts';
 
 export interface SignedRequest {
   method: string;
-  rawPath: string;   // path exactly as received on the wire (percent-encoded), no query
-  rawQuery: string;  // query string as received, without '?', '' if none
+  rawPath: string; // path exactly as received on the wire (percent-encoded), no query
+  rawQuery: string; // query string as received, without '?', '' if none
   headers: IncomingHttpHeaders;
 }
 
@@ -15,7 +15,7 @@ export type PayloadMode = 'signed' | 'unsigned' | 'streaming-signed' | 'streamin
 
 export interface AuthResult {
   accessKeyId: string;
-  service: string;        // from the credential scope: 's3' or 'kms'
+  service: string; // from the credential scope: 's3' or 'kms'
   region: string;
   presigned: boolean;
   payload: PayloadMode;
@@ -112,8 +112,13 @@ export function awsUriEncode(value: string | Buffer): string {
   let out = '';
   for (const byte of typeof value === 'string' ? Buffer.from(value, 'utf8') : value) {
     if (
-      (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || (byte >= 0x30 && byte <= 0x39) ||
-      byte === 0x2d || byte === 0x5f || byte === 0x2e || byte === 0x7e
+      (byte >= 0x41 && byte <= 0x5a) ||
+      (byte >= 0x61 && byte <= 0x7a) ||
+      (byte >= 0x30 && byte <= 0x39) ||
+      byte === 0x2d ||
+      byte === 0x5f ||
+      byte === 0x2e ||
+      byte === 0x7e
     ) {
       out += String.fromCharCode(byte);
     } else {
@@ -164,7 +169,10 @@ function percentDecode(s: string): string {
  */
 export function canonicalUri(rawPath: string): string {
   if (rawPath === '') return '/';
-  return rawPath.split('/').map((seg) => awsUriEncode(percentDecodeBytes(seg))).join('/');
+  return rawPath
+    .split('/')
+    .map((seg) => awsUriEncode(percentDecodeBytes(seg)))
+    .join('/');
 }
 
 /**
@@ -235,7 +243,10 @@ function canonicalHeaders(headers: IncomingHttpHeaders, signed: string[]): strin
 }
 
 export function formatAmzDate(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 const AMZ_DATE_RE = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
@@ -304,9 +315,7 @@ function parseCredential(value: string, presigned: boolean, expected: SigningSco
 function parseSignedHeaders(value: string, presigned: boolean): string[] {
   const names = value.split(';');
   if (names.some((n) => n === '' || n !== n.toLowerCase() || /\s/.test(n))) {
-    throw presigned
-      ? queryError('Error parsing the X-Amz-SignedHeaders parameter.')
-      : headerMalformed('the SignedHeaders are mal-formed.');
+    throw presigned ? queryError('Error parsing the X-Amz-SignedHeaders parameter.') : headerMalformed('the SignedHeaders are mal-formed.');
   }
   if (!names.includes('host')) {
     throw presigned
@@ -319,7 +328,9 @@ function parseSignedHeaders(value: string, presigned: boolean): string[] {
 /** Headers starting with x-amz- that were sent but not signed: AWS refuses them. */
 function unsignedAmzHeaders(headers: IncomingHttpHeaders, signed: string[]): string[] {
   const set = new Set(signed);
-  return Object.keys(headers).filter((h) => h.startsWith('x-amz-') && !set.has(h)).sort();
+  return Object.keys(headers)
+    .filter((h) => h.startsWith('x-amz-') && !set.has(h))
+    .sort();
 }
 
 function payloadModeOf(hash: string): PayloadMode | undefined {
@@ -353,8 +364,9 @@ export function stringToSign(amzDate: string, scope: string, canonicalRequest: s
 /** True when the request carries no credentials at all (no Authorization header, no signature in the query). */
 export function isAnonymous(req: SignedRequest): boolean {
   if (headerValue(req.headers, 'authorization') !== undefined) return false;
-  return !parseQuery(req.rawQuery).some(([n]) =>
-    n === 'X-Amz-Algorithm' || n === 'X-Amz-Credential' || n === 'X-Amz-Signature' || n === 'AWSAccessKeyId' || n === 'Signature');
+  return !parseQuery(req.rawQuery).some(
+    ([n]) => n === 'X-Amz-Algorithm' || n === 'X-Amz-Credential' || n === 'X-Amz-Signature' || n === 'AWSAccessKeyId' || n === 'Signature',
+  );
 }
 
 /**
@@ -454,8 +466,7 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
   }
 
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
-  const tailWithoutHash =
-    `${canonicalQuery(req.rawQuery)}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
+  const tailWithoutHash = `${canonicalQuery(req.rawQuery)}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n`;
 
   const result: AuthResult = {
     accessKeyId: cred.accessKeyId,
@@ -478,7 +489,12 @@ function authenticateHeader(req: SignedRequest, authz: string, lookup: SecretLoo
 
 /** Checks `signature` against the canonical request; throws SignatureDoesNotMatch. */
 export function verifySignature(
-  accessKeyId: string, signingKey: Buffer, amzDate: string, scope: string, parts: CanonicalParts, signature: string,
+  accessKeyId: string,
+  signingKey: Buffer,
+  amzDate: string,
+  scope: string,
+  parts: CanonicalParts,
+  signature: string,
 ): void {
   let first: { sts: string; canonicalRequest: string } | undefined;
   for (const uri of canonicalUriCandidates(parts.rawPath)) {
@@ -501,7 +517,11 @@ function checkSkew(when: Date, now: Date): void {
 }
 
 function authenticatePresigned(
-  req: SignedRequest, q: Map<string, string>, lookup: SecretLookup, expected: SigningScope, now: Date,
+  req: SignedRequest,
+  q: Map<string, string>,
+  lookup: SecretLookup,
+  expected: SigningScope,
+  now: Date,
 ): AuthResult {
   const algorithm = q.get('X-Amz-Algorithm');
   const credential = q.get('X-Amz-Credential');
@@ -510,8 +530,12 @@ function authenticatePresigned(
   const signedHeadersValue = q.get('X-Amz-SignedHeaders');
   const signature = q.get('X-Amz-Signature');
   if (
-    algorithm === undefined || credential === undefined || amzDateValue === undefined ||
-    expiresValue === undefined || signedHeadersValue === undefined || signature === undefined
+    algorithm === undefined ||
+    credential === undefined ||
+    amzDateValue === undefined ||
+    expiresValue === undefined ||
+    signedHeadersValue === undefined ||
+    signature === undefined
   ) {
     throw queryError(
       'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.',
@@ -520,7 +544,7 @@ function authenticatePresigned(
   if (algorithm !== ALGORITHM) throw queryError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
   const cred = parseCredential(credential, true, expected);
   const when = parseAmzDate(amzDateValue);
-  if (!when) throw queryError('X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
+  if (!when) throw queryError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
   if (!/^-?\d+$/.test(expiresValue)) throw queryError('X-Amz-Expires should be a number');
   const expires = Number(expiresValue);
   if (expires < 0) throw queryError('X-Amz-Expires must be non-negative');
@@ -571,8 +595,7 @@ function authenticatePresigned(
   }
 
   const signingKey = deriveSigningKey(secret, cred.date, cred.region, cred.service);
-  const tail =
-    `${canonicalQuery(req.rawQuery, 'X-Amz-Signature')}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
+  const tail = `${canonicalQuery(req.rawQuery, 'X-Amz-Signature')}\n${canonicalHeaders(req.headers, signedHeaders)}\n${signedHeaders.join(';')}\n${declared}`;
   verifySignature(cred.accessKeyId, signingKey, amzDateValue, cred.scope, { method: req.method, rawPath: req.rawPath, tail }, signature);
 
   const result: AuthResult = {
@@ -586,4 +609,3 @@ function authenticatePresigned(
   if (payload === 'signed') result.contentSha256 = declared;
   return attachState(result, { signingKey, amzDate: amzDateValue, scope: cred.scope, seedSignature: signature });
 }
-

@@ -35,7 +35,7 @@ function one(v: unknown): unknown {
 function element(v: unknown): Record<string, unknown> | undefined {
   const x = one(v);
   if (x === undefined) return undefined;
-  if (x === '' ) return {};
+  if (x === '') return {};
   if (typeof x !== 'object' || x === null) throw new S3Error('MalformedXML');
   return x as Record<string, unknown>;
 }
@@ -57,13 +57,18 @@ export function parseEncryptionConfiguration(body: Buffer): BucketEncryption {
   const byDefault = element(rule['ApplyServerSideEncryptionByDefault']);
   if (!byDefault) throw new S3Error('MalformedXML');
   const algorithm = xmlText(one(byDefault['SSEAlgorithm']))?.trim();
-  if (algorithm === 'aws:kms:dsse') throw new S3Error('NotImplemented', 'Dual-layer server-side encryption (aws:kms:dsse) is not implemented');
+  if (algorithm === 'aws:kms:dsse')
+    throw new S3Error('NotImplemented', 'Dual-layer server-side encryption (aws:kms:dsse) is not implemented');
   if (algorithm !== 'AES256' && algorithm !== 'aws:kms') throw new S3Error('MalformedXML');
   const out: BucketEncryption = { algorithm, bucketKeyEnabled: booleanText(rule['BucketKeyEnabled']) ?? false };
   const keyId = xmlText(one(byDefault['KMSMasterKeyID']))?.trim();
   if (keyId !== undefined) {
     if (algorithm !== 'aws:kms') {
-      throw new S3Error('InvalidArgument', 'a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse', { ArgumentName: 'ApplyServerSideEncryptionByDefault' });
+      throw new S3Error(
+        'InvalidArgument',
+        'a KMSMasterKeyID is not applicable if the default sse algorithm is not aws:kms or aws:kms:dsse',
+        { ArgumentName: 'ApplyServerSideEncryptionByDefault' },
+      );
     }
     if (keyId === '' || keyId.length > 2048) throw new S3Error('MalformedXML');
     out.kmsMasterKeyId = keyId;
@@ -74,7 +79,9 @@ export function parseEncryptionConfiguration(body: Buffer): BucketEncryption {
     const types = (Array.isArray(raw) ? raw : raw === undefined ? [] : [raw]).map((t) => xmlText(t)?.trim() ?? '');
     for (const t of types) if (!(BLOCKABLE_ENCRYPTION_TYPES as readonly string[]).includes(t)) throw new S3Error('MalformedXML');
     if (types.includes('NONE') && types.length > 1) {
-      throw new S3Error('InvalidArgument', 'NONE cannot be combined with other encryption types', { ArgumentName: 'BlockedEncryptionTypes' });
+      throw new S3Error('InvalidArgument', 'NONE cannot be combined with other encryption types', {
+        ArgumentName: 'BlockedEncryptionTypes',
+      });
     }
     out.blockedEncryptionTypes = [...new Set(types)] as BlockableEncryptionType[];
   }
@@ -94,7 +101,10 @@ export function encryptionConfigurationXml(e: BucketEncryption): XmlObject {
 export function checkNotBlocked(config: BucketConfig, type: 'SSE-C'): void {
   const e = bucketEncryptionOf(config);
   if (e?.blockedEncryptionTypes?.includes(type)) {
-    throw new S3Error('AccessDenied', `Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket.`);
+    throw new S3Error(
+      'AccessDenied',
+      `Requests specifying Server Side Encryption with Customer provided keys are blocked for this bucket.`,
+    );
   }
 }
 

@@ -31,8 +31,16 @@ const CUSTOMER_FIELDS = {
 
 /** Every field name this module reads, lower case (for redaction and "is any SSE field present"). */
 export const SSE_FIELDS: readonly string[] = [
-  H.sse, H.kmsKeyId, H.kmsContext, H.bucketKey,
-  H.cAlgorithm, H.cKey, H.cKeyMd5, H.copyAlgorithm, H.copyKey, H.copyKeyMd5,
+  H.sse,
+  H.kmsKeyId,
+  H.kmsContext,
+  H.bucketKey,
+  H.cAlgorithm,
+  H.cKey,
+  H.cKeyMd5,
+  H.copyAlgorithm,
+  H.copyKey,
+  H.copyKeyMd5,
 ];
 
 /** Fields whose values are secrets and must never be logged. */
@@ -124,7 +132,10 @@ export function parseReadRequest(get: FieldGetter, which: 'target' | 'source' = 
 }
 
 /** Headers naming an object's encryption in a response. */
-export function responseHeadersFor(mode: 'SSE-S3' | 'SSE-C' | 'SSE-KMS' | undefined, extra: { keyMd5?: string; kmsKeyArn?: string } = {}): Record<string, string> {
+export function responseHeadersFor(
+  mode: 'SSE-S3' | 'SSE-C' | 'SSE-KMS' | undefined,
+  extra: { keyMd5?: string; kmsKeyArn?: string } = {},
+): Record<string, string> {
   switch (mode) {
     case 'SSE-S3':
       return { [H.sse]: SSE_ALGORITHM };

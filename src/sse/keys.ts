@@ -29,7 +29,13 @@ export interface ObjectKeys {
 }
 
 /** Keys for a new object or multipart upload at bucket/key. A 'default' request gets SSE-S3. */
-export async function newObjectKeys(req: EncryptionRequest, bucket: string, key: string, svc: SseKeyServices, caller?: KeyCaller): Promise<ObjectKeys> {
+export async function newObjectKeys(
+  req: EncryptionRequest,
+  bucket: string,
+  key: string,
+  svc: SseKeyServices,
+  caller?: KeyCaller,
+): Promise<ObjectKeys> {
   switch (req.mode) {
     case 'SSE-C':
       return { record: newSseCRecord(req.customer), kek: sseCKek(req.customer, bucket, key) };
@@ -68,7 +74,13 @@ export function checkCustomerKey(record: EncryptionRecord | undefined, customer:
 
 /** The KEK of a stored object or upload (after checkCustomerKey's checks). */
 export async function openObjectKeys(
-  record: EncryptionRecord, customer: CustomerKey | undefined, bucket: string, key: string, svc: SseKeyServices, use: KeyUse, caller?: KeyCaller,
+  record: EncryptionRecord,
+  customer: CustomerKey | undefined,
+  bucket: string,
+  key: string,
+  svc: SseKeyServices,
+  use: KeyUse,
+  caller?: KeyCaller,
 ): Promise<Buffer> {
   checkCustomerKey(record, customer, use);
   switch (record.mode) {
@@ -83,7 +95,12 @@ export async function openObjectKeys(
 }
 
 /** Fresh stream parameters and their stored record (DEK sealed under the KEK, bound to bucket/key). */
-export function newSealedStream(kek: Buffer, bucket: string, key: string, chunkSize?: number): { params: StreamParams; record: StreamRecord } {
+export function newSealedStream(
+  kek: Buffer,
+  bucket: string,
+  key: string,
+  chunkSize?: number,
+): { params: StreamParams; record: StreamRecord } {
   const params = newStreamParams(chunkSize);
   const sealed = sealKey(kek, params.key, Buffer.from(objectContext(bucket, key), 'utf8'));
   return { params, record: writeStreamRecord(sealed, params.nonce, params.chunkSize) };

@@ -42,7 +42,11 @@ interface Entry {
 
 /** A canonical text for a context (sorted keys), usable as a cache key and in record comparisons. */
 export function canonicalContext(ctx: EncryptionContext): string {
-  return JSON.stringify(Object.keys(ctx).sort().map((k) => [k, ctx[k]]));
+  return JSON.stringify(
+    Object.keys(ctx)
+      .sort()
+      .map((k) => [k, ctx[k]]),
+  );
 }
 
 /** S3's error for a failed KMS call made on behalf of an S3 request ('KMS.' + the KMS error type). */
@@ -79,7 +83,10 @@ export class KmsKeyCache {
   /** KMS calls made (GenerateDataKey, Decrypt), for tests and the benchmark. */
   readonly calls = { generateDataKey: 0, decrypt: 0 };
 
-  constructor(readonly kms: KmsService, opts: KmsKeyCacheOptions = {}) {
+  constructor(
+    readonly kms: KmsService,
+    opts: KmsKeyCacheOptions = {},
+  ) {
     this.dataKeyTtlMs = opts.dataKeyTtlMs ?? 10 * 60_000;
     this.dataKeyMaxUses = opts.dataKeyMaxUses ?? 100_000;
     this.decryptTtlMs = opts.decryptTtlMs ?? 10 * 60_000;
@@ -212,7 +219,10 @@ const INTERNAL_CALLER = { accessKeyId: 'kura-sse-s3' };
  */
 export class KmsServerKeys implements ServerKeyProvider {
   /** `legacy`: opens SSE-S3 objects written before the KMS held the SSE-S3 key (root-key master key). */
-  constructor(private readonly keys: KmsKeyCache, private readonly legacy?: ServerKeyProvider) {}
+  constructor(
+    private readonly keys: KmsKeyCache,
+    private readonly legacy?: ServerKeyProvider,
+  ) {}
 
   async newSecret(): Promise<{ secret: Buffer; ref: ServerKeyRef }> {
     const arn = await this.keys.defaultKey(SSE_S3_KEY_ALIAS, { managed: true });

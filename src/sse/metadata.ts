@@ -63,8 +63,14 @@ export function readEncryptionRecord(raw: unknown): EncryptionRecord | undefined
       break;
     }
     case 'SSE-KMS':
-      if (isStr(raw.keyArn) && isObj(raw.context) && Object.values(raw.context).every(isStr) && b64(raw.blob)
-        && (raw.bucketKey === undefined || raw.bucketKey === true)) return raw as EncryptionRecord;
+      if (
+        isStr(raw.keyArn) &&
+        isObj(raw.context) &&
+        Object.values(raw.context).every(isStr) &&
+        b64(raw.blob) &&
+        (raw.bucketKey === undefined || raw.bucketKey === true)
+      )
+        return raw as EncryptionRecord;
       break;
   }
   throw sseErrors.integrity();
@@ -81,8 +87,13 @@ export function readStreamRecord(raw: unknown): StreamParamsSealed {
   const sealedKey = Buffer.from(raw.sealedKey, 'base64');
   const nonce = Buffer.from(raw.nonce, 'base64');
   const cs = raw.chunkSize;
-  if (sealedKey.length !== SEALED_KEY_OVERHEAD + KEY_SIZE || nonce.length !== NONCE_SIZE
-    || !Number.isSafeInteger(cs) || cs < MIN_CHUNK_SIZE || cs > MAX_CHUNK_SIZE) {
+  if (
+    sealedKey.length !== SEALED_KEY_OVERHEAD + KEY_SIZE ||
+    nonce.length !== NONCE_SIZE ||
+    !Number.isSafeInteger(cs) ||
+    cs < MIN_CHUNK_SIZE ||
+    cs > MAX_CHUNK_SIZE
+  ) {
     throw sseErrors.integrity();
   }
   return { sealedKey, nonce, chunkSize: cs };

@@ -3,7 +3,15 @@
 // A plaintext range reads only the chunks that cover it, from each part it touches.
 import { Readable, pipeline, type Transform } from 'node:stream';
 import {
-  CryptoError, StreamDecryptor, StreamEncryptor, ciphertextSize, cipherTransform, planPartsRange, type Emit, type StreamParams, type SyncCipher,
+  CryptoError,
+  StreamDecryptor,
+  StreamEncryptor,
+  ciphertextSize,
+  cipherTransform,
+  planPartsRange,
+  type Emit,
+  type StreamParams,
+  type SyncCipher,
 } from '../crypto/index.ts';
 import { isS3Error } from '../protocol/s3-errors.ts';
 import { heldBody } from '../protocol/held-body.ts';
@@ -35,28 +43,38 @@ export interface PlaintextTap {
  * A fresh encrypting transform for one stream and the record to store with it. With `tap`, the same
  * transform also feeds it the plaintext (one stream layer for hashing and encryption).
  */
-export function encryptingStream(kek: Buffer, bucket: string, key: string, chunkSize?: number, tap?: PlaintextTap): { stream: Transform; record: StreamRecord } {
+export function encryptingStream(
+  kek: Buffer,
+  bucket: string,
+  key: string,
+  chunkSize?: number,
+  tap?: PlaintextTap,
+): { stream: Transform; record: StreamRecord } {
   const { params, record } = newSealedStream(kek, bucket, key, chunkSize);
   const encryptor = new StreamEncryptor(params);
   params.key.fill(0); // the encryptor holds its own KeyObject
-  const stream = cipherTransform(tap ? {
-    write(data: Buffer, emit: Emit): void {
-      tap.update(data);
-      encryptor.write(data, emit);
-    },
-    end(emit: Emit): void {
-      encryptor.end(emit);
-      tap.finish();
-    },
-    backlog: () => tap.backlog?.(),
-    dispose: () => tap.dispose?.(),
-  } : encryptor);
+  const stream = cipherTransform(
+    tap
+      ? {
+          write(data: Buffer, emit: Emit): void {
+            tap.update(data);
+            encryptor.write(data, emit);
+          },
+          end(emit: Emit): void {
+            encryptor.end(emit);
+            tap.finish();
+          },
+          backlog: () => tap.backlog?.(),
+          dispose: () => tap.dispose?.(),
+        }
+      : encryptor,
+  );
   return { stream, record };
 }
 
 interface Piece {
   storedStart: number; // absolute, into the concatenated stored bytes
-  storedEnd: number;   // inclusive
+  storedEnd: number; // inclusive
   params: StreamParams;
   plainSize: number;
   firstChunk: number;
@@ -70,7 +88,12 @@ interface Piece {
  * and unseals only the DEKs of the segments the range touches.
  */
 export function decryptingStream(
-  segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
+  segments: readonly Segment[],
+  open: StoredOpener,
+  kek: Buffer,
+  bucket: string,
+  key: string,
+  range?: { start: number; end: number },
 ): Readable {
   const pieces = planPieces(segments, kek, bucket, key, range);
   if (pieces.length === 0) return Readable.from([], { objectMode: false });
@@ -92,7 +115,12 @@ export const EAGER_SPAN = 256 * 1024;
  * streams, with its first chunk checked before returning (primed).
  */
 export async function openPlaintext(
-  segments: readonly Segment[], open: StoredOpener, kek: Buffer, bucket: string, key: string, range?: { start: number; end: number },
+  segments: readonly Segment[],
+  open: StoredOpener,
+  kek: Buffer,
+  bucket: string,
+  key: string,
+  range?: { start: number; end: number },
 ): Promise<Readable> {
   const pieces = planPieces(segments, kek, bucket, key, range);
   if (pieces.length === 0) return Readable.from([], { objectMode: false });
@@ -102,7 +130,8 @@ export async function openPlaintext(
   const opener = new PiecesDecryptor(pieces);
   const push = (b: Buffer) => void out.push(b);
   try {
-    for await (const b of open({ start: pieces[0]!.storedStart, end: pieces[pieces.length - 1]!.storedEnd })) opener.write(b as Buffer, push);
+    for await (const b of open({ start: pieces[0]!.storedStart, end: pieces[pieces.length - 1]!.storedEnd }))
+      opener.write(b as Buffer, push);
     opener.end();
   } catch (e) {
     throw toS3Error(e);
@@ -112,7 +141,13 @@ export async function openPlaintext(
   return heldBody(out);
 }
 
-function planPieces(segments: readonly Segment[], kek: Buffer, bucket: string, key: string, range?: { start: number; end: number }): Piece[] {
+function planPieces(
+  segments: readonly Segment[],
+  kek: Buffer,
+  bucket: string,
+  key: string,
+  range?: { start: number; end: number },
+): Piece[] {
   const layout = segments.map((s) => {
     const r = readStreamRecord(s.encryption);
     let expected: number;
@@ -130,7 +165,15 @@ function planPieces(segments: readonly Segment[], kek: Buffer, bucket: string, k
     let off = 0;
     segments.forEach((s, i) => {
       const params = openSealedStream(kek, s.encryption, bucket, key);
-      pieces.push({ storedStart: off, storedEnd: off + s.storedSize - 1, params, plainSize: layout[i]!.plainSize, firstChunk: 0, skip: 0, length: s.size });
+      pieces.push({
+        storedStart: off,
+        storedEnd: off + s.storedSize - 1,
+        params,
+        plainSize: layout[i]!.plainSize,
+        firstChunk: 0,
+        skip: 0,
+        length: s.size,
+      });
       off += s.storedSize;
     });
   } else {
@@ -139,7 +182,11 @@ function planPieces(segments: readonly Segment[], kek: Buffer, bucket: string, k
       pieces.push({
         storedStart: p.partStoredStart + p.storedStart,
         storedEnd: p.partStoredStart + p.storedEnd,
-        params, plainSize: layout[p.part]!.plainSize, firstChunk: p.firstChunk, skip: p.skip, length: p.length,
+        params,
+        plainSize: layout[p.part]!.plainSize,
+        firstChunk: p.firstChunk,
+        skip: p.skip,
+        length: p.length,
       });
     }
   }

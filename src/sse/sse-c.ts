@@ -28,4 +28,3 @@ export function newSseCRecord(customer: CustomerKey): SseCRecord {
 export function matchesSseCKey(record: SseCRecord, customer: CustomerKey): boolean {
   return verifyKeyFingerprint(customer.key, Buffer.from(record.salt, 'base64'), Buffer.from(record.fingerprint, 'base64'));
 }
-

@@ -36,7 +36,11 @@ export interface SseKmsParams {
 export type SseKmsRecord = Extract<EncryptionRecord, { mode: 'SSE-KMS' }>;
 
 function badContext(): S3Error {
-  return new S3Error('InvalidArgument', `The header '${H_CONTEXT}' shall be Base64-encoded UTF-8 string holding JSON which represents a string-string map`, { ArgumentName: H_CONTEXT });
+  return new S3Error(
+    'InvalidArgument',
+    `The header '${H_CONTEXT}' shall be Base64-encoded UTF-8 string holding JSON which represents a string-string map`,
+    { ArgumentName: H_CONTEXT },
+  );
 }
 
 /** Decodes x-amz-server-side-encryption-context (InvalidArgument as AWS when it is not a base64 JSON string map). */
@@ -67,7 +71,9 @@ export function objectArn(bucket: string, key: string): string {
 export function objectKmsContext(bucket: string, key: string, client?: EncryptionContext): EncryptionContext {
   const arn = objectArn(bucket, key);
   if (client && client[ARN_CONTEXT_KEY] !== undefined && client[ARN_CONTEXT_KEY] !== arn) {
-    throw new S3Error('InvalidArgument', `The ${ARN_CONTEXT_KEY} value in the encryption context must be the object ARN`, { ArgumentName: H_CONTEXT });
+    throw new S3Error('InvalidArgument', `The ${ARN_CONTEXT_KEY} value in the encryption context must be the object ARN`, {
+      ArgumentName: H_CONTEXT,
+    });
   }
   return { ...client, [ARN_CONTEXT_KEY]: arn };
 }
@@ -92,7 +98,11 @@ function kek(plaintext: Buffer, bucket: string, key: string): Buffer {
 
 /** Keys for a new SSE-KMS object (or multipart upload) at bucket/key. KMS failures come back as S3's KMS.* errors. */
 export async function newSseKms(
-  keys: KmsKeyCache, p: SseKmsParams, bucket: string, key: string, caller: { accessKeyId: string },
+  keys: KmsKeyCache,
+  p: SseKmsParams,
+  bucket: string,
+  key: string,
+  caller: { accessKeyId: string },
 ): Promise<{ record: SseKmsRecord; kek: Buffer }> {
   const context = objectKmsContext(bucket, key, parseContextHeader(p.context));
   const keyId = p.keyId ?? (await keys.defaultKey(DEFAULT_S3_KEY_ALIAS));
@@ -105,7 +115,13 @@ export async function newSseKms(
 }
 
 /** The KEK of a stored SSE-KMS object: one KMS Decrypt (cached for bucket keys). */
-export async function openSseKms(keys: KmsKeyCache, record: SseKmsRecord, bucket: string, key: string, caller: { accessKeyId: string }): Promise<Buffer> {
+export async function openSseKms(
+  keys: KmsKeyCache,
+  record: SseKmsRecord,
+  bucket: string,
+  key: string,
+  caller: { accessKeyId: string },
+): Promise<Buffer> {
   const context = record.bucketKey ? bucketKeyContext(record.context, bucket) : record.context;
   const dataKey = await keys.decrypt(Buffer.from(record.blob, 'base64'), context, caller, record.bucketKey === true);
   return kek(dataKey.plaintext, bucket, key);
@@ -124,4 +140,3 @@ export function sseKmsResponseHeaders(record: SseKmsRecord, withContext: boolean
   }
   return h;
 }
-

@@ -10,7 +10,14 @@ import type { KmsService } from '../kms/service.ts';
 import { S3Error } from '../protocol/s3-errors.ts';
 import { sseErrors } from './errors.ts';
 import {
-  hasCustomerFields, parseCustomerKey, parseReadRequest, parseWriteRequest, responseHeadersFor, type CustomerKey, type EncryptionRequest, type FieldGetter,
+  hasCustomerFields,
+  parseCustomerKey,
+  parseReadRequest,
+  parseWriteRequest,
+  responseHeadersFor,
+  type CustomerKey,
+  type EncryptionRequest,
+  type FieldGetter,
 } from './headers.ts';
 import { checkCustomerKey, newObjectKeys, openObjectKeys, type KeyCaller, type KeyUse, type SseKeyServices } from './keys.ts';
 import { readEncryptionRecord, type EncryptionRecord } from './metadata.ts';
@@ -143,7 +150,8 @@ export class SseObjectIo {
     try {
       if (target.upload) {
         const uploadRecord = readEncryptionRecord(target.upload.encryption);
-        if (!uploadRecord) throw new S3Error('InvalidRequest', 'This multipart upload was created without encryption and cannot take parts on this server.');
+        if (!uploadRecord)
+          throw new S3Error('InvalidRequest', 'This multipart upload was created without encryption and cannot take parts on this server.');
         kek = await openObjectKeys(uploadRecord, customer, target.bucket, target.key, this.keys, 'part', this.caller(ctx));
         mode = uploadRecord.mode;
       } else {
@@ -164,7 +172,10 @@ export class SseObjectIo {
     kek.fill(0);
     let blob;
     try {
-      blob = await ctx.backend.stageBlob(target.bucket, pipeline(source, enc.stream, () => {}));
+      blob = await ctx.backend.stageBlob(
+        target.bucket,
+        pipeline(source, enc.stream, () => {}),
+      );
       await hasher.settled();
     } catch (e) {
       hasher.dispose();
@@ -204,7 +215,13 @@ export class SseObjectIo {
     }
   }
 
-  async read(ctx: SseRequest, bucket: string, record: ObjectRecord, range?: { start: number; end: number }, opts?: { copySource?: boolean }): Promise<Readable> {
+  async read(
+    ctx: SseRequest,
+    bucket: string,
+    record: ObjectRecord,
+    range?: { start: number; end: number },
+    opts?: { copySource?: boolean },
+  ): Promise<Readable> {
     const enc = readEncryptionRecord(record.encryption);
     // Objects stored before encryption at rest existed (or by the plain data path) are served as they are.
     if (!enc) return ctx.backend.openObject(bucket, record, range);

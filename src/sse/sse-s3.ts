@@ -44,7 +44,10 @@ type SseS3Record = Extract<EncryptionRecord, { mode: 'SSE-S3' }>;
 
 export async function newSseS3(provider: ServerKeyProvider, bucket: string, key: string): Promise<{ record: SseS3Record; kek: Buffer }> {
   const { secret, ref } = await provider.newSecret(objectContext(bucket, key));
-  return { record: { v: RECORD_VERSION, mode: 'SSE-S3', serverKey: ref }, kek: deriveKey(secret, SSE_S3_LABEL, objectContext(bucket, key)) };
+  return {
+    record: { v: RECORD_VERSION, mode: 'SSE-S3', serverKey: ref },
+    kek: deriveKey(secret, SSE_S3_LABEL, objectContext(bucket, key)),
+  };
 }
 
 export async function openSseS3(provider: ServerKeyProvider, record: SseS3Record, bucket: string, key: string): Promise<Buffer> {

@@ -184,7 +184,14 @@ export interface StorageBackend {
   discardBlob(bucket: string, blob: StagedBlob): Promise<void>;
 
   /** Makes a staged blob the object's data, atomically (last commit wins). meta.size etc. are the plaintext facts. */
-  putObject(bucket: string, key: string, blob: StagedBlob, meta: ObjectMeta, part?: { etag: string; checksum?: string; encryption?: unknown }, opts?: WriteOptions): Promise<ObjectRecord>;
+  putObject(
+    bucket: string,
+    key: string,
+    blob: StagedBlob,
+    meta: ObjectMeta,
+    part?: { etag: string; checksum?: string; encryption?: unknown },
+    opts?: WriteOptions,
+  ): Promise<ObjectRecord>;
   /** Latest version (or the given one). Throws NoSuchBucket, NoSuchKey (NoSuchVersion with versionId). A latest delete marker → NoSuchKey. */
   headObject(bucket: string, key: string, versionId?: string): Promise<ObjectRecord>;
   /** Stored bytes of a record from headObject(); range = stored offsets, inclusive. */
@@ -200,7 +207,13 @@ export interface StorageBackend {
   /** All uploads of the bucket, sorted by key then initiation time. */
   listUploads(bucket: string): Promise<UploadRecord[]>;
   /** Commits a staged blob as a part (replacing an earlier part with that number). */
-  putPart(bucket: string, uploadId: string, partNumber: number, blob: StagedBlob, part: { size: number; etag: string; checksum?: string; encryption?: unknown }): Promise<PartRecord>;
+  putPart(
+    bucket: string,
+    uploadId: string,
+    partNumber: number,
+    blob: StagedBlob,
+    part: { size: number; etag: string; checksum?: string; encryption?: unknown },
+  ): Promise<PartRecord>;
   /** Sorted by part number. Throws NoSuchUpload. */
   listParts(bucket: string, uploadId: string): Promise<PartRecord[]>;
   /** Throws NoSuchUpload. */

@@ -9,7 +9,10 @@ export class BlobRetirer {
   private timers = new Set<NodeJS.Timeout>();
 
   /** remove: deletes blobs by name, best effort (a blob left behind is unreferenced: the next load of its bucket removes it). */
-  constructor(private readonly remove: (names: string[]) => void, private readonly graceMs = RETIRE_GRACE_MS) {}
+  constructor(
+    private readonly remove: (names: string[]) => void,
+    private readonly graceMs = RETIRE_GRACE_MS,
+  ) {}
 
   /** Marks blobs as being read (one count per call); unpin when the reader is done. */
   pin(names: string[]): void {

@@ -29,8 +29,21 @@ import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { S3Error } from '../protocol/s3-errors.ts';
 import type {
-  BucketConfig, BucketInfo, ListedObject, ListOptions, ListResult, ListVersionsOptions, ListVersionsResult, ObjectMeta,
-  ObjectRecord, PartRecord, StagedBlob, StorageBackend, UploadMeta, UploadRecord, WriteOptions,
+  BucketConfig,
+  BucketInfo,
+  ListedObject,
+  ListOptions,
+  ListResult,
+  ListVersionsOptions,
+  ListVersionsResult,
+  ObjectMeta,
+  ObjectRecord,
+  PartRecord,
+  StagedBlob,
+  StorageBackend,
+  UploadMeta,
+  UploadRecord,
+  WriteOptions,
 } from './backend.ts';
 import { BlobRetirer } from './blob-retirer.ts';
 import type { BlobStore } from './blob/blob-store.ts';
@@ -158,7 +171,9 @@ interface PendingBlobRow {
 /** Thrown at open when the store was initialised under another root key. */
 export class RootKeyMismatchError extends Error {
   constructor() {
-    super('the metadata store was initialised under another root key: every node must use the same root key (KURA_ROOT_KEY or the same root.key); refusing to start');
+    super(
+      'the metadata store was initialised under another root key: every node must use the same root key (KURA_ROOT_KEY or the same root.key); refusing to start',
+    );
     this.name = 'RootKeyMismatchError';
   }
 }
@@ -209,7 +224,12 @@ export class CoreBackend implements StorageBackend {
   private sweeper: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
 
-  private constructor(private readonly meta: MetaStore, private readonly blobs: BlobStore, rootKey: Buffer, private readonly opts: CoreBackendOptions) {
+  private constructor(
+    private readonly meta: MetaStore,
+    private readonly blobs: BlobStore,
+    rootKey: Buffer,
+    private readonly opts: CoreBackendOptions,
+  ) {
     this.sealer = new RecordSealer(rootKey);
     this.retirer = new BlobRetirer((ids) => void this.deleteDead(ids).catch(() => {}), opts.deadBlobGraceMs);
     this.pendingRows = new PendingBlobRows(meta);
@@ -222,7 +242,10 @@ export class CoreBackend implements StorageBackend {
     if (opts.sweepIntervalMs) {
       b.sweeper = setInterval(() => {
         if (b.sweeping) return;
-        b.sweeping = b.recover(false).catch((e: unknown) => b.opts.log?.warn({ err: String(e) }, 'blob clean-up failed (retried at the next sweep)')).finally(() => (b.sweeping = undefined));
+        b.sweeping = b
+          .recover(false)
+          .catch((e: unknown) => b.opts.log?.warn({ err: String(e) }, 'blob clean-up failed (retried at the next sweep)'))
+          .finally(() => (b.sweeping = undefined));
       }, opts.sweepIntervalMs);
       b.sweeper.unref();
     }
@@ -284,7 +307,10 @@ export class CoreBackend implements StorageBackend {
       const rows = await this.meta.read((tx) => tx.scan({ start: cursor, end: range.end, limit: 1000 }));
       if (!rows.length) break;
       cursor = justAfter(rows[rows.length - 1]!.key);
-      const dead = rows.map((r) => ({ id: blobIdOf(r.key), row: this.open<{ at: number; unfinished?: boolean }>(r.key, r.value, 'dead blob') }));
+      const dead = rows.map((r) => ({
+        id: blobIdOf(r.key),
+        row: this.open<{ at: number; unfinished?: boolean }>(r.key, r.value, 'dead blob'),
+      }));
       const free = dead.filter((d) => (deadGrace === 0 || now - d.row.at > deadGrace) && !this.retirer.isPinned(d.id));
       // A write cut short may have left more than a blob (an upstream multipart upload): discarded first.
       const unfinished = free.filter((d) => d.row.unfinished).map((d) => d.id);
@@ -362,7 +388,8 @@ export class CoreBackend implements StorageBackend {
   async deleteBucket(name: string): Promise<void> {
     const dead = await this.meta.write(async (tx) => {
       await this.bucket(tx, name);
-      if ((await tx.scan({ ...prefixRange(keys.bucketRows(TABLE.version, name)), limit: 1 })).length) throw new S3Error('BucketNotEmpty', undefined, { BucketName: name });
+      if ((await tx.scan({ ...prefixRange(keys.bucketRows(TABLE.version, name)), limit: 1 })).length)
+        throw new S3Error('BucketNotEmpty', undefined, { BucketName: name });
       const ids: string[] = [];
       for (const table of [TABLE.upload, TABLE.uploadById, TABLE.part]) {
         for (const e of await tx.scan(prefixRange(keys.bucketRows(table, name)))) {
@@ -398,11 +425,16 @@ export class CoreBackend implements StorageBackend {
     this.staged.add(id);
     // A long upload keeps its G row young, so other nodes' clean-up leaves it alone.
     const grace = this.opts.pendingBlobGraceMs ?? 0;
-    const refresh = grace > 0 && this.opts.sweepIntervalMs ? setInterval(() => {
-      void this.meta.write(async (tx) => {
-        if (await tx.get(keys.pendingBlob(id))) this.put(tx, keys.pendingBlob(id), this.pendingRow());
-      }).catch(() => {});
-    }, grace / 6) : undefined;
+    const refresh =
+      grace > 0 && this.opts.sweepIntervalMs
+        ? setInterval(() => {
+            void this.meta
+              .write(async (tx) => {
+                if (await tx.get(keys.pendingBlob(id))) this.put(tx, keys.pendingBlob(id), this.pendingRow());
+              })
+              .catch(() => {});
+          }, grace / 6)
+        : undefined;
     refresh?.unref();
     try {
       const storedSize = await this.blobs.put(id, data);
@@ -417,7 +449,8 @@ export class CoreBackend implements StorageBackend {
 
   /** In a commit: the staged blob's G row must still be there (not taken by another node's clean-up); removes it. */
   private async claimStaged(tx: MetaTx, id: string): Promise<void> {
-    if (!(await tx.get(keys.pendingBlob(id)))) throw new Error('staged blob was removed by clean-up before its commit (upload older than the pending-blob grace period)');
+    if (!(await tx.get(keys.pendingBlob(id))))
+      throw new Error('staged blob was removed by clean-up before its commit (upload older than the pending-blob grace period)');
     tx.delete(keys.pendingBlob(id));
   }
 
@@ -508,7 +541,13 @@ export class CoreBackend implements StorageBackend {
     else tx.delete(keys.latest(bucket, key));
   }
 
-  private commit(bucket: string, key: string, build: (versionId: string) => ObjectRecord, opts: WriteOptions | undefined, extra?: (tx: MetaTx) => Promise<string[]>): Promise<ObjectRecord> {
+  private commit(
+    bucket: string,
+    key: string,
+    build: (versionId: string) => ObjectRecord,
+    opts: WriteOptions | undefined,
+    extra?: (tx: MetaTx) => Promise<string[]>,
+  ): Promise<ObjectRecord> {
     return this.locks.run(`key\0${bucket}\0${key}`, async () => {
       const { rec, removed } = await this.meta.write(async (tx) => {
         const info = await this.bucket(tx, bucket);
@@ -527,13 +566,26 @@ export class CoreBackend implements StorageBackend {
 
   // ---- objects ----
 
-  async putObject(bucket: string, key: string, blob: StagedBlob, meta: ObjectMeta, part?: { etag: string; checksum?: string; encryption?: unknown }, opts?: WriteOptions): Promise<ObjectRecord> {
+  async putObject(
+    bucket: string,
+    key: string,
+    blob: StagedBlob,
+    meta: ObjectMeta,
+    part?: { etag: string; checksum?: string; encryption?: unknown },
+    opts?: WriteOptions,
+  ): Promise<ObjectRecord> {
     try {
       this.checkStaged(blob);
-      const rec = await this.commit(bucket, key, (versionId) => singlePartRecord(key, versionId, meta, blob.storedSize, blob.id, part), opts, async (tx) => {
-        await this.claimStaged(tx, blob.id);
-        return [];
-      });
+      const rec = await this.commit(
+        bucket,
+        key,
+        (versionId) => singlePartRecord(key, versionId, meta, blob.storedSize, blob.id, part),
+        opts,
+        async (tx) => {
+          await this.claimStaged(tx, blob.id);
+          return [];
+        },
+      );
       this.staged.delete(blob.id);
       return rec;
     } finally {
@@ -547,12 +599,14 @@ export class CoreBackend implements StorageBackend {
       if (versionId !== undefined) {
         const order = await this.orderOf(tx, bucket, key, versionId);
         const v = order && (await this.getRow<ObjectRecord>(tx, keys.version(bucket, key, order), `version in ${bucket}`));
-        if (!v || v.key !== key || v.versionId !== versionId) throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
+        if (!v || v.key !== key || v.versionId !== versionId)
+          throw new S3Error('NoSuchVersion', undefined, { Key: key, VersionId: versionId });
         return v;
       }
       const v = await this.newest(tx, bucket, key);
       if (!v) throw new S3Error('NoSuchKey', undefined, { Key: key });
-      if (v.deleteMarker) throw new S3Error('NoSuchKey', undefined, { Key: key }, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': v.versionId });
+      if (v.deleteMarker)
+        throw new S3Error('NoSuchKey', undefined, { Key: key }, { 'x-amz-delete-marker': 'true', 'x-amz-version-id': v.versionId });
       return v;
     });
   }
@@ -567,9 +621,12 @@ export class CoreBackend implements StorageBackend {
       const s = segments[0]!;
       stream = blobs.open(s.ref, { start: s.start, end: s.end });
     } else {
-      stream = Readable.from((async function* read(): AsyncGenerator<Buffer> {
-        for (const s of segments) yield* blobs.open(s.ref, { start: s.start, end: s.end }) as AsyncIterable<Buffer>;
-      })(), { objectMode: false, highWaterMark: 1024 * 1024 });
+      stream = Readable.from(
+        (async function* read(): AsyncGenerator<Buffer> {
+          for (const s of segments) yield* blobs.open(s.ref, { start: s.start, end: s.end }) as AsyncIterable<Buffer>;
+        })(),
+        { objectMode: false, highWaterMark: 1024 * 1024 },
+      );
     }
     stream.once('close', () => this.retirer.unpin(ids));
     return stream;
@@ -593,8 +650,17 @@ export class CoreBackend implements StorageBackend {
         if (info.config.versioning) {
           const markerId = this.freshVersionId(info, (await this.newestRow(tx, bucket, key))?.order);
           const marker: ObjectRecord = {
-            key, versionId: markerId, deleteMarker: true, lastModified: new Date().toISOString(), size: 0, storedSize: 0, etag: '',
-            contentType: '', userMetadata: {}, headers: {}, parts: [],
+            key,
+            versionId: markerId,
+            deleteMarker: true,
+            lastModified: new Date().toISOString(),
+            size: 0,
+            storedSize: 0,
+            etag: '',
+            contentType: '',
+            userMetadata: {},
+            headers: {},
+            parts: [],
           };
           const removed = await this.addVersion(tx, info, marker);
           return { result: { versionId: markerId, deleteMarker: true }, removed };
@@ -742,13 +808,18 @@ export class CoreBackend implements StorageBackend {
 
   private async uploadRow(tx: MetaTx, bucket: string, uploadId: string): Promise<UploadRecord> {
     await this.bucket(tx, bucket);
-    const u = UPLOAD_ID.test(uploadId) ? await this.getRow<UploadRecord>(tx, keys.uploadById(bucket, uploadId), `upload in ${bucket}`) : undefined;
+    const u = UPLOAD_ID.test(uploadId)
+      ? await this.getRow<UploadRecord>(tx, keys.uploadById(bucket, uploadId), `upload in ${bucket}`)
+      : undefined;
     if (!u) throw new S3Error('NoSuchUpload', undefined, { UploadId: uploadId });
     return u;
   }
 
   private async partRows(tx: MetaTx, bucket: string, uploadId: string): Promise<{ key: Buffer; part: PartRecord }[]> {
-    return (await tx.scan(prefixRange(keys.partsOf(bucket, uploadId)))).map((e) => ({ key: e.key, part: this.open<PartRecord>(e.key, e.value, `part in ${bucket}`) }));
+    return (await tx.scan(prefixRange(keys.partsOf(bucket, uploadId)))).map((e) => ({
+      key: e.key,
+      part: this.open<PartRecord>(e.key, e.value, `part in ${bucket}`),
+    }));
   }
 
   async createUpload(bucket: string, key: string, meta: UploadMeta): Promise<UploadRecord> {
@@ -769,24 +840,34 @@ export class CoreBackend implements StorageBackend {
   async listUploads(bucket: string): Promise<UploadRecord[]> {
     return this.meta.read(async (tx) => {
       await this.bucket(tx, bucket);
-      return (await tx.scan(prefixRange(keys.uploadsOf(bucket)))).map((e) => this.open<UploadRecord>(e.key, e.value, `upload in ${bucket}`));
+      return (await tx.scan(prefixRange(keys.uploadsOf(bucket)))).map((e) =>
+        this.open<UploadRecord>(e.key, e.value, `upload in ${bucket}`),
+      );
     });
   }
 
-  async putPart(bucket: string, uploadId: string, partNumber: number, blob: StagedBlob, part: { size: number; etag: string; checksum?: string; encryption?: unknown }): Promise<PartRecord> {
+  async putPart(
+    bucket: string,
+    uploadId: string,
+    partNumber: number,
+    blob: StagedBlob,
+    part: { size: number; etag: string; checksum?: string; encryption?: unknown },
+  ): Promise<PartRecord> {
     try {
       this.checkStaged(blob);
-      const { rec, removed } = await this.locks.run(`upload\0${bucket}\0${uploadId}`, () => this.meta.write(async (tx) => {
-        await this.uploadRow(tx, bucket, uploadId);
-        const rowKey = keys.part(bucket, uploadId, partNumber);
-        const old = await this.getRow<PartRecord>(tx, rowKey, `part in ${bucket}`);
-        const rec = partRecord(partNumber, blob.storedSize, blob.id, part);
-        this.put(tx, rowKey, rec);
-        await this.claimStaged(tx, blob.id);
-        const removed = old ? [old.ref] : [];
-        this.dropBlobs(tx, removed);
-        return { rec, removed };
-      }));
+      const { rec, removed } = await this.locks.run(`upload\0${bucket}\0${uploadId}`, () =>
+        this.meta.write(async (tx) => {
+          await this.uploadRow(tx, bucket, uploadId);
+          const rowKey = keys.part(bucket, uploadId, partNumber);
+          const old = await this.getRow<PartRecord>(tx, rowKey, `part in ${bucket}`);
+          const rec = partRecord(partNumber, blob.storedSize, blob.id, part);
+          this.put(tx, rowKey, rec);
+          await this.claimStaged(tx, blob.id);
+          const removed = old ? [old.ref] : [];
+          this.dropBlobs(tx, removed);
+          return { rec, removed };
+        }),
+      );
       this.staged.delete(blob.id);
       this.retirer.retire(removed);
       return rec;
@@ -812,30 +893,44 @@ export class CoreBackend implements StorageBackend {
   }
 
   async abortUpload(bucket: string, uploadId: string): Promise<void> {
-    const removed = await this.locks.run(`upload\0${bucket}\0${uploadId}`, () => this.meta.write(async (tx) => {
-      const upload = await this.uploadRow(tx, bucket, uploadId);
-      const ids = (await this.removeUpload(tx, bucket, upload)).map((p) => p.ref);
-      this.dropBlobs(tx, ids);
-      return ids;
-    }));
+    const removed = await this.locks.run(`upload\0${bucket}\0${uploadId}`, () =>
+      this.meta.write(async (tx) => {
+        const upload = await this.uploadRow(tx, bucket, uploadId);
+        const ids = (await this.removeUpload(tx, bucket, upload)).map((p) => p.ref);
+        this.dropBlobs(tx, ids);
+        return ids;
+      }),
+    );
     this.retirer.retire(removed);
   }
 
-  async completeUpload(bucket: string, uploadId: string, parts: PartRecord[], meta: ObjectMeta, opts?: WriteOptions): Promise<ObjectRecord> {
+  async completeUpload(
+    bucket: string,
+    uploadId: string,
+    parts: PartRecord[],
+    meta: ObjectMeta,
+    opts?: WriteOptions,
+  ): Promise<ObjectRecord> {
     return this.locks.run(`upload\0${bucket}\0${uploadId}`, async () => {
       const upload = await this.getUpload(bucket, uploadId);
       const key = upload.key;
-      return this.commit(bucket, key, (versionId) => multipartRecord(key, versionId, meta, parts), opts, async (tx) => {
-        await this.uploadRow(tx, bucket, uploadId);
-        const current = new Map((await this.removeUpload(tx, bucket, upload)).map((p) => [p.partNumber, p]));
-        for (const p of parts) {
-          if (current.get(p.partNumber)?.ref !== p.ref) throw new S3Error('InvalidPart', undefined, { PartNumber: String(p.partNumber) });
-        }
-        const used = new Set(parts.map((p) => p.ref));
-        const unused = [...current.values()].filter((p) => !used.has(p.ref)).map((p) => p.ref);
-        this.dropBlobs(tx, unused);
-        return unused;
-      });
+      return this.commit(
+        bucket,
+        key,
+        (versionId) => multipartRecord(key, versionId, meta, parts),
+        opts,
+        async (tx) => {
+          await this.uploadRow(tx, bucket, uploadId);
+          const current = new Map((await this.removeUpload(tx, bucket, upload)).map((p) => [p.partNumber, p]));
+          for (const p of parts) {
+            if (current.get(p.partNumber)?.ref !== p.ref) throw new S3Error('InvalidPart', undefined, { PartNumber: String(p.partNumber) });
+          }
+          const used = new Set(parts.map((p) => p.ref));
+          const unused = [...current.values()].filter((p) => !used.has(p.ref)).map((p) => p.ref);
+          this.dropBlobs(tx, unused);
+          return unused;
+        },
+      );
     });
   }
 

@@ -15,4 +15,3 @@ export function compareKeys(a: string, b: string): number {
   }
   return a.length - b.length;
 }
-

@@ -59,13 +59,22 @@ export function ordersFor(versions: readonly ObjectRecord[]): Buffer[] {
     if (own) return own;
     const older = versions.slice(i + 1).find((x) => x.versionId !== NULL_VERSION);
     if (older) return orderBuf(BigInt(`0x${older.versionId}`) - 1n);
-    const newer = versions.slice(0, i).reverse().find((x) => x.versionId !== NULL_VERSION);
+    const newer = versions
+      .slice(0, i)
+      .reverse()
+      .find((x) => x.versionId !== NULL_VERSION);
     if (newer) return orderBuf(BigInt(`0x${newer.versionId}`) + 1n);
     return orderBuf((MAX - BigInt(Date.parse(v.lastModified) || 0) * 1000n) << 64n);
   });
 }
 
-export async function migrateFsLayout(dataDir: string, meta: MetaStore, blobs: FsBlobStore, rootKey: Buffer, log?: { info(obj: object, msg: string): void }): Promise<void> {
+export async function migrateFsLayout(
+  dataDir: string,
+  meta: MetaStore,
+  blobs: FsBlobStore,
+  rootKey: Buffer,
+  log?: { info(obj: object, msg: string): void },
+): Promise<void> {
   const sealer = new RecordSealer(rootKey);
   const put = (tx: MetaTx, k: Buffer, v: unknown) => tx.put(k, sealer.seal(k, v));
   for (const name of await listDir(dataDir)) {
@@ -82,7 +91,9 @@ export async function migrateFsLayout(dataDir: string, meta: MetaStore, blobs: F
       for (const f of await listDir(join(dir, 'objects', hh))) if (f.endsWith('.json')) files.push(join(dir, 'objects', hh, f));
     }
     for (let i = 0; i < files.length; i += BATCH) {
-      const metas = (await Promise.all(files.slice(i, i + BATCH).map((f) => readJson<MetaFile>(f)))).filter((m): m is MetaFile => !!m && m.versions.length > 0);
+      const metas = (await Promise.all(files.slice(i, i + BATCH).map((f) => readJson<MetaFile>(f)))).filter(
+        (m): m is MetaFile => !!m && m.versions.length > 0,
+      );
       await meta.write(async (tx) => {
         for (const m of metas) {
           const orders = ordersFor(m.versions);
@@ -104,7 +115,9 @@ export async function migrateFsLayout(dataDir: string, meta: MetaStore, blobs: F
     for (const uploadId of await listDir(join(dir, 'uploads'))) {
       const udir = join(dir, 'uploads', uploadId);
       const upload = await readJson<UploadRecord>(join(udir, 'upload.json'));
-      const parts = (await Promise.all((await listDir(udir)).filter((n) => /^part-\d+\.json$/.test(n)).map((n) => readJson<PartRecord>(join(udir, n))))).filter((p): p is PartRecord => !!p);
+      const parts = (
+        await Promise.all((await listDir(udir)).filter((n) => /^part-\d+\.json$/.test(n)).map((n) => readJson<PartRecord>(join(udir, n))))
+      ).filter((p): p is PartRecord => !!p);
       // An upload whose parts are already an object's segments was completed just before a crash.
       if (!upload || upload.uploadId !== uploadId || parts.some((p) => referenced.has(p.ref))) continue;
       await meta.write(async (tx) => {
@@ -132,8 +145,12 @@ export async function migrateFsLayout(dataDir: string, meta: MetaStore, blobs: F
     await rename(dir, trash);
     await fsyncDir(dataDir);
     await rm(trash, { recursive: true, force: true });
-    log?.info({ bucket: name, objects, versions, uploads, blobs: moved }, 'migrated bucket from the file-per-key layout to the metadata store');
+    log?.info(
+      { bucket: name, objects, versions, uploads, blobs: moved },
+      'migrated bucket from the file-per-key layout to the metadata store',
+    );
   }
   // Trash of a migration cut short after its rename.
-  for (const n of await listDir(join(dataDir, '.kura'))) if (n.startsWith('migrated-')) await rm(join(dataDir, '.kura', n), { recursive: true, force: true });
+  for (const n of await listDir(join(dataDir, '.kura')))
+    if (n.startsWith('migrated-')) await rm(join(dataDir, '.kura', n), { recursive: true, force: true });
 }

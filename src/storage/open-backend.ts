@@ -92,13 +92,21 @@ export async function loadInstanceId(dataDir: string): Promise<string> {
 }
 
 /** `meta`: an already open metadata store (the server's, shared with the KMS); the backend closes it. */
-export async function openBackend(config: StorageConfig, rootKey: Buffer, opts: CoreBackendOptions = {}, meta?: MetaStore): Promise<StorageBackend> {
+export async function openBackend(
+  config: StorageConfig,
+  rootKey: Buffer,
+  opts: CoreBackendOptions = {},
+  meta?: MetaStore,
+): Promise<StorageBackend> {
   const shared = isShared(config);
   const options: CoreBackendOptions = shared ? { ...SHARED_META_TIMINGS, instanceId: await loadInstanceId(config.dataDir), ...opts } : opts;
   meta ??= await metaStoreFactory(config)(config, rootKey, opts.log);
   let blobs: BlobStore;
   try {
-    blobs = config.backend?.kind === 's3' ? await S3BlobStore.open(config.backend) : await FsBlobStore.open(join(config.dataDir, '.kura', 'blobs'));
+    blobs =
+      config.backend?.kind === 's3'
+        ? await S3BlobStore.open(config.backend)
+        : await FsBlobStore.open(join(config.dataDir, '.kura', 'blobs'));
     if (blobs instanceof FsBlobStore) await migrateFsLayout(config.dataDir, meta, blobs, rootKey, opts.log);
     if (blobs instanceof S3BlobStore) await claimUpstream(blobs, rootKey);
   } catch (e) {
@@ -116,7 +124,9 @@ export function describeBackend(config: StorageConfig): string {
     try {
       const u = new URL(String(config.meta.url));
       meta = `postgres metadata at ${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
-    } catch { /* keep the engine name only */ }
+    } catch {
+      /* keep the engine name only */
+    }
   }
   if (b?.kind !== 's3') return `fs:${config.dataDir} (${meta})`;
   return `s3://${b.bucket}/${b.prefix ?? ''}${b.endpoint ? ` at ${b.endpoint}` : ''} (${meta})`;

@@ -10,7 +10,14 @@ export interface PartInfo {
 }
 
 /** The record of a single-part object (PutObject) whose data is the blob ref, storedSize bytes. */
-export function singlePartRecord(key: string, versionId: string, meta: ObjectMeta, storedSize: number, ref: string, part?: PartInfo): ObjectRecord {
+export function singlePartRecord(
+  key: string,
+  versionId: string,
+  meta: ObjectMeta,
+  storedSize: number,
+  ref: string,
+  part?: PartInfo,
+): ObjectRecord {
   const layout: PartLayout = { partNumber: 1, size: meta.size, storedSize, etag: part?.etag ?? meta.etag, ref };
   if (part?.checksum !== undefined) layout.checksum = part.checksum;
   if (part?.encryption !== undefined) layout.encryption = part.encryption;

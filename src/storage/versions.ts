@@ -10,7 +10,8 @@ export function checkPreconditions(current: ObjectRecord | undefined, opts?: Wri
   }
   if (opts.ifMatch !== undefined) {
     if (!current) throw new S3Error('NoSuchKey');
-    if (opts.ifMatch !== '*' && opts.ifMatch !== current.etag) throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' });
+    if (opts.ifMatch !== '*' && opts.ifMatch !== current.etag)
+      throw new S3Error('PreconditionFailed', undefined, { Condition: 'If-Match' });
   }
 }
 

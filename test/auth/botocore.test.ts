@@ -34,28 +34,46 @@ describe('botocore-signed requests', () => {
     const auth = authenticate(req, lookup, S3_SCOPE);
     assert.equal(auth.payload, 'signed');
     const out: Buffer[] = [];
-    await pipeline(Readable.from([Buffer.from(body)]), createPayloadDecoder(auth, req.headers), async function (src: AsyncIterable<Buffer>) {
-      for await (const c of src) out.push(c);
-    });
+    await pipeline(
+      Readable.from([Buffer.from(body)]),
+      createPayloadDecoder(auth, req.headers),
+      async function (src: AsyncIterable<Buffer>) {
+        for await (const c of src) out.push(c);
+      },
+    );
     assert.equal(Buffer.concat(out).toString(), body);
-    assert.throws(() => authenticate({ ...req, rawQuery: req.rawQuery.replace('partNumber=2', 'partNumber=3') }, lookup, S3_SCOPE),
-      (e: S3Error) => e.code === 'SignatureDoesNotMatch');
+    assert.throws(
+      () => authenticate({ ...req, rawQuery: req.rawQuery.replace('partNumber=2', 'partNumber=3') }, lookup, S3_SCOPE),
+      (e: S3Error) => e.code === 'SignatureDoesNotMatch',
+    );
   });
 
   test('presigned URL', () => {
     const url = new URL(signed.presigned);
     const req: SignedRequest = { method: 'GET', rawPath: url.pathname, rawQuery: url.search.slice(1), headers: { host: url.host } };
     assert.equal(authenticate(req, lookup, S3_SCOPE).presigned, true);
-    assert.throws(() => authenticate({ ...req, rawPath: url.pathname.replace('%2Bc', '%2Bd') }, lookup, S3_SCOPE),
-      (e: S3Error) => e.code === 'SignatureDoesNotMatch');
+    assert.throws(
+      () => authenticate({ ...req, rawPath: url.pathname.replace('%2Bc', '%2Bd') }, lookup, S3_SCOPE),
+      (e: S3Error) => e.code === 'SignatureDoesNotMatch',
+    );
   });
 
   test('presigned POST policy', () => {
     const fields: Record<string, string> = { bucket: 'bkt' };
     for (const [k, v] of Object.entries(signed.post.fields)) fields[k.toLowerCase()] = v;
     fields['key'] = fields['key']!.replace('${filename}', 'photo.png');
-    assert.deepEqual(verifyPostPolicy(fields, lookup, 'us-east-1'), { accessKeyId: AKID, region: 'us-east-1', contentLengthRange: [1, 1000] });
-    assert.throws(() => verifyPostPolicy({ ...fields, key: 'elsewhere/photo.png' }, lookup, 'us-east-1'), (e: S3Error) => e.code === 'AccessDenied');
-    assert.throws(() => verifyPostPolicy({ ...fields, 'content-type': 'text/html' }, lookup, 'us-east-1'), (e: S3Error) => e.code === 'AccessDenied');
+    assert.deepEqual(verifyPostPolicy(fields, lookup, 'us-east-1'), {
+      accessKeyId: AKID,
+      region: 'us-east-1',
+      contentLengthRange: [1, 1000],
+    });
+    assert.throws(
+      () => verifyPostPolicy({ ...fields, key: 'elsewhere/photo.png' }, lookup, 'us-east-1'),
+      (e: S3Error) => e.code === 'AccessDenied',
+    );
+    assert.throws(
+      () => verifyPostPolicy({ ...fields, 'content-type': 'text/html' }, lookup, 'us-east-1'),
+      (e: S3Error) => e.code === 'AccessDenied',
+    );
   });
 });

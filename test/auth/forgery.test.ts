@@ -11,9 +11,19 @@ import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { XMLParser } from 'fast-xml-parser';
 import {
-  CreateBucketCommand, CreateMultipartUploadCommand, GetBucketEncryptionCommand, GetBucketVersioningCommand,
-  GetObjectCommand, ListBucketsCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListPartsCommand,
-  PutBucketEncryptionCommand, PutObjectCommand, UploadPartCommand, type S3Client,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetBucketEncryptionCommand,
+  GetBucketVersioningCommand,
+  GetObjectCommand,
+  ListBucketsCommand,
+  ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  ListPartsCommand,
+  PutBucketEncryptionCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { KMSClient, ListKeysCommand, ListAliasesCommand } from '@aws-sdk/client-kms';
 import { ROUTES, matchRoute, type Route, type RouteProbe, type Scope } from '../../src/server/router.ts';
@@ -39,7 +49,8 @@ interface Reply {
 function send(method: string, path: string, headers: Record<string, string>, body?: Buffer | string): Promise<Reply> {
   const url = new URL(srv.endpoint);
   // A body always goes framed (a GET has no chunked default: unframed bytes would be a second, garbage request).
-  if (body !== undefined && headers['content-length'] === undefined) headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
+  if (body !== undefined && headers['content-length'] === undefined)
+    headers = { ...headers, 'content-length': String(Buffer.byteLength(body)) };
   return new Promise((resolve, reject) => {
     // A connection per request: a refused body left unread must not bleed into the next request.
     const req = request({ host: url.hostname, port: url.port, method, path, headers, agent: false }, (res) => {
@@ -69,7 +80,10 @@ function assertS3Refusal(r: Reply, method: string, codes: string[], statuses: nu
 }
 
 function amzDate(d = new Date()): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}/, '');
 }
 
 const sha256 = (b: Buffer | string): string => createHash('sha256').update(b).digest('hex');
@@ -83,7 +97,9 @@ async function snapshot(): Promise<unknown> {
   const enc = (await s3.send(new GetBucketEncryptionCommand({ Bucket: BUCKET }))).ServerSideEncryptionConfiguration;
   const versioning = (await s3.send(new GetBucketVersioningCommand({ Bucket: BUCKET }))).Status ?? 'unset';
   const uploads = (await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads?.map((u) => `${u.Key}:${u.UploadId}`).sort();
-  const parts = (await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key: MP_KEY, UploadId: uploadId }))).Parts?.map((p) => `${p.PartNumber}:${p.ETag}`);
+  const parts = (await s3.send(new ListPartsCommand({ Bucket: BUCKET, Key: MP_KEY, UploadId: uploadId }))).Parts?.map(
+    (p) => `${p.PartNumber}:${p.ETag}`,
+  );
   return {
     buckets,
     versions: versions.Versions?.map((v) => `${v.Key}:${v.VersionId}:${v.ETag}:${v.IsLatest}`),
@@ -103,11 +119,15 @@ before(async () => {
   s3 = srv.client();
   host = new URL(srv.endpoint).host;
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await s3.send(new PutBucketEncryptionCommand({
-    Bucket: BUCKET,
-    ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
-  }));
-  await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: 'the plaintext an attacker wants', ServerSideEncryption: 'AES256' }));
+  await s3.send(
+    new PutBucketEncryptionCommand({
+      Bucket: BUCKET,
+      ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+    }),
+  );
+  await s3.send(
+    new PutObjectCommand({ Bucket: BUCKET, Key: KEY, Body: 'the plaintext an attacker wants', ServerSideEncryption: 'AES256' }),
+  );
   uploadId = (await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: MP_KEY }))).UploadId!;
   await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: MP_KEY, UploadId: uploadId, PartNumber: 1, Body: Buffer.alloc(1024, 7) }));
 });
@@ -173,7 +193,11 @@ interface ForgedScope {
 const SCOPES: ForgedScope[] = [
   { name: 's3', service: 's3', region: REGION, codes: ['SignatureDoesNotMatch'], statuses: [403] },
   ...['kms', 'sts', 'iam', 'frobnicate'].map((service) => ({
-    name: service, service, region: REGION, codes: ['AuthorizationHeaderMalformed'], statuses: [400],
+    name: service,
+    service,
+    region: REGION,
+    codes: ['AuthorizationHeaderMalformed'],
+    statuses: [400],
   })),
   { name: 'other region', service: 's3', region: 'eu-west-1', codes: ['AuthorizationHeaderMalformed'], statuses: [400] },
 ];
@@ -183,7 +207,10 @@ function forge(r: RouteRequest, scope: ForgedScope, body: Buffer | undefined, wi
   const headers: Record<string, string> = { host, 'x-amz-date': date, ...r.headers };
   if (withContentSha) headers['x-amz-content-sha256'] = sha256(body ?? '');
   if (body) headers['content-length'] = String(body.length);
-  const signed = Object.keys(headers).filter((h) => h === 'host' || h.startsWith('x-amz-')).sort().join(';');
+  const signed = Object.keys(headers)
+    .filter((h) => h === 'host' || h.startsWith('x-amz-'))
+    .sort()
+    .join(';');
   headers.authorization =
     `AWS4-HMAC-SHA256 Credential=${srv.credentials.accessKeyId}/${date.slice(0, 8)}/${scope.region}/${scope.service}/aws4_request, ` +
     `SignedHeaders=${signed}, Signature=${randomBytes(32).toString('hex')}`;
@@ -203,9 +230,10 @@ describe('forged signatures on every S3 route', () => {
             const what = `${r.method} ${r.path}?${r.query} (${scope.name}, body ${!!body}, sha ${withContentSha})`;
             const res = await send(r.method, r.query ? `${r.path}?${r.query}` : r.path, forge(r, scope, body, withContentSha), body);
             // S3 insists on x-amz-content-sha256 before looking at the signature (400 InvalidRequest).
-            const ok = withContentSha || scope.codes[0] !== 'SignatureDoesNotMatch'
-              ? scope
-              : { ...scope, codes: ['InvalidRequest'], statuses: [400] };
+            const ok =
+              withContentSha || scope.codes[0] !== 'SignatureDoesNotMatch'
+                ? scope
+                : { ...scope, codes: ['InvalidRequest'], statuses: [400] };
             assertS3Refusal(res, r.method, ok.codes, ok.statuses, what);
             sent++;
           }
@@ -219,7 +247,8 @@ describe('forged signatures on every S3 route', () => {
   test("the issue's reproduction: ListBuckets signed for 'kms' with a made-up signature", async () => {
     const date = amzDate();
     const res = await send('GET', '/', {
-      host, 'x-amz-date': date,
+      host,
+      'x-amz-date': date,
       authorization: `AWS4-HMAC-SHA256 Credential=${srv.credentials.accessKeyId}/${date.slice(0, 8)}/${REGION}/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=00`,
     });
     assertS3Refusal(res, 'GET', ['AuthorizationHeaderMalformed'], [400], 'kms-scoped ListBuckets');
@@ -231,7 +260,9 @@ describe('forged signatures on every S3 route', () => {
   test('another region: AuthorizationHeaderMalformed naming the expected region', async () => {
     const date = amzDate();
     const res = await send('GET', `/${BUCKET}/${KEY}`, {
-      host, 'x-amz-date': date, 'x-amz-content-sha256': sha256(''),
+      host,
+      'x-amz-date': date,
+      'x-amz-content-sha256': sha256(''),
       authorization: `AWS4-HMAC-SHA256 Credential=${srv.credentials.accessKeyId}/${date.slice(0, 8)}/eu-west-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature=00`,
     });
     assertS3Refusal(res, 'GET', ['AuthorizationHeaderMalformed'], [400], 'other region');
@@ -268,7 +299,13 @@ const OPERATIONS: Operation[] = [
   { name: 'DeleteObject', spec: (key) => ({ method: 'DELETE', path: `/${BUCKET}/${key}` }), okStatus: 204 },
   {
     name: 'DeleteObjects',
-    spec: (key) => ({ method: 'POST', path: `/${BUCKET}`, query: { delete: '' }, body: DELETE_BODY(key), headers: { 'content-md5': createHash('md5').update(DELETE_BODY(key)).digest('base64') } }),
+    spec: (key) => ({
+      method: 'POST',
+      path: `/${BUCKET}`,
+      query: { delete: '' },
+      body: DELETE_BODY(key),
+      headers: { 'content-md5': createHash('md5').update(DELETE_BODY(key)).digest('base64') },
+    }),
     okStatus: 200,
   },
 ];
@@ -298,10 +335,13 @@ function flipHex(s: string, rnd: number): string {
 }
 
 function replaceQueryParam(rawQuery: string, name: string, f: (v: string) => string): string {
-  return rawQuery.split('&').map((p) => {
-    const eq = p.indexOf('=');
-    return (eq < 0 ? p : p.slice(0, eq)) === name ? `${name}=${f(eq < 0 ? '' : p.slice(eq + 1))}` : p;
-  }).join('&');
+  return rawQuery
+    .split('&')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      return (eq < 0 ? p : p.slice(0, eq)) === name ? `${name}=${f(eq < 0 ? '' : p.slice(eq + 1))}` : p;
+    })
+    .join('&');
 }
 
 function editCredential(w: WireRequest, f: (parts: string[]) => void): WireRequest {
@@ -311,11 +351,14 @@ function editCredential(w: WireRequest, f: (parts: string[]) => void): WireReque
     f(parts);
     return { ...w, headers: { ...w.headers, authorization: w.headers.authorization.replace(m[1]!, parts.join('/')) } };
   }
-  return { ...w, rawQuery: replaceQueryParam(w.rawQuery, 'X-Amz-Credential', (v) => {
-    const parts = decodeURIComponent(v).split('/');
-    f(parts);
-    return encodeURIComponent(parts.join('/'));
-  }) };
+  return {
+    ...w,
+    rawQuery: replaceQueryParam(w.rawQuery, 'X-Amz-Credential', (v) => {
+      const parts = decodeURIComponent(v).split('/');
+      f(parts);
+      return encodeURIComponent(parts.join('/'));
+    }),
+  };
 }
 
 const MUTATIONS: Record<string, Mutation> = {
@@ -340,27 +383,38 @@ const MUTATIONS: Record<string, Mutation> = {
   date: (w, rnd) => {
     const shift = 1 + (rnd % 600);
     if (w.headers['x-amz-date']) {
-      const t = new Date(Date.parse(w.headers['x-amz-date'].replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z')) - shift * 1000);
+      const t = new Date(
+        Date.parse(w.headers['x-amz-date'].replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z')) - shift * 1000,
+      );
       return { ...w, headers: { ...w.headers, 'x-amz-date': amzDate(t) } };
     }
-    return { ...w, rawQuery: replaceQueryParam(w.rawQuery, 'X-Amz-Date', (v) => {
-      const t = new Date(Date.parse(v.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z')) - shift * 1000);
-      return amzDate(t);
-    }) };
+    return {
+      ...w,
+      rawQuery: replaceQueryParam(w.rawQuery, 'X-Amz-Date', (v) => {
+        const t = new Date(Date.parse(v.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, '$1-$2-$3T$4:$5:$6Z')) - shift * 1000);
+        return amzDate(t);
+      }),
+    };
   },
-  scope: (w, rnd) => editCredential(w, (parts) => {
-    const n = parts.length;
-    const which = rnd % 3;
-    if (which === 0) {
-      const others = ['s3', 'kms', 'sts', 'iam', 'S3'].filter((x) => x !== parts[n - 2]);
-      parts[n - 2] = others[rnd % others.length]!;
-    }
-    else if (which === 1) parts[n - 3] = 'us-west-2';
-    else parts[n - 1] = 'aws4_requests';
-  }),
+  scope: (w, rnd) =>
+    editCredential(w, (parts) => {
+      const n = parts.length;
+      const which = rnd % 3;
+      if (which === 0) {
+        const others = ['s3', 'kms', 'sts', 'iam', 'S3'].filter((x) => x !== parts[n - 2]);
+        parts[n - 2] = others[rnd % others.length]!;
+      } else if (which === 1) parts[n - 3] = 'us-west-2';
+      else parts[n - 1] = 'aws4_requests';
+    }),
   signature: (w, rnd) => {
     if (w.headers.authorization) {
-      return { ...w, headers: { ...w.headers, authorization: w.headers.authorization.replace(/Signature=([0-9a-f]+)/, (_m, s: string) => `Signature=${flipHex(s, rnd)}`) } };
+      return {
+        ...w,
+        headers: {
+          ...w.headers,
+          authorization: w.headers.authorization.replace(/Signature=([0-9a-f]+)/, (_m, s: string) => `Signature=${flipHex(s, rnd)}`),
+        },
+      };
     }
     return { ...w, rawQuery: replaceQueryParam(w.rawQuery, 'X-Amz-Signature', (s) => flipHex(s, rnd)) };
   },
@@ -404,21 +458,31 @@ describe('one change to a signed request', () => {
           tried++;
           const what = `${op.name} presigned=${presigned} ${mutation}: ${altered.method} ${altered.rawPath}?${altered.rawQuery}`;
           const res = await sendWire(altered).catch((e: Error) => assert.fail(`${what}: ${e.message} ${JSON.stringify(altered.headers)}`));
-          assert.ok(res.status === 400 || res.status === 403 || res.status === 405,
-            `${what}: expected a refusal, got ${res.status} ${res.body.slice(0, 300)}`);
+          assert.ok(
+            res.status === 400 || res.status === 403 || res.status === 405,
+            `${what}: expected a refusal, got ${res.status} ${res.body.slice(0, 300)}`,
+          );
           if (altered.method !== 'HEAD' && res.status !== 405) {
             assert.match(res.body, /^<\?xml[^>]*>\s*<Error><Code>[A-Za-z0-9]+<\/Code><Message>/, `${what}: ${res.body.slice(0, 200)}`);
           }
         },
       ),
-      { numRuns: 160, reporter: (out) => { if (out.failed) console.error(out.errorInstance); } },
+      {
+        numRuns: 160,
+        reporter: (out) => {
+          if (out.failed) console.error(out.errorInstance);
+        },
+      },
     );
     assert.ok(tried > 100, `only ${tried} altered requests were sent`);
     // Nothing was written, deleted or read into existence: objects, versions, uploads as before.
-    const after = await snapshot() as { versions: string[] };
+    const after = (await snapshot()) as { versions: string[] };
     const was = before as { versions: string[] };
     assert.deepEqual({ ...after, versions: undefined }, { ...was, versions: undefined });
-    assert.deepEqual(after.versions.filter((v) => !v.startsWith('control-')), was.versions.filter((v) => !v.startsWith('control-')));
+    assert.deepEqual(
+      after.versions.filter((v) => !v.startsWith('control-')),
+      was.versions.filter((v) => !v.startsWith('control-')),
+    );
   });
 });
 
@@ -446,7 +510,9 @@ describe('presigned URLs', () => {
 describe('KMS API', () => {
   let kms: KMSClient;
   const kmsSpec = (target: string, body: string): RequestSpec => ({
-    method: 'POST', path: '/', host,
+    method: 'POST',
+    path: '/',
+    host,
     headers: { 'x-amz-target': `TrentService.${target}`, 'content-type': 'application/x-amz-json-1.1' },
     body,
   });
@@ -459,10 +525,17 @@ describe('KMS API', () => {
     return (await kms.send(new ListKeysCommand({}))).Keys?.length ?? 0;
   }
 
-  async function kmsSigned(target: string, body: string, opts: { service?: string; region?: string; checksum?: boolean } = {}): Promise<WireRequest> {
+  async function kmsSigned(
+    target: string,
+    body: string,
+    opts: { service?: string; region?: string; checksum?: boolean } = {},
+  ): Promise<WireRequest> {
     const req = await signHeader(kmsSpec(target, body), new Date(), {
-      accessKeyId: srv.credentials.accessKeyId, secret: srv.credentials.secretAccessKey,
-      service: opts.service ?? 'kms', region: opts.region ?? REGION, applyChecksum: opts.checksum ?? false,
+      accessKeyId: srv.credentials.accessKeyId,
+      secret: srv.credentials.secretAccessKey,
+      service: opts.service ?? 'kms',
+      region: opts.region ?? REGION,
+      applyChecksum: opts.checksum ?? false,
     });
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = String(v);
@@ -485,14 +558,23 @@ describe('KMS API', () => {
   test('a request signed for another service or region, or forged, is refused and creates nothing', async () => {
     const before = await keyCount();
     const aliases = (await kms.send(new ListAliasesCommand({}))).Aliases?.length;
-    for (const [service, region] of [['s3', REGION], ['sts', REGION], ['iam', REGION], ['frobnicate', REGION], ['kms', 'eu-west-1']] as const) {
+    for (const [service, region] of [
+      ['s3', REGION],
+      ['sts', REGION],
+      ['iam', REGION],
+      ['frobnicate', REGION],
+      ['kms', 'eu-west-1'],
+    ] as const) {
       const res = await sendWire(await kmsSigned('CreateKey', '{}', { service, region }));
       assert.equal(res.status, 400, res.body);
       assert.equal(kmsType(res), 'InvalidSignatureException', `${service}/${region}: ${res.body}`);
       assert.match(res.body, service === 'kms' ? /valid region/ : /correct service: 'kms'/);
     }
     const forged = await kmsSigned('CreateKey', '{}');
-    forged.headers.authorization = forged.headers.authorization!.replace(/Signature=[0-9a-f]+/, `Signature=${randomBytes(32).toString('hex')}`);
+    forged.headers.authorization = forged.headers.authorization!.replace(
+      /Signature=[0-9a-f]+/,
+      `Signature=${randomBytes(32).toString('hex')}`,
+    );
     const res = await sendWire(forged);
     assert.equal(res.status, 400);
     assert.equal(kmsType(res), 'InvalidSignatureException');
@@ -506,7 +588,10 @@ describe('KMS API', () => {
       const spec = kmsSpec('CreateKey', '{}');
       spec.headers = { ...spec.headers, 'x-amz-content-sha256': declared };
       const req = await signHeader(spec, new Date(), {
-        accessKeyId: srv.credentials.accessKeyId, secret: srv.credentials.secretAccessKey, service: 'kms', applyChecksum: false,
+        accessKeyId: srv.credentials.accessKeyId,
+        secret: srv.credentials.secretAccessKey,
+        service: 'kms',
+        applyChecksum: false,
       });
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = String(v);
@@ -539,7 +624,12 @@ describe('KMS API', () => {
         const res = await sendWire(kmsMutations[mutation]!(w, rnd)!);
         assert.ok(res.status >= 400 && res.status < 500, `${mutation} checksum=${checksum}: ${res.status} ${res.body}`);
       }),
-      { numRuns: 60, reporter: (out) => { if (out.failed) console.error(out.errorInstance); } },
+      {
+        numRuns: 60,
+        reporter: (out) => {
+          if (out.failed) console.error(out.errorInstance);
+        },
+      },
     );
     assert.equal(await keyCount(), before);
   });

@@ -10,7 +10,13 @@ export const AKID = 'AKIAIOSFODNN7EXAMPLE';
 export const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
 export const lookup = (id: string): string | undefined => (id === AKID ? SECRET : undefined);
 
-export interface SignerOptions { secret?: string; region?: string; service?: string; accessKeyId?: string; applyChecksum?: boolean }
+export interface SignerOptions {
+  secret?: string;
+  region?: string;
+  service?: string;
+  accessKeyId?: string;
+  applyChecksum?: boolean;
+}
 
 export function signer(opts: SignerOptions = {}): SignatureV4 {
   return new SignatureV4({
@@ -50,7 +56,12 @@ function toHttpRequest(spec: RequestSpec) {
   };
 }
 
-export function toWire(req: { method: string; path: string; query?: Record<string, unknown>; headers: Record<string, string> }): SignedRequest {
+export function toWire(req: {
+  method: string;
+  path: string;
+  query?: Record<string, unknown>;
+  headers: Record<string, string>;
+}): SignedRequest {
   const parts: string[] = [];
   for (const [k, v] of Object.entries(req.query ?? {})) {
     for (const one of Array.isArray(v) ? v : [v]) {

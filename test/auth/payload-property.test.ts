@@ -22,7 +22,9 @@ function encode(seed: string, data: Buffer, sizes: number[], trailer: string): B
   let i = 0;
   let s = 0;
   const sign = (d: Buffer) =>
-    createHmac('sha256', key).update(`AWS4-HMAC-SHA256-PAYLOAD\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n${prev}\n${EMPTY}\n${sha(d)}`).digest('hex');
+    createHmac('sha256', key)
+      .update(`AWS4-HMAC-SHA256-PAYLOAD\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n${prev}\n${EMPTY}\n${sha(d)}`)
+      .digest('hex');
   while (i < data.length) {
     const c = data.subarray(i, i + sizes[s++ % sizes.length]!);
     i += c.length;
@@ -33,7 +35,8 @@ function encode(seed: string, data: Buffer, sizes: number[], trailer: string): B
   parts.push(Buffer.from(`0;chunk-signature=${prev}\r\n`));
   const canonical = `x-amz-checksum-sha256:${trailer}\n`;
   const trailerSig = createHmac('sha256', key)
-    .update(`AWS4-HMAC-SHA256-TRAILER\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n${prev}\n${sha(canonical)}`).digest('hex');
+    .update(`AWS4-HMAC-SHA256-TRAILER\n20130524T000000Z\n20130524/us-east-1/s3/aws4_request\n${prev}\n${sha(canonical)}`)
+    .digest('hex');
   parts.push(Buffer.from(`x-amz-checksum-sha256:${trailer}\r\nx-amz-trailer-signature:${trailerSig}\r\n\r\n`));
   return Buffer.concat(parts);
 }
@@ -71,25 +74,35 @@ test('signed trailer variant: slicing-invariant, corruption never yields other d
     flip: fc.nat(),
     bit: fc.integer({ min: 0, max: 7 }),
   });
-  await fc.assert(fc.asyncProperty(arb, async ({ data, sizes, cuts, flip, bit }) => {
-    const buf = Buffer.from(data);
-    const trailer = createHash('sha256').update(buf).digest('base64');
-    const req = await signHeader({
-      method: 'PUT', path: '/b/k', headers: {
-        'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER', 'content-encoding': 'aws-chunked',
-        'x-amz-decoded-content-length': String(buf.length), 'x-amz-trailer': 'x-amz-checksum-sha256',
-      },
-    }, DATE);
-    const auth = authenticate(req, lookup, S3_SCOPE, DATE);
-    const headers = req.headers as Record<string, string>;
-    const seed = String(req.headers.authorization).slice(-64);
-    const body = encode(seed, buf, sizes, trailer);
-    const ok = await run(auth, headers, slice(body, cuts));
-    assert.ok(Buffer.isBuffer(ok) && ok.equals(buf));
-    const bad = Buffer.from(body);
-    const at = flip % bad.length;
-    bad[at]! ^= 1 << bit;
-    const r = await run(auth, headers, slice(bad, cuts));
-    assert.ok(typeof r === 'string' || r.equals(buf), `corruption at ${at} accepted`);
-  }), { numRuns: 150 });
+  await fc.assert(
+    fc.asyncProperty(arb, async ({ data, sizes, cuts, flip, bit }) => {
+      const buf = Buffer.from(data);
+      const trailer = createHash('sha256').update(buf).digest('base64');
+      const req = await signHeader(
+        {
+          method: 'PUT',
+          path: '/b/k',
+          headers: {
+            'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER',
+            'content-encoding': 'aws-chunked',
+            'x-amz-decoded-content-length': String(buf.length),
+            'x-amz-trailer': 'x-amz-checksum-sha256',
+          },
+        },
+        DATE,
+      );
+      const auth = authenticate(req, lookup, S3_SCOPE, DATE);
+      const headers = req.headers as Record<string, string>;
+      const seed = String(req.headers.authorization).slice(-64);
+      const body = encode(seed, buf, sizes, trailer);
+      const ok = await run(auth, headers, slice(body, cuts));
+      assert.ok(Buffer.isBuffer(ok) && ok.equals(buf));
+      const bad = Buffer.from(body);
+      const at = flip % bad.length;
+      bad[at]! ^= 1 << bit;
+      const r = await run(auth, headers, slice(bad, cuts));
+      assert.ok(typeof r === 'string' || r.equals(buf), `corruption at ${at} accepted`);
+    }),
+    { numRuns: 150 },
+  );
 });

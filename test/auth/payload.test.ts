@@ -15,9 +15,14 @@ const SCOPE = '20130524/us-east-1/s3/aws4_request';
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 /** Feeds `body` to the decoder in random slices; resolves with the output, or the S3Error code. */
-async function decode(auth: AuthResult, headers: SignedRequest['headers'], body: Buffer, seed = 1): Promise<{ out?: Buffer; code?: string; trailers?: Record<string, string> }> {
+async function decode(
+  auth: AuthResult,
+  headers: SignedRequest['headers'],
+  body: Buffer,
+  seed = 1,
+): Promise<{ out?: Buffer; code?: string; trailers?: Record<string, string> }> {
   let x = seed;
-  const rand = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const rand = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
   const pieces: Buffer[] = [];
   for (let i = 0; i < body.length;) {
     const n = Math.max(1, Math.floor(rand() * (rand() < 0.3 ? 8 : 20000)));
@@ -64,7 +69,8 @@ const exampleHeaders = {
   'content-encoding': 'aws-chunked',
   'x-amz-decoded-content-length': '66560',
   'content-length': '66824',
-  authorization: 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9',
+  authorization:
+    'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=4f232c4386841ef735655705268965c44a0e4690baa4adea153f7db9fa80a0a9',
 };
 const exampleReq: SignedRequest = { method: 'PUT', rawPath: '/examplebucket/chunkObject.txt', rawQuery: '', headers: exampleHeaders };
 const exampleData = Buffer.alloc(66560, 'a');
@@ -104,7 +110,10 @@ describe('aws-chunked, signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD)', () => {
     const shortHeaders = { ...exampleHeaders, 'x-amz-decoded-content-length': '66559' };
     assert.equal((await decode(auth, shortHeaders, body)).code, 'IncompleteBody');
     const { 'x-amz-decoded-content-length': _, ...noLen } = exampleHeaders;
-    assert.throws(() => createPayloadDecoder(auth, noLen), (e: S3Error) => e.code === 'MissingContentLength');
+    assert.throws(
+      () => createPayloadDecoder(auth, noLen),
+      (e: S3Error) => e.code === 'MissingContentLength',
+    );
   });
 });
 
@@ -118,16 +127,29 @@ describe('aws-chunked, signed with trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-T
     'content-encoding': 'aws-chunked',
     'x-amz-decoded-content-length': '66560',
     'x-amz-trailer': 'x-amz-checksum-crc32c',
-    authorization: 'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer,Signature=106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e',
+    authorization:
+      'AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer,Signature=106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e',
   };
   const req: SignedRequest = { method: 'PUT', rawPath: '/examplebucket/chunkObject.txt', rawQuery: '', headers };
-  function body(trailerValue = 'sOO8/Q==', trailerSig = 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435', end = '\r\n\r\n'): Buffer {
-    const { body: chunks, last } = signedChunks(key, '106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e', exampleData, 65536);
+  function body(
+    trailerValue = 'sOO8/Q==',
+    trailerSig = 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435',
+    end = '\r\n\r\n',
+  ): Buffer {
+    const { body: chunks, last } = signedChunks(
+      key,
+      '106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e',
+      exampleData,
+      65536,
+    );
     assert.equal(last, '2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992');
     assert.ok(chunks.includes('10000;chunk-signature=b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2\r\n'));
     assert.ok(chunks.includes('400;chunk-signature=1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7\r\n'));
     // The final chunk is followed directly by the trailer lines, not by an empty line.
-    return Buffer.concat([chunks.subarray(0, chunks.length - 2), Buffer.from(`x-amz-checksum-crc32c:${trailerValue}\r\nx-amz-trailer-signature:${trailerSig}${end}`)]);
+    return Buffer.concat([
+      chunks.subarray(0, chunks.length - 2),
+      Buffer.from(`x-amz-checksum-crc32c:${trailerValue}\r\nx-amz-trailer-signature:${trailerSig}${end}`),
+    ]);
   }
 
   test('AWS example: chunk and trailer signatures', async () => {
@@ -144,22 +166,36 @@ describe('aws-chunked, signed with trailer (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-T
   test('tampered trailer or trailer signature', async () => {
     const auth = authenticate(req, lookup, S3_SCOPE, DATE);
     assert.equal((await decode(auth, headers, body('AAAAAA=='))).code, 'SignatureDoesNotMatch');
-    assert.equal((await decode(auth, headers, body(undefined, 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e436'))).code, 'SignatureDoesNotMatch');
-    const noSig = Buffer.from(body().toString('latin1').replace(/x-amz-trailer-signature:[0-9a-f]+\r\n/, ''), 'latin1');
+    assert.equal(
+      (await decode(auth, headers, body(undefined, 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e436'))).code,
+      'SignatureDoesNotMatch',
+    );
+    const noSig = Buffer.from(
+      body()
+        .toString('latin1')
+        .replace(/x-amz-trailer-signature:[0-9a-f]+\r\n/, ''),
+      'latin1',
+    );
     assert.equal((await decode(auth, headers, noSig)).code, 'MalformedTrailerError');
   });
 });
 
 describe('aws-chunked, unsigned with trailer (SDK v3 default)', () => {
   async function sdkAuth(decodedLength: number): Promise<{ auth: AuthResult; headers: SignedRequest['headers'] }> {
-    const req = await signHeader({
-      method: 'PUT', path: '/bucket/key',
-      headers: {
-        'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'content-encoding': 'aws-chunked',
-        'x-amz-decoded-content-length': String(decodedLength), 'x-amz-trailer': 'x-amz-checksum-crc32',
-        'x-amz-sdk-checksum-algorithm': 'CRC32',
+    const req = await signHeader(
+      {
+        method: 'PUT',
+        path: '/bucket/key',
+        headers: {
+          'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+          'content-encoding': 'aws-chunked',
+          'x-amz-decoded-content-length': String(decodedLength),
+          'x-amz-trailer': 'x-amz-checksum-crc32',
+          'x-amz-sdk-checksum-algorithm': 'CRC32',
+        },
       },
-    }, DATE);
+      DATE,
+    );
     return { auth: authenticate(req, lookup, S3_SCOPE, DATE), headers: req.headers };
   }
   function sdkBody(data: Buffer, size: number, trailer = true): Buffer {
@@ -211,7 +247,11 @@ describe('plain bodies', () => {
   });
   test('KMS: deferred signature over the body hash', async () => {
     const body = Buffer.from('{"KeyId":"alias/x"}');
-    const req = await signHeader({ method: 'POST', path: '/', host: 'kms.us-east-1.amazonaws.com', headers: { 'x-amz-target': 'TrentService.DescribeKey' }, body }, DATE, { service: 'kms', applyChecksum: false });
+    const req = await signHeader(
+      { method: 'POST', path: '/', host: 'kms.us-east-1.amazonaws.com', headers: { 'x-amz-target': 'TrentService.DescribeKey' }, body },
+      DATE,
+      { service: 'kms', applyChecksum: false },
+    );
     const auth = authenticate(req, lookup, KMS_SCOPE, DATE);
     assert.ok((await decode(auth, req.headers, body)).out!.equals(body));
     assert.equal((await decode(auth, req.headers, Buffer.from('{"KeyId":"alias/y"}'))).code, 'SignatureDoesNotMatch');

@@ -11,7 +11,9 @@ const CREDENTIAL = `${AKID}/20151229/us-east-1/s3/aws4_request`;
 
 function form(policy: object, extra: Record<string, string> = {}, secret = SECRET): Record<string, string> {
   const b64 = Buffer.from(JSON.stringify(policy)).toString('base64');
-  const sig = createHmac('sha256', deriveSigningKey(secret, '20151229', 'us-east-1', 's3')).update(b64).digest('hex');
+  const sig = createHmac('sha256', deriveSigningKey(secret, '20151229', 'us-east-1', 's3'))
+    .update(b64)
+    .digest('hex');
   return {
     bucket: 'sigv4examplebucket',
     key: 'user/user1/photo.jpg',
@@ -40,7 +42,13 @@ const basePolicy = {
     { 'x-amz-date': '20151229T000000Z' },
   ],
 };
-const okFields = { 'content-type': 'image/jpeg', 'x-amz-meta-uuid': '14365123651274', 'x-amz-meta-tag': 'anything', file: '', 'x-ignore-me': '1' };
+const okFields = {
+  'content-type': 'image/jpeg',
+  'x-amz-meta-uuid': '14365123651274',
+  'x-amz-meta-tag': 'anything',
+  file: '',
+  'x-ignore-me': '1',
+};
 
 function failure(fields: Record<string, string>, now = NOW): { code: string; message: string } {
   try {
@@ -61,20 +69,28 @@ describe('POST policy', () => {
   test('signature, key id, expiry', () => {
     assert.equal(failure(form(basePolicy, okFields, 'other-secret')).code, 'SignatureDoesNotMatch');
     assert.equal(failure({ ...form(basePolicy, okFields), 'x-amz-signature': '0'.repeat(64) }).code, 'SignatureDoesNotMatch');
-    assert.equal(failure(form(basePolicy, { ...okFields }), new Date('2015-12-30T12:00:01Z')).message, 'Invalid according to Policy: Policy expired.');
+    assert.equal(
+      failure(form(basePolicy, { ...okFields }), new Date('2015-12-30T12:00:01Z')).message,
+      'Invalid according to Policy: Policy expired.',
+    );
     const f = form(basePolicy, okFields);
     assert.equal(failure({ ...f, 'x-amz-credential': f['x-amz-credential']!.replace(AKID, 'AKIDUNKNOWN') }).code, 'InvalidAccessKeyId');
     // Editing the policy breaks the signature.
-    const edited = { ...f, policy: Buffer.from(JSON.stringify({ ...basePolicy, expiration: '2016-12-30T12:00:00.000Z' })).toString('base64') };
+    const edited = {
+      ...f,
+      policy: Buffer.from(JSON.stringify({ ...basePolicy, expiration: '2016-12-30T12:00:00.000Z' })).toString('base64'),
+    };
     assert.equal(failure(edited).code, 'SignatureDoesNotMatch');
   });
 
   test('conditions', () => {
     assert.deepEqual(failure(form(basePolicy, { ...okFields, key: 'user/user2/photo.jpg' })), {
-      code: 'AccessDenied', message: 'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "user/user1/"]',
+      code: 'AccessDenied',
+      message: 'Invalid according to Policy: Policy Condition failed: ["starts-with", "$key", "user/user1/"]',
     });
     assert.deepEqual(failure(form(basePolicy, { ...okFields, acl: 'private' })), {
-      code: 'AccessDenied', message: 'Invalid according to Policy: Policy Condition failed: ["eq", "$acl", "public-read"]',
+      code: 'AccessDenied',
+      message: 'Invalid according to Policy: Policy Condition failed: ["eq", "$acl", "public-read"]',
     });
     assert.equal(failure(form(basePolicy, { ...okFields, bucket: 'otherbucket' })).code, 'AccessDenied');
     assert.equal(failure(form(basePolicy, { ...okFields, 'content-type': 'text/plain' })).code, 'AccessDenied');
@@ -85,8 +101,9 @@ describe('POST policy', () => {
   });
 
   test('extra fields are refused', () => {
-    assert.deepEqual(failure(form(basePolicy, { ...okFields, 'x-amz-meta-other': '1', 'success_action_status': '201' })), {
-      code: 'AccessDenied', message: 'Invalid according to Policy: Extra input fields: x-amz-meta-other, success_action_status',
+    assert.deepEqual(failure(form(basePolicy, { ...okFields, 'x-amz-meta-other': '1', success_action_status: '201' })), {
+      code: 'AccessDenied',
+      message: 'Invalid according to Policy: Extra input fields: x-amz-meta-other, success_action_status',
     });
   });
 
@@ -97,6 +114,9 @@ describe('POST policy', () => {
     assert.equal(failure({ ...f, 'x-amz-algorithm': 'AWS4-HMAC-SHA1' }).code, 'InvalidArgument');
     assert.equal(failure({ ...f, 'x-amz-date': '20151230T000000Z' }).code, 'InvalidArgument');
     assert.equal(failure(form({ conditions: [] }, okFields)).code, 'InvalidPolicyDocument');
-    assert.equal(failure(form({ expiration: '2015-12-30T12:00:00.000Z', conditions: [['matches', '$key', 'x']] }, okFields)).code, 'InvalidPolicyDocument');
+    assert.equal(
+      failure(form({ expiration: '2015-12-30T12:00:00.000Z', conditions: [['matches', '$key', 'x']] }, okFields)).code,
+      'InvalidPolicyDocument',
+    );
   });
 });

@@ -14,11 +14,20 @@ import { AKID, SECRET, encodeQueryComponent, lookup } from './helpers.ts';
 /** The client below signs for eu-west-3: the server under test is configured for that region. */
 const SCOPE = { service: 's3', region: 'eu-west-3' } as const;
 
-interface Captured { req: SignedRequest; body: Buffer }
+interface Captured {
+  req: SignedRequest;
+  body: Buffer;
+}
 
 class Captor {
   captured: Captured[] = [];
-  async handle(request: { method: string; path: string; query?: Record<string, string | string[] | null>; headers: Record<string, string>; body?: unknown }) {
+  async handle(request: {
+    method: string;
+    path: string;
+    query?: Record<string, string | string[] | null>;
+    headers: Record<string, string>;
+    body?: unknown;
+  }) {
     const parts: string[] = [];
     for (const [k, v] of Object.entries(request.query ?? {})) {
       if (v === null) parts.push(encodeQueryComponent(k));
@@ -66,11 +75,15 @@ async function decodeBody(c: Captured): Promise<{ out: Buffer; trailers: Record<
 }
 
 describe('@aws-sdk/client-s3 requests', () => {
-  const key = 'dir/ünï cödé+plus=eq&amp;(x)!*~\'/ end';
+  const key = "dir/ünï cödé+plus=eq&amp;(x)!*~'/ end";
 
   test('PutObject with a buffer body', async () => {
     const captor = new Captor();
-    const c = await send(captor, client(captor), new PutObjectCommand({ Bucket: 'bkt', Key: key, Body: Buffer.from('hello world'), Metadata: { a: ' b  c ' } }));
+    const c = await send(
+      captor,
+      client(captor),
+      new PutObjectCommand({ Bucket: 'bkt', Key: key, Body: Buffer.from('hello world'), Metadata: { a: ' b  c ' } }),
+    );
     const auth = authenticate(c.req, lookup, SCOPE);
     assert.equal(auth.region, 'eu-west-3');
     // A known-length body: the SDK signs its SHA-256 and sends the CRC32 as a header.
@@ -84,7 +97,16 @@ describe('@aws-sdk/client-s3 requests', () => {
   test('PutObject with a stream body (aws-chunked, CRC32 trailer)', async () => {
     const captor = new Captor();
     const data = Buffer.alloc(200_000, 'z');
-    const c = await send(captor, client(captor), new PutObjectCommand({ Bucket: 'bkt', Key: key, Body: Readable.from([data.subarray(0, 70_000), data.subarray(70_000)]), ContentLength: data.length }));
+    const c = await send(
+      captor,
+      client(captor),
+      new PutObjectCommand({
+        Bucket: 'bkt',
+        Key: key,
+        Body: Readable.from([data.subarray(0, 70_000), data.subarray(70_000)]),
+        ContentLength: data.length,
+      }),
+    );
     const auth = authenticate(c.req, lookup, SCOPE);
     assert.equal(auth.payload, 'streaming-unsigned-trailer');
     const { out, trailers } = await decodeBody(c);
@@ -95,12 +117,18 @@ describe('@aws-sdk/client-s3 requests', () => {
   test('GetObject / ListObjectsV2 with awkward names; tampering fails', async () => {
     const captor = new Captor();
     const s3 = client(captor);
-    const get = await send(captor, s3, new GetObjectCommand({ Bucket: 'bkt', Key: key, Range: 'bytes=0-9', ResponseContentDisposition: 'attachment; filename="a b.txt"' }));
+    const get = await send(
+      captor,
+      s3,
+      new GetObjectCommand({ Bucket: 'bkt', Key: key, Range: 'bytes=0-9', ResponseContentDisposition: 'attachment; filename="a b.txt"' }),
+    );
     assert.equal(authenticate(get.req, lookup, SCOPE).payload, 'signed');
     const list = await send(captor, s3, new ListObjectsV2Command({ Bucket: 'bkt', Prefix: 'a b/ü+', Delimiter: '/', StartAfter: '~x*' }));
     assert.equal(authenticate(list.req, lookup, SCOPE).accessKeyId, AKID);
-    assert.throws(() => authenticate({ ...list.req, rawQuery: list.req.rawQuery.replace('delimiter=%2F', 'delimiter=%2C') }, lookup, SCOPE),
-      (e: S3Error) => e.code === 'SignatureDoesNotMatch');
+    assert.throws(
+      () => authenticate({ ...list.req, rawQuery: list.req.rawQuery.replace('delimiter=%2F', 'delimiter=%2C') }, lookup, SCOPE),
+      (e: S3Error) => e.code === 'SignatureDoesNotMatch',
+    );
   });
 
   test('getSignedUrl', async () => {
@@ -109,9 +137,19 @@ describe('@aws-sdk/client-s3 requests', () => {
     const req: SignedRequest = { method: 'GET', rawPath: url.pathname, rawQuery: url.search.slice(1), headers: { host: url.host } };
     const auth = authenticate(req, lookup, SCOPE);
     assert.equal(auth.presigned, true);
-    const put = new URL(await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'bkt', Key: 'k', ContentType: 'text/plain' }), { expiresIn: 300 }));
-    const putReq: SignedRequest = { method: 'PUT', rawPath: put.pathname, rawQuery: put.search.slice(1), headers: { host: put.host, 'content-type': 'text/plain' } };
+    const put = new URL(
+      await getSignedUrl(s3, new PutObjectCommand({ Bucket: 'bkt', Key: 'k', ContentType: 'text/plain' }), { expiresIn: 300 }),
+    );
+    const putReq: SignedRequest = {
+      method: 'PUT',
+      rawPath: put.pathname,
+      rawQuery: put.search.slice(1),
+      headers: { host: put.host, 'content-type': 'text/plain' },
+    };
     assert.equal(authenticate(putReq, lookup, SCOPE).payload, 'unsigned');
-    assert.throws(() => authenticate({ ...putReq, method: 'DELETE' }, lookup, SCOPE), (e: S3Error) => e.code === 'SignatureDoesNotMatch');
+    assert.throws(
+      () => authenticate({ ...putReq, method: 'DELETE' }, lookup, SCOPE),
+      (e: S3Error) => e.code === 'SignatureDoesNotMatch',
+    );
   });
 });

@@ -23,7 +23,10 @@ test('a bundle per state of the sources: edits, additions and removals rebuild, 
     await mkdir(join(root, 'src', 'cli'), { recursive: true });
     const lib = join(root, 'src', 'lib.ts');
     await writeFile(lib, "export const word: string = 'one';\n");
-    await writeFile(join(root, 'src', 'cli', 'main.ts'), "import { word } from '../lib.ts';\nconsole.log(word, (await import('../lazy.ts')).lazy);\n");
+    await writeFile(
+      join(root, 'src', 'cli', 'main.ts'),
+      "import { word } from '../lib.ts';\nconsole.log(word, (await import('../lazy.ts')).lazy);\n",
+    );
     await writeFile(join(root, 'src', 'lazy.ts'), "export const lazy = 'lazy';\n");
 
     const first: string = await cliModule(root);
@@ -46,7 +49,10 @@ test('a bundle per state of the sources: edits, additions and removals rebuild, 
     assert.notEqual(await cliModule(root), third, 'a removed file changes the bundle');
 
     const dirs = await readdir(join(root, 'node_modules', '.cache', 'kura'));
-    assert.ok(dirs.every((d) => !d.includes('.tmp-')), 'no half-built bundle is left');
+    assert.ok(
+      dirs.every((d) => !d.includes('.tmp-')),
+      'no half-built bundle is left',
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
@@ -69,6 +75,9 @@ test('the kura executable runs from the bundle of the current sources', async ()
   const main: string = await cliModule(ROOT);
   assert.match(main, /node_modules\/\.cache\/kura\/\d+-\d+-\d+\/main\.js$/);
   await stat(main);
-  const viaTsx = execFileSync(process.execPath, [join(ROOT, 'bin', 'kura.mjs'), '--version'], { encoding: 'utf8', env: { ...process.env, KURA_NO_BUNDLE: '1' } }).trim();
+  const viaTsx = execFileSync(process.execPath, [join(ROOT, 'bin', 'kura.mjs'), '--version'], {
+    encoding: 'utf8',
+    env: { ...process.env, KURA_NO_BUNDLE: '1' },
+  }).trim();
   assert.equal(version, viaTsx);
 });

@@ -19,13 +19,19 @@ let srv: KuraServer;
 let dir: string;
 let env: NodeJS.ProcessEnv;
 
-interface Run { code: number | null; stdout: string; stderr: string; out: Buffer }
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  out: Buffer;
+}
 
 /** Runs a command to its end (asynchronously, so that tests can run side by side). */
 function exec(cmd: string, args: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: dir, env: opts.env ?? env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [], err: Buffer[] = [];
+    const out: Buffer[] = [],
+      err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => err.push(d));
     child.on('error', reject);
@@ -33,7 +39,9 @@ function exec(cmd: string, args: string[], opts: { input?: Buffer; env?: NodeJS.
       const o = Buffer.concat(out);
       resolve({ code, stdout: o.toString(), stderr: Buffer.concat(err).toString(), out: o });
     });
-    child.stdin.on('error', () => { /* the command may exit before reading all its input */ });
+    child.stdin.on('error', () => {
+      /* the command may exit before reading all its input */
+    });
     child.stdin.end(opts.input);
   });
 }
@@ -98,7 +106,9 @@ describe('kura CLI', { concurrency: 4 }, () => {
     const data = randomBytes(20_000);
     await writeFile(join(dir, 'tls.bin'), data);
     const [up, refused] = await Promise.all([
-      ok(['cp', 'tls.bin', 's3://cli/tls/obj', '--cse-format', 'kura', '--cse-key', 'public_key.pem', '--ca-bundle', srv.caPath], { env: https }),
+      ok(['cp', 'tls.bin', 's3://cli/tls/obj', '--cse-format', 'kura', '--cse-key', 'public_key.pem', '--ca-bundle', srv.caPath], {
+        env: https,
+      }),
       kura(['ls', 's3://cli/tls/'], { env: https }),
     ]);
     assert.equal(up.stderr, '');
@@ -107,13 +117,26 @@ describe('kura CLI', { concurrency: 4 }, () => {
     // The environment variable alone, as the AWS CLI reads it.
     await ok(['cp', 's3://cli/tls/obj', 'tls.out', '--cse-key', 'private_key.pem'], { env: { ...https, AWS_CA_BUNDLE: srv.caPath } });
     assert.deepEqual(await readFile(join(dir, 'tls.out')), data);
-    assert.match((await ok(['ls', 's3://cli/tls/', '--endpoint-url', srv.httpsEndpoint, '--ca-bundle', srv.caPath], { env: noCa })).stdout, / 20\d{3} obj\n/);
+    assert.match(
+      (await ok(['ls', 's3://cli/tls/', '--endpoint-url', srv.httpsEndpoint, '--ca-bundle', srv.caPath], { env: noCa })).stdout,
+      / 20\d{3} obj\n/,
+    );
   });
 
   test('ESDK (default format): upload with the public key, download with the private key only; head and ls tell', async () => {
     const data = randomBytes(300_000);
     await writeFile(join(dir, 'doc.bin'), data);
-    await ok(['cp', 'doc.bin', 's3://cli/docs/doc.bin', '--cse-key', 'public_key.pem', '--key-namespace', 'MyAppKeys', '--key-name', 'S3RSAKey']);
+    await ok([
+      'cp',
+      'doc.bin',
+      's3://cli/docs/doc.bin',
+      '--cse-key',
+      'public_key.pem',
+      '--key-namespace',
+      'MyAppKeys',
+      '--key-name',
+      'S3RSAKey',
+    ]);
     await ok(['cp', 's3://cli/docs/doc.bin', 'back.bin', '--cse-key', 'private_key.pem']);
     assert.deepEqual(await readFile(join(dir, 'back.bin')), data);
     const [h, ls, lsTop] = await Promise.all([ok(['head', 's3://cli/docs/doc.bin']), ok(['ls', 's3://cli/docs/']), ok(['ls', 's3://cli'])]);
@@ -128,7 +151,13 @@ describe('kura CLI', { concurrency: 4 }, () => {
     const priv = await readFile(join(dir, 'private_key.pem'), 'utf8');
     const pub = await readFile(join(dir, 'public_key.pem'), 'utf8');
     // The ABCI guide's keyring: namespace MyAppKeys, name S3RSAKey, OAEP-SHA256-MGF1.
-    const ring = new RawRsaKeyringNode({ keyNamespace: 'MyAppKeys', keyName: 'S3RSAKey', rsaKey: { publicKey: pub, privateKey: priv }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: 'sha256' });
+    const ring = new RawRsaKeyringNode({
+      keyNamespace: 'MyAppKeys',
+      keyName: 'S3RSAKey',
+      rsaKey: { publicKey: pub, privateKey: priv },
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: 'sha256',
+    });
     const plain = Buffer.from('This is example for CSE!\n');
     const { result } = await esdk.encrypt(ring, plain);
     await writeFile(join(dir, 'example_encrypted.txt'), result);
@@ -193,7 +222,10 @@ describe('kura CLI', { concurrency: 4 }, () => {
     s3.destroy();
     const t = await kura(['cp', 's3://cli/t/bad', 'bad.out', '--cse-key', 'a.key', '--matdesc', '{"team":"x"}']);
     assert.equal(t.code, 5, t.stderr);
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('bad.out')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith('bad.out')),
+      [],
+    );
   });
 
   test('progress bar on a terminal only; --recursive; S3 to S3 copy; rm and rb', async () => {

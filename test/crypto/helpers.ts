@@ -2,13 +2,19 @@
 import { Readable, Writable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-export interface RunResult { out: Buffer; err: (Error & { code?: string }) | undefined }
+export interface RunResult {
+  out: Buffer;
+  err: (Error & { code?: string }) | undefined;
+}
 
 /** Feeds `pieces` through `t`; returns everything it emitted and the error it failed with, if any. */
 export async function run(t: Transform, pieces: Buffer[]): Promise<RunResult> {
   const got: Buffer[] = [];
   const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) { got.push(Buffer.from(chunk)); cb(); },
+    write(chunk: Buffer, _enc, cb) {
+      got.push(Buffer.from(chunk));
+      cb();
+    },
   });
   let err: RunResult['err'];
   try {

@@ -2,8 +2,19 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHmac, randomBytes } from 'node:crypto';
 import {
-  FORMAT_VERSION, SEALED_KEY_OVERHEAD, chunkNonce, constantTimeEqual, deriveKey, encryptBuffer, keyFingerprint,
-  newFingerprintSalt, newStreamParams, sealKey, unsealKey, verifyKeyFingerprint, createEncryptor,
+  FORMAT_VERSION,
+  SEALED_KEY_OVERHEAD,
+  chunkNonce,
+  constantTimeEqual,
+  deriveKey,
+  encryptBuffer,
+  keyFingerprint,
+  newFingerprintSalt,
+  newStreamParams,
+  sealKey,
+  unsealKey,
+  verifyKeyFingerprint,
+  createEncryptor,
 } from '../../src/crypto/index.ts';
 import { run } from './helpers.ts';
 
@@ -69,8 +80,12 @@ describe('deriveKey', () => {
   test('distinct labels, contexts and secrets give distinct keys', () => {
     const s = randomBytes(32);
     const keys = [
-      deriveKey(s, 'SSE-C', 'b/k'), deriveKey(s, 'SSE-S3', 'b/k'), deriveKey(s, 'SSE-KMS', 'b/k'),
-      deriveKey(s, 'SSE-C', 'b/k2'), deriveKey(s, 'SSE-C', 'b2/k'), deriveKey(randomBytes(32), 'SSE-C', 'b/k'),
+      deriveKey(s, 'SSE-C', 'b/k'),
+      deriveKey(s, 'SSE-S3', 'b/k'),
+      deriveKey(s, 'SSE-KMS', 'b/k'),
+      deriveKey(s, 'SSE-C', 'b/k2'),
+      deriveKey(s, 'SSE-C', 'b2/k'),
+      deriveKey(randomBytes(32), 'SSE-C', 'b/k'),
     ].map((k) => k.toString('hex'));
     assert.equal(new Set(keys).size, keys.length);
     assert.equal(deriveKey(s, 'SSE-C', 'b/k').length, 32);

@@ -3,8 +3,18 @@ import assert from 'node:assert/strict';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import {
-  DEFAULT_CHUNK_SIZE, FORMAT_VERSION, TAG_SIZE, ciphertextSize, plaintextSize, createDecryptor, createEncryptor,
-  decryptBuffer, encryptBuffer, newStreamParams, planRange, chunkCount,
+  DEFAULT_CHUNK_SIZE,
+  FORMAT_VERSION,
+  TAG_SIZE,
+  ciphertextSize,
+  plaintextSize,
+  createDecryptor,
+  createEncryptor,
+  decryptBuffer,
+  encryptBuffer,
+  newStreamParams,
+  planRange,
+  chunkCount,
 } from '../../src/crypto/index.ts';
 import { bytesOneByOne, randomSlices, run } from './helpers.ts';
 
@@ -19,7 +29,11 @@ describe('round trips', () => {
       const expected = encryptBuffer(p, plain);
       assert.equal(expected.length, ciphertextSize(size, CS));
       assert.equal(plaintextSize(expected.length, CS), size);
-      for (const [seed, known] of [[1, true], [2, false], [3, true]] as const) {
+      for (const [seed, known] of [
+        [1, true],
+        [2, false],
+        [3, true],
+      ] as const) {
         const enc = await run(createEncryptor(p, known ? size : undefined), randomSlices(plain, seed));
         assert.equal(enc.err, undefined);
         assert.ok(enc.out.equals(expected), 'streamed encryption matches one-shot encryption');
@@ -57,18 +71,25 @@ describe('round trips', () => {
   });
 
   test('property: random sizes, chunk sizes and slicings round-trip', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.integer({ min: 0, max: 3000 }), fc.integer({ min: 1, max: 700 }), fc.integer(), fc.boolean(),
-      async (size, cs, seed, known) => {
-        const p = newStreamParams(cs);
-        const plain = randomBytes(size);
-        const enc = await run(createEncryptor(p, known ? size : undefined), randomSlices(plain, seed, 2000));
-        assert.equal(enc.err, undefined);
-        assert.equal(enc.out.length, ciphertextSize(size, cs));
-        const dec = await run(createDecryptor(p, size), randomSlices(enc.out, seed ^ 0x5555, 2000));
-        assert.equal(dec.err, undefined);
-        assert.ok(dec.out.equals(plain));
-      }), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 3000 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.integer(),
+        fc.boolean(),
+        async (size, cs, seed, known) => {
+          const p = newStreamParams(cs);
+          const plain = randomBytes(size);
+          const enc = await run(createEncryptor(p, known ? size : undefined), randomSlices(plain, seed, 2000));
+          assert.equal(enc.err, undefined);
+          assert.equal(enc.out.length, ciphertextSize(size, cs));
+          const dec = await run(createDecryptor(p, size), randomSlices(enc.out, seed ^ 0x5555, 2000));
+          assert.equal(dec.err, undefined);
+          assert.ok(dec.out.equals(plain));
+        },
+      ),
+      { numRuns: 150 },
+    );
   });
 });
 
@@ -117,12 +138,22 @@ describe('format matches docs/FORMAT.md', () => {
 });
 
 describe('ranges', () => {
-  async function checkRange(p: ReturnType<typeof newStreamParams>, plain: Buffer, stored: Buffer, start: number, end: number, seed: number) {
+  async function checkRange(
+    p: ReturnType<typeof newStreamParams>,
+    plain: Buffer,
+    stored: Buffer,
+    start: number,
+    end: number,
+    seed: number,
+  ) {
     const plan = planRange(plain.length, p.chunkSize, start, end);
     assert.equal(plan.length, end - start + 1);
     const slice = stored.subarray(plan.storedStart, plan.storedEnd + 1);
     assert.equal(slice.length, plan.storedEnd - plan.storedStart + 1);
-    const dec = await run(createDecryptor(p, plain.length, { firstChunk: plan.firstChunk, skip: plan.skip, length: plan.length }), randomSlices(slice, seed, 3000));
+    const dec = await run(
+      createDecryptor(p, plain.length, { firstChunk: plan.firstChunk, skip: plan.skip, length: plan.length }),
+      randomSlices(slice, seed, 3000),
+    );
     assert.equal(dec.err, undefined, `range ${start}-${end}`);
     assert.ok(dec.out.equals(plain.subarray(start, end + 1)), `range ${start}-${end} of ${plain.length}/${p.chunkSize}`);
     // Cost grows with the range: only the covering chunks are read.
@@ -131,16 +162,25 @@ describe('ranges', () => {
   }
 
   test('property: random plaintext and ranges', async () => {
-    await fc.assert(fc.asyncProperty(
-      fc.integer({ min: 1, max: 4000 }), fc.integer({ min: 1, max: 500 }), fc.nat(), fc.nat(), fc.integer(),
-      async (size, cs, a, b, seed) => {
-        const p = newStreamParams(cs);
-        const plain = randomBytes(size);
-        const stored = encryptBuffer(p, plain);
-        let start = a % size; let end = b % size;
-        if (start > end) [start, end] = [end, start];
-        await checkRange(p, plain, stored, start, end, seed);
-      }), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 4000 }),
+        fc.integer({ min: 1, max: 500 }),
+        fc.nat(),
+        fc.nat(),
+        fc.integer(),
+        async (size, cs, a, b, seed) => {
+          const p = newStreamParams(cs);
+          const plain = randomBytes(size);
+          const stored = encryptBuffer(p, plain);
+          let start = a % size;
+          let end = b % size;
+          if (start > end) [start, end] = [end, start];
+          await checkRange(p, plain, stored, start, end, seed);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   test('chunk-boundary ranges with the default chunk size', async () => {
@@ -193,9 +233,18 @@ describe('backpressure', () => {
     let writes = 0;
     const slow = new Writable({
       highWaterMark: 1,
-      write(c: Buffer, _e, cb) { got.push(Buffer.from(c)); if (++writes % 16 === 0) setTimeout(cb, 1); else setImmediate(cb); },
+      write(c: Buffer, _e, cb) {
+        got.push(Buffer.from(c));
+        if (++writes % 16 === 0) setTimeout(cb, 1);
+        else setImmediate(cb);
+      },
     });
-    await pipeline(Readable.from(randomSlices(plain, 9, 50_000), { objectMode: false }), createEncryptor(p), createDecryptor(p, plain.length), slow);
+    await pipeline(
+      Readable.from(randomSlices(plain, 9, 50_000), { objectMode: false }),
+      createEncryptor(p),
+      createDecryptor(p, plain.length),
+      slow,
+    );
     assert.ok(Buffer.concat(got).equals(plain));
   });
 });

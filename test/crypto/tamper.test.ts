@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import {
-  TAG_SIZE, createDecryptor, createEncryptor, encryptBuffer, decryptBuffer, newStreamParams, planRange,
+  TAG_SIZE,
+  createDecryptor,
+  createEncryptor,
+  encryptBuffer,
+  decryptBuffer,
+  newStreamParams,
+  planRange,
   type StreamParams,
 } from '../../src/crypto/index.ts';
 import { isPrefixOf, randomSlices, run } from './helpers.ts';
@@ -38,13 +44,22 @@ describe('tampering', () => {
   });
 
   test('property: random bit flips in random streams fail', async () => {
-    await fc.assert(fc.asyncProperty(fc.integer({ min: 0, max: 2000 }), fc.integer({ min: 1, max: 300 }), fc.nat(), fc.nat(7), async (size, cs, pos, bit) => {
-      const p = newStreamParams(cs);
-      const plain = randomBytes(size);
-      const bad = encryptBuffer(p, plain);
-      bad[pos % bad.length]! ^= 1 << bit;
-      await expectFailure(p, size, bad, plain, pos);
-    }), { numRuns: 200 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: 2000 }),
+        fc.integer({ min: 1, max: 300 }),
+        fc.nat(),
+        fc.nat(7),
+        async (size, cs, pos, bit) => {
+          const p = newStreamParams(cs);
+          const plain = randomBytes(size);
+          const bad = encryptBuffer(p, plain);
+          bad[pos % bad.length]! ^= 1 << bit;
+          await expectFailure(p, size, bad, plain, pos);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   test('truncation at every length fails, including at chunk boundaries and to zero', async () => {
@@ -69,7 +84,11 @@ describe('tampering', () => {
 
   test('two swapped chunks fail', async () => {
     const { p, plain, stored } = fixture();
-    for (const [a, b] of [[0, 1], [1, 3], [2, 4]] as const) {
+    for (const [a, b] of [
+      [0, 1],
+      [1, 3],
+      [2, 4],
+    ] as const) {
       const bad = Buffer.from(stored);
       stored.copy(bad, a * stored1, b * stored1, (b + 1) * stored1);
       stored.copy(bad, b * stored1, a * stored1, (a + 1) * stored1);
@@ -160,7 +179,8 @@ describe('encryptor input size', () => {
 describe('release granularity', () => {
   test('a tampered chunk releases nothing of itself; earlier chunks are released whole', async () => {
     const { p, plain, stored } = fixture(5 * CS + 20);
-    for (const pos of [3 * stored1, 3 * stored1 + CS - 1, 3 * stored1 + CS + 5]) { // first byte, last ct byte, a tag byte
+    for (const pos of [3 * stored1, 3 * stored1 + CS - 1, 3 * stored1 + CS + 5]) {
+      // first byte, last ct byte, a tag byte
       const bad = Buffer.from(stored);
       bad[pos]! ^= 0x01;
       for (const pieces of [[bad], randomSlices(bad, pos, 7)]) {

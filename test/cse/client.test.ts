@@ -5,7 +5,14 @@ import { randomBytes, createHash } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, writeFile, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, CopyObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CopyObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { KMS } from '@aws-sdk/client-kms';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
 import { CseClient } from '../../src/cse/client.ts';
@@ -85,7 +92,11 @@ describe('multipart, ranges, resume', () => {
       const r = await c.downloadFile(Bucket, Key, out);
       assert.equal(r.size, size);
       assert.equal(sha(await readFile(out)), sha(data));
-      for (const [s, e] of [[0, 99], [5 * MiB - 3, 5 * MiB + 70_000], [size - 10, size - 1]] as const) {
+      for (const [s, e] of [
+        [0, 99],
+        [5 * MiB - 3, 5 * MiB + 70_000],
+        [size - 10, size - 1],
+      ] as const) {
         const g = await c.getObject(Bucket, Key, { range: { start: s, end: e } });
         assert.deepEqual(await collect(g.Body), data.subarray(s, e + 1), `${format} range ${s}-${e}`);
       }
@@ -98,7 +109,15 @@ describe('multipart, ranges, resume', () => {
       const checkpoint = join(dir, `cp-${format}.json`);
       const ac = new AbortController();
       const c1 = client(format, [keys.aes], { concurrency: 1 });
-      await assert.rejects(c1.uploadFile(file, Bucket, Key, { checkpoint, signal: ac.signal, onPart: (n) => { if (n === 2) ac.abort(); } }));
+      await assert.rejects(
+        c1.uploadFile(file, Bucket, Key, {
+          checkpoint,
+          signal: ac.signal,
+          onPart: (n) => {
+            if (n === 2) ac.abort();
+          },
+        }),
+      );
       const cp = JSON.parse(await readFile(checkpoint, 'utf8'));
       assert.ok(cp.parts.length >= 1 && cp.parts.length < 4, `parts done before the crash: ${cp.parts.length}`);
       assert.ok(!JSON.stringify(cp).includes(keys.aes.key.toString('base64')));
@@ -124,13 +143,22 @@ describe('multipart, ranges, resume', () => {
     assert.ok(first.length > 0 && first.length <= MiB);
     assert.deepEqual(first, data.subarray(0, first.length));
     await c.putObject(Bucket, 'overwritten', randomBytes(3 * 5 * MiB));
-    await assert.rejects(async () => { while (!(await it.next()).done); }, (e: Error) => e.name === 'PreconditionFailed');
+    await assert.rejects(
+      async () => {
+        while (!(await it.next()).done);
+      },
+      (e: Error) => e.name === 'PreconditionFailed',
+    );
     // Read again from the start: the new object, whole.
     assert.equal((await collect((await c.getObject(Bucket, 'overwritten')).Body)).length, 3 * 5 * MiB);
     // Every part arrives, whatever the number of requests open at once (plaintext: no decryptor to notice a gap).
     await s3.send(new PutObjectCommand({ Bucket, Key: 'plain-big', Body: data }));
     for (const concurrency of [1, 2, 5]) {
-      assert.equal(sha(await collect((await client('kura', [keys.aes], { concurrency }).getObject(Bucket, 'plain-big')).Body)), sha(data), `concurrency ${concurrency}`);
+      assert.equal(
+        sha(await collect((await client('kura', [keys.aes], { concurrency }).getObject(Bucket, 'plain-big')).Body)),
+        sha(data),
+        `concurrency ${concurrency}`,
+      );
     }
   });
 
@@ -139,9 +167,18 @@ describe('multipart, ranges, resume', () => {
     await writeFile(f, data.subarray(0, 11 * MiB));
     const checkpoint = join(dir, 'cp-change.json');
     const ac = new AbortController();
-    await assert.rejects(client('kura', [keys.rsa], { concurrency: 1 }).uploadFile(f, Bucket, 'changed', { checkpoint, signal: ac.signal, onPart: () => ac.abort() }));
+    await assert.rejects(
+      client('kura', [keys.rsa], { concurrency: 1 }).uploadFile(f, Bucket, 'changed', {
+        checkpoint,
+        signal: ac.signal,
+        onPart: () => ac.abort(),
+      }),
+    );
     await utimes(f, new Date(), new Date(Date.now() + 5000));
-    await assert.rejects(client('kura', [keys.rsa]).uploadFile(f, Bucket, 'changed', { checkpoint }), (e: Error) => e instanceof CseError && e.code === 'LocalFileChanged');
+    await assert.rejects(
+      client('kura', [keys.rsa]).uploadFile(f, Bucket, 'changed', { checkpoint }),
+      (e: Error) => e instanceof CseError && e.code === 'LocalFileChanged',
+    );
   });
 
   test('an interrupted download resumes from its checkpoint', async () => {
@@ -153,7 +190,15 @@ describe('multipart, ranges, resume', () => {
     let seen = 0;
     const orig = s3.send.bind(s3);
     // Abort once two ranged GETs went through.
-    const spy = new Proxy(s3, { get: (t, p) => (p === 'send' ? (cmd: unknown, o: unknown) => { if ((cmd as { input: { Range?: string } }).input.Range && ++seen === 3) ac.abort(); return (orig as (a: unknown, b: unknown) => Promise<unknown>)(cmd, o); } : Reflect.get(t, p)) });
+    const spy = new Proxy(s3, {
+      get: (t, p) =>
+        p === 'send'
+          ? (cmd: unknown, o: unknown) => {
+              if ((cmd as { input: { Range?: string } }).input.Range && ++seen === 3) ac.abort();
+              return (orig as (a: unknown, b: unknown) => Promise<unknown>)(cmd, o);
+            }
+          : Reflect.get(t, p),
+    });
     const c1 = new CseClient({ s3: spy, keys: [keys.rsa], partSize: 5 * MiB, concurrency: 1 });
     await assert.rejects(c1.downloadFile(Bucket, 'dl', out, { checkpoint, signal: ac.signal }));
     await assert.rejects(readFile(out), { code: 'ENOENT' });
@@ -161,7 +206,10 @@ describe('multipart, ranges, resume', () => {
     assert.ok(cp.done.length >= 1 && cp.done.length < 4);
     await c.downloadFile(Bucket, 'dl', out, { checkpoint });
     assert.equal(sha(await readFile(out)), sha(data));
-    assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith('dl.out.')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((n) => n.startsWith('dl.out.')),
+      [],
+    );
   });
 });
 
@@ -174,7 +222,10 @@ describe('several keys, tampering, server-side options', () => {
       await client(format, [k2]).putObject(Bucket, `multi/${format}`, Buffer.from('for team b'));
       const got = await client(format, [k1, keys.aes, k2]).getObject(Bucket, `multi/${format}`);
       assert.equal((await collect(got.Body)).toString(), 'for team b');
-      await assert.rejects(client(format, [k1]).getObject(Bucket, `multi/${format}`), (e: Error) => e instanceof CseError && e.code === 'NoMatchingKey' && e.message.includes('"team":"b"'));
+      await assert.rejects(
+        client(format, [k1]).getObject(Bucket, `multi/${format}`),
+        (e: Error) => e instanceof CseError && e.code === 'NoMatchingKey' && e.message.includes('"team":"b"'),
+      );
     }
   });
 
@@ -198,11 +249,22 @@ describe('several keys, tampering, server-side options', () => {
       if (name) {
         const v = meta[name]!;
         const bad = { ...meta, [name]: v.slice(0, 10) + (v[10] === 'A' ? 'B' : 'A') + v.slice(11) };
-        await s3.send(new CopyObjectCommand({ Bucket, Key: `${Key}-meta`, CopySource: `${Bucket}/${Key}`, MetadataDirective: 'REPLACE', Metadata: bad }));
+        await s3.send(
+          new CopyObjectCommand({
+            Bucket,
+            Key: `${Key}-meta`,
+            CopySource: `${Bucket}/${Key}`,
+            MetadataDirective: 'REPLACE',
+            Metadata: bad,
+          }),
+        );
         await assert.rejects(c.downloadFile(Bucket, `${Key}-meta`, out));
         await assert.rejects(readFile(out), { code: 'ENOENT' });
       }
-      assert.deepEqual((await readdir(dir)).filter((n) => n.startsWith(`tampered-${format}`)), []);
+      assert.deepEqual(
+        (await readdir(dir)).filter((n) => n.startsWith(`tampered-${format}`)),
+        [],
+      );
     });
   }
 
@@ -228,13 +290,20 @@ describe('several keys, tampering, server-side options', () => {
     let parts = 0;
     await c.putObject(Bucket, 'sse/c', data, { sse: { SSECustomerKey }, onPart: () => parts++ });
     assert.equal(parts, 2);
-    await assert.rejects(c.getObject(Bucket, 'sse/c'), (e: Error) => e.name === 'InvalidRequest' || /400/.test(String((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode)));
+    await assert.rejects(
+      c.getObject(Bucket, 'sse/c'),
+      (e: Error) =>
+        e.name === 'InvalidRequest' || /400/.test(String((e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode)),
+    );
     const h = await c.headObject(Bucket, 'sse/c', { SSECustomerKey });
     assert.equal(h.sse, 'SSE-C (AES256)');
     assert.equal(h.encryption?.format, 'oss');
     assert.equal(sha(await collect((await c.getObject(Bucket, 'sse/c', { sse: { SSECustomerKey } })).Body)), sha(data));
     const otherKey = new CseClient({ s3: tls, keys: [keys.aes] });
-    await assert.rejects(otherKey.getObject(Bucket, 'sse/c', { sse: { SSECustomerKey } }), (e: Error) => e instanceof CseError && e.code === 'NoMatchingKey');
+    await assert.rejects(
+      otherKey.getObject(Bucket, 'sse/c', { sse: { SSECustomerKey } }),
+      (e: Error) => e instanceof CseError && e.code === 'NoMatchingKey',
+    );
     tls.destroy();
   });
 
@@ -246,7 +315,10 @@ describe('several keys, tampering, server-side options', () => {
     const parts = await Promise.all([3, 1, 2].map((n) => c.uploadPart(ctx, n, data.subarray((n - 1) * partSize, n * partSize))));
     await c.completeMultipartUpload(ctx, parts);
     assert.equal(sha(await collect((await c.getObject(Bucket, 'explicit')).Body)), sha(data));
-    await assert.rejects(client('s3ec', [keys.rsa]).createMultipartUpload(Bucket, 'x', { dataSize: 10, partSize: 5 * MiB }), (e: Error) => e instanceof CseError);
+    await assert.rejects(
+      client('s3ec', [keys.rsa]).createMultipartUpload(Bucket, 'x', { dataSize: 10, partSize: 5 * MiB }),
+      (e: Error) => e instanceof CseError,
+    );
   });
 
   test('plaintext objects pass through unchanged', async () => {

@@ -10,12 +10,20 @@ test('default: the filesystem backend', () => {
 
 test('options, and the environment when an option is absent', () => {
   const env = {
-    KURA_BACKEND: 's3', KURA_BACKEND_ENDPOINT: 'https://minio.example:9000', KURA_BACKEND_BUCKET: 'env-bucket',
-    KURA_BACKEND_PREFIX: 'env/', KURA_BACKEND_REGION: 'eu-west-1',
-    KURA_BACKEND_ACCESS_KEY_ID: 'AKID', KURA_BACKEND_SECRET_ACCESS_KEY: 'SECRET',
+    KURA_BACKEND: 's3',
+    KURA_BACKEND_ENDPOINT: 'https://minio.example:9000',
+    KURA_BACKEND_BUCKET: 'env-bucket',
+    KURA_BACKEND_PREFIX: 'env/',
+    KURA_BACKEND_REGION: 'eu-west-1',
+    KURA_BACKEND_ACCESS_KEY_ID: 'AKID',
+    KURA_BACKEND_SECRET_ACCESS_KEY: 'SECRET',
   };
   assert.deepEqual(backendConfig({}, env), {
-    kind: 's3', endpoint: 'https://minio.example:9000', bucket: 'env-bucket', prefix: 'env/', region: 'eu-west-1',
+    kind: 's3',
+    endpoint: 'https://minio.example:9000',
+    bucket: 'env-bucket',
+    prefix: 'env/',
+    region: 'eu-west-1',
     credentials: { accessKeyId: 'AKID', secretAccessKey: 'SECRET' },
   });
   const c = backendConfig({ backendBucket: 'opt-bucket', backendPrefix: 'opt/', backendRegion: 'ap-south-1' }, env);
@@ -25,8 +33,14 @@ test('options, and the environment when an option is absent', () => {
 test('upstream credentials: both or neither; neither = the AWS default chain; region falls back to AWS_REGION', () => {
   const c = backendConfig({ backend: 's3', backendBucket: 'b' }, { AWS_REGION: 'us-west-2' });
   assert.deepEqual(c, { kind: 's3', bucket: 'b', prefix: '', region: 'us-west-2' });
-  assert.throws(() => backendConfig({ backend: 's3', backendBucket: 'b' }, { KURA_BACKEND_ACCESS_KEY_ID: 'x' }), /both KURA_BACKEND_ACCESS_KEY_ID and KURA_BACKEND_SECRET_ACCESS_KEY/);
-  const t = backendConfig({ backend: 's3', backendBucket: 'b' }, { KURA_BACKEND_ACCESS_KEY_ID: 'x', KURA_BACKEND_SECRET_ACCESS_KEY: 'y', KURA_BACKEND_SESSION_TOKEN: 'z' });
+  assert.throws(
+    () => backendConfig({ backend: 's3', backendBucket: 'b' }, { KURA_BACKEND_ACCESS_KEY_ID: 'x' }),
+    /both KURA_BACKEND_ACCESS_KEY_ID and KURA_BACKEND_SECRET_ACCESS_KEY/,
+  );
+  const t = backendConfig(
+    { backend: 's3', backendBucket: 'b' },
+    { KURA_BACKEND_ACCESS_KEY_ID: 'x', KURA_BACKEND_SECRET_ACCESS_KEY: 'y', KURA_BACKEND_SESSION_TOKEN: 'z' },
+  );
   assert.deepEqual(t.kind === 's3' && t.credentials, { accessKeyId: 'x', secretAccessKey: 'y', sessionToken: 'z' });
 });
 

@@ -8,7 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
-  CreateBucketCommand, ListBucketsCommand, PutObjectCommand, GetObjectCommand, ListObjectsV2Command, ListMultipartUploadsCommand, type S3Client,
+  CreateBucketCommand,
+  ListBucketsCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  ListMultipartUploadsCommand,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
 import { startCrashWorkload, verifyCrashedStore } from '../helpers/crash-workload.ts';
@@ -36,7 +42,11 @@ describe('gateway backend: crash safety', () => {
       const bucket = 'crash';
       await s3.send(new CreateBucketCommand({ Bucket: bucket }));
       // Some bodies exceed the staging part size (8 MiB): staged upstream as multipart uploads.
-      const load = startCrashWorkload(s3, bucket, { writers: 4, keys: 5, bodySize: (i) => (i % 4 === 3 ? 9 * MiB : Math.floor(Math.random() * 2 * MiB)) });
+      const load = startCrashWorkload(s3, bucket, {
+        writers: 4,
+        keys: 5,
+        bodySize: (i) => (i % 4 === 3 ? 9 * MiB : Math.floor(Math.random() * 2 * MiB)),
+      });
       // Kill once a few writes have landed, while the others are in flight.
       while (load.completed() < 8) await new Promise((r) => setTimeout(r, 50));
       await gw.kill9();
@@ -70,7 +80,12 @@ describe('gateway backend: crash safety', () => {
         /exited with 1 before listening[\s\S]*another root key/,
       );
       // Another prefix of the same upstream bucket is another store: that works.
-      const other = await startKura({ backend: 's3', upstream: gw.upstream!, upstreamPrefix: 'other/', env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') } });
+      const other = await startKura({
+        backend: 's3',
+        upstream: gw.upstream!,
+        upstreamPrefix: 'other/',
+        env: { KURA_ROOT_KEY: randomBytes(32).toString('base64') },
+      });
       try {
         assert.deepEqual((await other.client().send(new ListBucketsCommand({}))).Buckets ?? [], []);
       } finally {
@@ -81,7 +96,10 @@ describe('gateway backend: crash safety', () => {
       const rootKey = (await readFile(join(gw.dataDir, '.kura', 'root.key'), 'utf8')).trim();
       const same = await startKura({ backend: 's3', upstream: gw.upstream!, env: { KURA_ROOT_KEY: rootKey } });
       await same.stop();
-      assert.deepEqual((await gw.client().send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ['mine']);
+      assert.deepEqual(
+        (await gw.client().send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name),
+        ['mine'],
+      );
     } finally {
       await gw.stop();
     }

@@ -10,8 +10,18 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { rm } from 'node:fs/promises';
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CopyObjectCommand, DeleteObjectCommand,
-  ListObjectsV2Command, ListObjectVersionsCommand, PutBucketVersioningCommand, GetBucketVersioningCommand, ListBucketsCommand,
+  S3Client,
+  CreateBucketCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  PutBucketVersioningCommand,
+  GetBucketVersioningCommand,
+  ListBucketsCommand,
   DeleteBucketCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -27,7 +37,10 @@ function patterned(size: number, seed: number): Buffer {
   const out = Buffer.alloc(size);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < size; i += 4) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
     out.writeUInt32LE(x, i - (i + 4 > size ? i + 4 - size : 0));
   }
   for (let i = 0; i + MARKER.length < size; i += 64 * 1024) out.write(MARKER, i, 'latin1');
@@ -39,7 +52,11 @@ function sha256(b: Buffer): string {
 }
 
 function sseC(key: Buffer): { SSECustomerAlgorithm: string; SSECustomerKey: string; SSECustomerKeyMD5: string } {
-  return { SSECustomerAlgorithm: 'AES256', SSECustomerKey: key.toString('base64'), SSECustomerKeyMD5: createHash('md5').update(key).digest('base64') };
+  return {
+    SSECustomerAlgorithm: 'AES256',
+    SSECustomerKey: key.toString('base64'),
+    SSECustomerKeyMD5: createHash('md5').update(key).digest('base64'),
+  };
 }
 
 /** Every object of the upstream bucket: name and bytes, fetched through the SDK. */
@@ -85,9 +102,15 @@ describe('gateway backend: Kura in front of another S3 store', () => {
   });
 
   test('PUT, GET, HEAD, ranges, user metadata', async () => {
-    const put = await s3.send(new PutObjectCommand({
-      Bucket: bucket, Key: `dir/${KEY_MARKER}.txt`, Body: small, ContentType: 'text/x-gw', Metadata: { note: META_MARKER },
-    }));
+    const put = await s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: `dir/${KEY_MARKER}.txt`,
+        Body: small,
+        ContentType: 'text/x-gw',
+        Metadata: { note: META_MARKER },
+      }),
+    );
     assert.equal(put.ETag, `"${createHash('md5').update(small).digest('hex')}"`);
     assert.equal(put.ServerSideEncryption, 'AES256');
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `dir/${KEY_MARKER}.txt` }));
@@ -96,7 +119,11 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     assert.equal(got.Metadata?.note, META_MARKER);
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: `dir/${KEY_MARKER}.txt` }));
     assert.equal(head.ContentLength, small.length);
-    for (const [range, s, e] of [['bytes=0-0', 0, 0], ['bytes=6-20', 6, 20], ['bytes=-7', small.length - 7, small.length - 1]] as const) {
+    for (const [range, s, e] of [
+      ['bytes=0-0', 0, 0],
+      ['bytes=6-20', 6, 20],
+      ['bytes=-7', small.length - 7, small.length - 1],
+    ] as const) {
       const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `dir/${KEY_MARKER}.txt`, Range: range }));
       assert.equal(r.ContentRange, `bytes ${s}-${e}/${small.length}`);
       assert.deepEqual(await collect(r.Body), small.subarray(s, e + 1), range);
@@ -108,19 +135,32 @@ describe('gateway backend: Kura in front of another S3 store', () => {
 
   test('a stream of unknown length (aws-chunked) is staged upstream and reads back', async () => {
     const body = patterned(3 * MIB + 5, 3);
-    await new Upload({ client: s3, params: { Bucket: bucket, Key: 'streamed.bin', Body: Readable.from([body.subarray(0, MIB), body.subarray(MIB)]) }, partSize: 8 * MIB }).done();
+    await new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: 'streamed.bin', Body: Readable.from([body.subarray(0, MIB), body.subarray(MIB)]) },
+      partSize: 8 * MIB,
+    }).done();
     const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'streamed.bin' }));
     assert.equal(sha256(await collect(r.Body)), sha256(body));
   });
 
   test('multipart through lib-storage (21 MiB, 5 MiB parts): whole and ranges across parts', async () => {
-    await new Upload({ client: s3, params: { Bucket: bucket, Key: 'big.bin', Body: Readable.from([big]) }, partSize: 5 * MIB, queueSize: 2 }).done();
+    await new Upload({
+      client: s3,
+      params: { Bucket: bucket, Key: 'big.bin', Body: Readable.from([big]) },
+      partSize: 5 * MIB,
+      queueSize: 2,
+    }).done();
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big.bin' }));
     assert.equal(head.ContentLength, big.length);
     assert.match(head.ETag!, /-5"$/);
     const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin' }));
     assert.equal(sha256(await collect(r.Body)), sha256(big));
-    for (const [s, e] of [[5 * MIB - 10, 5 * MIB + 10], [0, 15 * MIB + 3], [20 * MIB, big.length - 1]] as const) {
+    for (const [s, e] of [
+      [5 * MIB - 10, 5 * MIB + 10],
+      [0, 15 * MIB + 3],
+      [20 * MIB, big.length - 1],
+    ] as const) {
       const part = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin', Range: `bytes=${s}-${e}` }));
       assert.deepEqual(await collect(part.Body), big.subarray(s, e + 1), `${s}-${e}`);
     }
@@ -131,10 +171,17 @@ describe('gateway backend: Kura in front of another S3 store', () => {
   test('copy, list (prefix, delimiter, paging), delete', async () => {
     await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'copy.txt', CopySource: `${bucket}/dir/${KEY_MARKER}.txt` }));
     assert.deepEqual(await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'copy.txt' }))).Body), small);
-    for (let i = 0; i < 12; i++) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `list/k${String(i).padStart(2, '0')}`, Body: `v${i}` }));
+    for (let i = 0; i < 12; i++)
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: `list/k${String(i).padStart(2, '0')}`, Body: `v${i}` }));
     const top = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/' }));
-    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['dir/', 'list/']);
-    assert.deepEqual(top.Contents?.map((c) => c.Key), ['big.bin', 'copy.txt', 'empty', 'streamed.bin']);
+    assert.deepEqual(
+      top.CommonPrefixes?.map((p) => p.Prefix),
+      ['dir/', 'list/'],
+    );
+    assert.deepEqual(
+      top.Contents?.map((c) => c.Key),
+      ['big.bin', 'copy.txt', 'empty', 'streamed.bin'],
+    );
     const keys: string[] = [];
     let token: string | undefined;
     do {
@@ -142,7 +189,10 @@ describe('gateway backend: Kura in front of another S3 store', () => {
       keys.push(...(page.Contents ?? []).map((c) => c.Key!));
       token = page.NextContinuationToken;
     } while (token);
-    assert.deepEqual(keys, Array.from({ length: 12 }, (_, i) => `list/k${String(i).padStart(2, '0')}`));
+    assert.deepEqual(
+      keys,
+      Array.from({ length: 12 }, (_, i) => `list/k${String(i).padStart(2, '0')}`),
+    );
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'list/k11' }));
     assert.equal((await s3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'list/k11' })))).name, 'NotFound');
     assert.equal((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'list/' }))).KeyCount, 11);
@@ -155,7 +205,11 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     assert.deepEqual(await collect(got.Body), ssecBody);
     const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'ssec.txt', Range: 'bytes=2-4', ...sseC(customerKey) }));
     assert.deepEqual(await collect(r.Body), ssecBody.subarray(2, 5));
-    assert.equal((await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'ssec.txt', ...sseC(randomBytes(32)) })))).$metadata.httpStatusCode, 403);
+    assert.equal(
+      (await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'ssec.txt', ...sseC(randomBytes(32)) })))).$metadata
+        .httpStatusCode,
+      403,
+    );
   });
 
   test('SSE-KMS round trip (the AWS-managed key)', async () => {
@@ -176,10 +230,16 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     assert.equal(del.DeleteMarker, true);
     assert.equal((await s3Error(s3.send(new GetObjectCommand({ Bucket: vbucket, Key: 'doc' })))).name, 'NoSuchKey');
     for (const v of versions) {
-      assert.equal((await collect((await s3.send(new GetObjectCommand({ Bucket: vbucket, Key: 'doc', VersionId: v.id }))).Body)).toString(), v.body);
+      assert.equal(
+        (await collect((await s3.send(new GetObjectCommand({ Bucket: vbucket, Key: 'doc', VersionId: v.id }))).Body)).toString(),
+        v.body,
+      );
     }
     const list = await s3.send(new ListObjectVersionsCommand({ Bucket: vbucket }));
-    assert.deepEqual(list.Versions?.map((v) => v.VersionId), versions.map((v) => v.id).reverse());
+    assert.deepEqual(
+      list.Versions?.map((v) => v.VersionId),
+      versions.map((v) => v.id).reverse(),
+    );
     assert.equal(list.DeleteMarkers?.length, 1);
     assert.equal(list.DeleteMarkers?.[0]?.IsLatest, true);
     // Removing the marker brings the newest version back.
@@ -193,7 +253,10 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     await s3.send(new PutObjectCommand({ Bucket: 'gw-short-lived', Key: 'x', Body: 'x' }));
     await s3.send(new DeleteObjectCommand({ Bucket: 'gw-short-lived', Key: 'x' }));
     await s3.send(new DeleteBucketCommand({ Bucket: 'gw-short-lived' }));
-    assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [bucket, vbucket]);
+    assert.deepEqual(
+      (await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name),
+      [bucket, vbucket],
+    );
   });
 
   test('upstream holds ciphertext only: no plaintext, SSE-C key, object key or user metadata', async () => {
@@ -216,7 +279,10 @@ describe('gateway backend: Kura in front of another S3 store', () => {
       }
     }
     // The 21 MiB object is upstream as blobs of at least its size (not inline in a record).
-    assert.ok(objs.some((o) => o.body.length >= 5 * MIB), 'part blobs upstream');
+    assert.ok(
+      objs.some((o) => o.body.length >= 5 * MIB),
+      'part blobs upstream',
+    );
   });
 
   // The metadata (LMDB) lives in the data dir, the blobs upstream: a restart needs both. Nodes that share
@@ -233,20 +299,32 @@ describe('gateway backend: Kura in front of another S3 store', () => {
     upstream = await startKura({ backend: 'fs', dataDir: upstream.dataDir });
     gw = await startKura({ backend: 's3', upstream, dataDir: gwDir });
     s3 = gw.client({ https: true });
-    assert.deepEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), [bucket, vbucket]);
+    assert.deepEqual(
+      (await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name),
+      [bucket, vbucket],
+    );
     const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: `dir/${KEY_MARKER}.txt` }));
     assert.deepEqual(await collect(got.Body), small);
     assert.equal(got.Metadata?.note, META_MARKER);
     assert.equal(sha256(await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin' }))).Body)), sha256(big));
     const range = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'big.bin', Range: `bytes=${10 * MIB - 3}-${10 * MIB + 3}` }));
     assert.deepEqual(await collect(range.Body), big.subarray(10 * MIB - 3, 10 * MIB + 4));
-    assert.deepEqual(await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'ssec.txt', ...sseC(customerKey) }))).Body), ssecBody);
+    assert.deepEqual(
+      await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'ssec.txt', ...sseC(customerKey) }))).Body),
+      ssecBody,
+    );
     assert.deepEqual(await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'kms.txt' }))).Body), kmsBody);
     assert.equal((await s3.send(new GetBucketVersioningCommand({ Bucket: vbucket }))).Status, 'Enabled');
     const list = await s3.send(new ListObjectVersionsCommand({ Bucket: vbucket }));
-    assert.deepEqual(list.Versions?.map((v) => v.VersionId), versions.map((v) => v.id).reverse());
+    assert.deepEqual(
+      list.Versions?.map((v) => v.VersionId),
+      versions.map((v) => v.id).reverse(),
+    );
     for (const v of versions) {
-      assert.equal((await collect((await s3.send(new GetObjectCommand({ Bucket: vbucket, Key: 'doc', VersionId: v.id }))).Body)).toString(), v.body);
+      assert.equal(
+        (await collect((await s3.send(new GetObjectCommand({ Bucket: vbucket, Key: 'doc', VersionId: v.id }))).Body)).toString(),
+        v.body,
+      );
     }
     assert.equal((await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'list/' }))).KeyCount, 11);
     // Writes keep working after the restart.

@@ -7,7 +7,15 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
-import { S3Client, CreateBucketCommand, ListObjectsV2Command, ListObjectVersionsCommand, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  CreateBucketCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,7 +48,10 @@ describe(`gateway at scale: ${KEYS} keys`, () => {
     upstream = await startKura();
     await upstream.client().send(new CreateBucketCommand({ Bucket: 'upstream-scale' }));
     const opts = {
-      endpoint: upstream.endpoint, bucket: 'upstream-scale', prefix: 'scale/', region: 'us-east-1',
+      endpoint: upstream.endpoint,
+      bucket: 'upstream-scale',
+      prefix: 'scale/',
+      region: 'us-east-1',
       credentials: { ...upstream.credentials },
     };
     const gwDir = await mkdtemp(join(tmpdir(), 'kura-gwscale-'));
@@ -49,22 +60,37 @@ describe(`gateway at scale: ${KEYS} keys`, () => {
     const t0 = Date.now();
     const put = async (key: string, body: string): Promise<void> => {
       const blob = await backend.stageBlob(bucket, Readable.from([Buffer.from(body)]));
-      await backend.putObject(bucket, key, blob, { size: body.length, etag: 'e', contentType: 'text/plain', userMetadata: {}, headers: {} });
+      await backend.putObject(bucket, key, blob, {
+        size: body.length,
+        etag: 'e',
+        contentType: 'text/plain',
+        userMetadata: {},
+        headers: {},
+      });
     };
-    await Promise.all(Array.from({ length: WRITERS }, async (_, w) => {
-      for (let i = w; i < KEYS; i += WRITERS) {
-        await put(keys[i]!, `v1 ${keys[i]}`);
-        if (i % 10 === 0) await put(keys[i]!, `v2 ${keys[i]}`);
-        if (i % 20 === 0) {
-          await backend.deleteObject(bucket, keys[i]!);
-          deleted.add(keys[i]!);
+    await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        for (let i = w; i < KEYS; i += WRITERS) {
+          await put(keys[i]!, `v1 ${keys[i]}`);
+          if (i % 10 === 0) await put(keys[i]!, `v2 ${keys[i]}`);
+          if (i % 20 === 0) {
+            await backend.deleteObject(bucket, keys[i]!);
+            deleted.add(keys[i]!);
+          }
         }
-      }
-    }));
+      }),
+    );
     writeMs = Date.now() - t0;
     await backend.close();
     // The objects were stored without the SSE layer: the gateway serves them as written (no encryption record).
-    gw = await startKura({ backend: 's3', dataDir: gwDir, upstream, upstreamBucket: 'upstream-scale', upstreamPrefix: 'scale/', env: { KURA_ROOT_KEY: rootKey } });
+    gw = await startKura({
+      backend: 's3',
+      dataDir: gwDir,
+      upstream,
+      upstreamBucket: 'upstream-scale',
+      upstreamPrefix: 'scale/',
+      env: { KURA_ROOT_KEY: rootKey },
+    });
     s3 = gw.client();
     const t1 = Date.now();
     await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: keys[1]! }));
@@ -91,12 +117,21 @@ describe(`gateway at scale: ${KEYS} keys`, () => {
 
   test('delimiters: common prefixes at each level', async () => {
     const top = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/' }));
-    assert.deepEqual(top.CommonPrefixes?.map((p) => p.Prefix), ['p0/', 'p1/', 'p2/', 'p3/']);
-    assert.deepEqual((top.Contents ?? []).map((c) => c.Key), keys.filter((k) => k.startsWith('top-') && !deleted.has(k)).sort(compareKeys));
+    assert.deepEqual(
+      top.CommonPrefixes?.map((p) => p.Prefix),
+      ['p0/', 'p1/', 'p2/', 'p3/'],
+    );
+    assert.deepEqual(
+      (top.Contents ?? []).map((c) => c.Key),
+      keys.filter((k) => k.startsWith('top-') && !deleted.has(k)).sort(compareKeys),
+    );
     const sub = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'p1/', Delimiter: '/' }));
     // Every folder holding a key i ≡ 1 (mod 4); delete markers only hit even i.
     const expected = [...new Set(keys.filter((k) => k.startsWith('p1/')).map((k) => k.slice(0, 7)))].sort();
-    assert.deepEqual(sub.CommonPrefixes?.map((p) => p.Prefix), expected);
+    assert.deepEqual(
+      sub.CommonPrefixes?.map((p) => p.Prefix),
+      expected,
+    );
   });
 
   test('versions and delete markers where they were written', async () => {
@@ -116,7 +151,9 @@ describe(`gateway at scale: ${KEYS} keys`, () => {
     let keyMarker: string | undefined;
     let versionIdMarker: string | undefined;
     for (;;) {
-      const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, MaxKeys: 1000, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }));
+      const page = await s3.send(
+        new ListObjectVersionsCommand({ Bucket: bucket, MaxKeys: 1000, KeyMarker: keyMarker, VersionIdMarker: versionIdMarker }),
+      );
       versions += page.Versions?.length ?? 0;
       markers += page.DeleteMarkers?.length ?? 0;
       if (!page.IsTruncated) break;

@@ -3,8 +3,15 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  PutObjectCommand, GetObjectCommand, ListObjectsV2Command, HeadObjectCommand,
-  CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, ListMultipartUploadsCommand, ListPartsCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  HeadObjectCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  CompleteMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  ListPartsCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { collect } from './server.ts';
@@ -25,7 +32,11 @@ export interface CrashWorkload {
 }
 
 /** `writers` PutObject loops over `keys` keys plus one two-part multipart loop, until stopped or the server dies. */
-export function startCrashWorkload(s3: S3Client, bucket: string, opts: { writers: number; keys: number; bodySize: (i: number) => number; written?: Map<string, Set<string>> }): CrashWorkload {
+export function startCrashWorkload(
+  s3: S3Client,
+  bucket: string,
+  opts: { writers: number; keys: number; bodySize: (i: number) => number; written?: Map<string, Set<string>> },
+): CrashWorkload {
   const written = opts.written ?? new Map<string, Set<string>>();
   const remember = (key: string, body: Buffer): void => {
     if (!written.has(key)) written.set(key, new Set());
@@ -54,8 +65,16 @@ export function startCrashWorkload(s3: S3Client, bucket: string, opts: { writers
       try {
         const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
         const etags: string[] = [];
-        for (const [n, p] of parts.entries()) etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n + 1, Body: p }))).ETag!);
-        await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: etags.map((ETag, n) => ({ ETag, PartNumber: n + 1 })) } }));
+        for (const [n, p] of parts.entries())
+          etags.push((await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: n + 1, Body: p }))).ETag!);
+        await s3.send(
+          new CompleteMultipartUploadCommand({
+            Bucket: bucket,
+            Key: key,
+            UploadId,
+            MultipartUpload: { Parts: etags.map((ETag, n) => ({ ETag, PartNumber: n + 1 })) },
+          }),
+        );
         completed++;
       } catch {
         return;
@@ -77,7 +96,11 @@ export function startCrashWorkload(s3: S3Client, bucket: string, opts: { writers
  * Every listed object must read back whole and be one of the bodies written for its key. Returns how many
  * objects are visible and how many stored blobs they and the open uploads' parts refer to (for orphan checks).
  */
-export async function verifyCrashedStore(s3: S3Client, bucket: string, written: Map<string, Set<string>>): Promise<{ visible: number; blobs: number }> {
+export async function verifyCrashedStore(
+  s3: S3Client,
+  bucket: string,
+  written: Map<string, Set<string>>,
+): Promise<{ visible: number; blobs: number }> {
   const listed = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
   let blobs = 0;
   for (const o of listed.Contents ?? []) {

@@ -45,61 +45,79 @@ export async function coreListingProperty(core: CoreBackend, numRuns: number): P
   let run = 0;
   const opArb = fc.tuple(fc.constantFrom('put', 'put', 'put', 'delete', 'deleteVersion'), keyArb, fc.nat());
   await fc.assert(
-    fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 30 }), prefixArb, delimiterArb, fc.integer({ min: 1, max: 5 }), async (ops, prefix, delimiter, maxKeys) => {
-      const bucket = `m${run++}`;
-      await core.createBucket(bucket, { location: '', versioning: 'Enabled' });
-      // Model: each key's versions, newest first.
-      const model = new Map<string, { versionId: string; marker: boolean }[]>();
-      for (const [op, key, n] of ops) {
-        const list = model.get(key) ?? [];
-        if (op === 'put') {
-          const blob = await core.stageBlob(bucket, Readable.from([Buffer.from('x')]));
-          const r = await core.putObject(bucket, key, blob, META);
-          list.unshift({ versionId: r.versionId, marker: false });
-        } else if (op === 'delete') {
-          const r = await core.deleteObject(bucket, key);
-          list.unshift({ versionId: r.versionId!, marker: true });
-        } else if (list.length) {
-          const [v] = list.splice(n % list.length, 1);
-          await core.deleteObject(bucket, key, v!.versionId);
+    fc.asyncProperty(
+      fc.array(opArb, { minLength: 1, maxLength: 30 }),
+      prefixArb,
+      delimiterArb,
+      fc.integer({ min: 1, max: 5 }),
+      async (ops, prefix, delimiter, maxKeys) => {
+        const bucket = `m${run++}`;
+        await core.createBucket(bucket, { location: '', versioning: 'Enabled' });
+        // Model: each key's versions, newest first.
+        const model = new Map<string, { versionId: string; marker: boolean }[]>();
+        for (const [op, key, n] of ops) {
+          const list = model.get(key) ?? [];
+          if (op === 'put') {
+            const blob = await core.stageBlob(bucket, Readable.from([Buffer.from('x')]));
+            const r = await core.putObject(bucket, key, blob, META);
+            list.unshift({ versionId: r.versionId, marker: false });
+          } else if (op === 'delete') {
+            const r = await core.deleteObject(bucket, key);
+            list.unshift({ versionId: r.versionId!, marker: true });
+          } else if (list.length) {
+            const [v] = list.splice(n % list.length, 1);
+            await core.deleteObject(bucket, key, v!.versionId);
+          }
+          model.set(key, list);
         }
-        model.set(key, list);
-      }
-      const live = [...model].filter(([, l]) => l.length && !l[0]!.marker).map(([k]) => k);
-      const want = modelList(live, prefix, delimiter);
-      const seen: string[] = [];
-      let startAfter = '';
-      for (let page = 0; page < 200; page++) {
-        const r = await core.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
-        assert.ok(r.objects.length + r.commonPrefixes.length <= maxKeys);
-        seen.push(...[...r.objects.map((o) => o.key), ...r.commonPrefixes].sort(s3Order));
-        if (!r.isTruncated) break;
-        startAfter = r.lastEntry!;
-      }
-      assert.deepEqual(seen, want.entries);
-      // Versions: keys in S3 order, newest first within a key, common prefixes rolled up.
-      const withVersions = [...model].filter(([, l]) => l.length).map(([k]) => k);
-      const vwant = modelList(withVersions, prefix, delimiter);
-      const expected: string[] = [];
-      for (const e of vwant.entries) {
-        if (vwant.prefixes.includes(e)) expected.push(`P ${e}`);
-        else model.get(e)!.forEach((v, i) => expected.push(`${e} ${v.versionId} ${v.marker ? 'M' : 'V'}${i === 0 ? ' latest' : ''}`));
-      }
-      const got: string[] = [];
-      let keyMarker: string | undefined;
-      let versionIdMarker: string | undefined;
-      for (let page = 0; page < 400; page++) {
-        const r = await core.listObjectVersions(bucket, { prefix, delimiter, maxKeys, ...(keyMarker !== undefined ? { keyMarker } : {}), ...(versionIdMarker !== undefined ? { versionIdMarker } : {}) });
-        const entries = [...r.versions.map((v) => ({ k: v.key, s: `${v.key} ${v.versionId} ${v.deleteMarker ? 'M' : 'V'}${v.isLatest ? ' latest' : ''}` })), ...r.commonPrefixes.map((p) => ({ k: p, s: `P ${p}` }))];
-        entries.sort((x, y) => s3Order(x.k, y.k));
-        got.push(...entries.map((e) => e.s));
-        assert.ok(entries.length <= maxKeys);
-        if (!r.isTruncated) break;
-        keyMarker = r.nextKeyMarker;
-        versionIdMarker = r.nextVersionIdMarker;
-      }
-      assert.deepEqual(got, expected);
-    }),
+        const live = [...model].filter(([, l]) => l.length && !l[0]!.marker).map(([k]) => k);
+        const want = modelList(live, prefix, delimiter);
+        const seen: string[] = [];
+        let startAfter = '';
+        for (let page = 0; page < 200; page++) {
+          const r = await core.listObjects(bucket, { prefix, delimiter, startAfter, maxKeys });
+          assert.ok(r.objects.length + r.commonPrefixes.length <= maxKeys);
+          seen.push(...[...r.objects.map((o) => o.key), ...r.commonPrefixes].sort(s3Order));
+          if (!r.isTruncated) break;
+          startAfter = r.lastEntry!;
+        }
+        assert.deepEqual(seen, want.entries);
+        // Versions: keys in S3 order, newest first within a key, common prefixes rolled up.
+        const withVersions = [...model].filter(([, l]) => l.length).map(([k]) => k);
+        const vwant = modelList(withVersions, prefix, delimiter);
+        const expected: string[] = [];
+        for (const e of vwant.entries) {
+          if (vwant.prefixes.includes(e)) expected.push(`P ${e}`);
+          else model.get(e)!.forEach((v, i) => expected.push(`${e} ${v.versionId} ${v.marker ? 'M' : 'V'}${i === 0 ? ' latest' : ''}`));
+        }
+        const got: string[] = [];
+        let keyMarker: string | undefined;
+        let versionIdMarker: string | undefined;
+        for (let page = 0; page < 400; page++) {
+          const r = await core.listObjectVersions(bucket, {
+            prefix,
+            delimiter,
+            maxKeys,
+            ...(keyMarker !== undefined ? { keyMarker } : {}),
+            ...(versionIdMarker !== undefined ? { versionIdMarker } : {}),
+          });
+          const entries = [
+            ...r.versions.map((v) => ({
+              k: v.key,
+              s: `${v.key} ${v.versionId} ${v.deleteMarker ? 'M' : 'V'}${v.isLatest ? ' latest' : ''}`,
+            })),
+            ...r.commonPrefixes.map((p) => ({ k: p, s: `P ${p}` })),
+          ];
+          entries.sort((x, y) => s3Order(x.k, y.k));
+          got.push(...entries.map((e) => e.s));
+          assert.ok(entries.length <= maxKeys);
+          if (!r.isTruncated) break;
+          keyMarker = r.nextKeyMarker;
+          versionIdMarker = r.nextVersionIdMarker;
+        }
+        assert.deepEqual(got, expected);
+      },
+    ),
     { numRuns },
   );
 }

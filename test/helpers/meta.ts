@@ -14,7 +14,11 @@ export async function rootKeyOf(dataDir: string): Promise<Buffer> {
 }
 
 /** Opens the data dir's metadata; `rootKey` for servers started with KURA_ROOT_KEY (no root.key file). */
-export async function withMeta<T>(dataDir: string, fn: (store: MetaStore, sealer: RecordSealer) => Promise<T>, givenRootKey?: Buffer): Promise<T> {
+export async function withMeta<T>(
+  dataDir: string,
+  fn: (store: MetaStore, sealer: RecordSealer) => Promise<T>,
+  givenRootKey?: Buffer,
+): Promise<T> {
   const rootKey = givenRootKey ?? (await rootKeyOf(dataDir));
   const store = await LmdbStore.open(join(dataDir, '.kura', 'meta'), rootKey);
   try {
@@ -26,7 +30,11 @@ export async function withMeta<T>(dataDir: string, fn: (store: MetaStore, sealer
 
 /** Every stored version of a key, newest first. */
 export async function storedVersions(dataDir: string, bucket: string, key: string): Promise<ObjectRecord[]> {
-  return withMeta(dataDir, (store, sealer) => store.read(async (tx) => (await tx.scan(prefixRange(keys.versionsOf(bucket, key)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test'))));
+  return withMeta(dataDir, (store, sealer) =>
+    store.read(async (tx) =>
+      (await tx.scan(prefixRange(keys.versionsOf(bucket, key)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test')),
+    ),
+  );
 }
 
 /** The latest stored version (record) of a key. */
@@ -38,18 +46,32 @@ export async function storedRecord(dataDir: string, bucket: string, key: string)
 
 /** Every stored version in a bucket. */
 export async function storedRecords(dataDir: string, bucket: string, rootKey?: Buffer): Promise<ObjectRecord[]> {
-  return withMeta(dataDir, (store, sealer) => store.read(async (tx) => (await tx.scan(prefixRange(keys.bucketRows(0x56, bucket)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test'))), rootKey);
+  return withMeta(
+    dataDir,
+    (store, sealer) =>
+      store.read(async (tx) =>
+        (await tx.scan(prefixRange(keys.bucketRows(0x56, bucket)))).map((e) => sealer.open<ObjectRecord>(e.key, e.value, 'test')),
+      ),
+    rootKey,
+  );
 }
 
 /** Rewrites (re-seals, as someone holding the root key could) the newest version of a key and its latest copy. */
-export async function rewriteNewest(dataDir: string, bucket: string, key: string, update: (rec: ObjectRecord) => ObjectRecord): Promise<void> {
-  await withMeta(dataDir, (store, sealer) => store.write(async (tx) => {
-    const [e] = await tx.scan({ ...prefixRange(keys.versionsOf(bucket, key)), limit: 1 });
-    if (!e) throw new Error(`no stored version of ${bucket}/${key}`);
-    const rec = update(sealer.open<ObjectRecord>(e.key, e.value, 'test'));
-    tx.put(e.key, sealer.seal(e.key, rec));
-    if (await tx.get(keys.latest(bucket, key))) tx.put(keys.latest(bucket, key), sealer.seal(keys.latest(bucket, key), rec));
-  }));
+export async function rewriteNewest(
+  dataDir: string,
+  bucket: string,
+  key: string,
+  update: (rec: ObjectRecord) => ObjectRecord,
+): Promise<void> {
+  await withMeta(dataDir, (store, sealer) =>
+    store.write(async (tx) => {
+      const [e] = await tx.scan({ ...prefixRange(keys.versionsOf(bucket, key)), limit: 1 });
+      if (!e) throw new Error(`no stored version of ${bucket}/${key}`);
+      const rec = update(sealer.open<ObjectRecord>(e.key, e.value, 'test'));
+      tx.put(e.key, sealer.seal(e.key, rec));
+      if (await tx.get(keys.latest(bucket, key))) tx.put(keys.latest(bucket, key), sealer.seal(keys.latest(bucket, key), rec));
+    }),
+  );
 }
 
 /** Where a blob lives in the filesystem blob store. */

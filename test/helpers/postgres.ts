@@ -46,7 +46,9 @@ export function findPostgresBin(): string | undefined {
   try {
     const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
     for (const v of versions) candidates.push(`/usr/lib/postgresql/${v}/bin`);
-  } catch { /* no Debian packages */ }
+  } catch {
+    /* no Debian packages */
+  }
   for (const dir of candidates) {
     const initdb = join(dir, 'initdb');
     if (!existsSync(initdb) || !isExecutable(initdb)) continue;
@@ -86,8 +88,12 @@ function run(cmd: string, args: string[], as: RunAs, env: NodeJS.ProcessEnv): Pr
     // Node drops privileges itself (setgid, then setuid) when uid/gid are given; cwd must be readable by that user.
     const child = spawn(cmd, args, { ...as, env, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
-    child.stdout.on('data', (d) => { out += d; });
-    child.stderr.on('data', (d) => { out += d; });
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
     child.once('error', reject);
     child.once('close', (code) => resolve({ code, out }));
   });
@@ -100,14 +106,17 @@ process.once('exit', () => {
     try {
       const pid = Number(readFileSync(join(s.data, 'postmaster.pid'), 'utf8').split('\n')[0]);
       if (pid > 0) process.kill(pid, 'SIGQUIT'); // immediate shutdown
-    } catch { /* already gone */ }
+    } catch {
+      /* already gone */
+    }
     rmSync(s.dir, { recursive: true, force: true });
   }
 });
 
 export async function startPostgres(): Promise<PostgresServer> {
   const bin = findPostgresBin();
-  if (!bin) throw new Error('PostgreSQL binaries not found (initdb, pg_ctl, postgres): run scripts/ensure-tools.sh as root, or set KURA_PG_BIN');
+  if (!bin)
+    throw new Error('PostgreSQL binaries not found (initdb, pg_ctl, postgres): run scripts/ensure-tools.sh as root, or set KURA_PG_BIN');
   const as = unprivilegedUser();
   const dir = mkdtempSync(join(tmpdir(), 'kura-pg-'));
   const data = join(dir, 'data');
@@ -118,7 +127,11 @@ export async function startPostgres(): Promise<PostgresServer> {
   running.add(entry);
   const fail = (what: string, out: string): never => {
     let log = '';
-    try { log = readFileSync(logFile, 'utf8'); } catch { /* none */ }
+    try {
+      log = readFileSync(logFile, 'utf8');
+    } catch {
+      /* none */
+    }
     running.delete(entry);
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${what}\n${out}\n${log}`.trim());
@@ -133,9 +146,15 @@ export async function startPostgres(): Promise<PostgresServer> {
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     const opts = [
-      `-c listen_addresses=127.0.0.1`, `-c port=${port}`, `-c unix_socket_directories=${dir}`,
-      '-c fsync=off', '-c full_page_writes=off', '-c shared_buffers=16MB', '-c max_connections=100',
-      '-c log_min_messages=warning', '-c log_min_error_statement=panic',
+      `-c listen_addresses=127.0.0.1`,
+      `-c port=${port}`,
+      `-c unix_socket_directories=${dir}`,
+      '-c fsync=off',
+      '-c full_page_writes=off',
+      '-c shared_buffers=16MB',
+      '-c max_connections=100',
+      '-c log_min_messages=warning',
+      '-c log_min_error_statement=panic',
     ].join(' ');
     const start = await run(join(bin, 'pg_ctl'), ['start', '-w', '-t', '30', '-D', data, '-l', logFile, '-o', opts], as, env);
     if (start.code === 0) break;
@@ -158,7 +177,11 @@ export async function startPostgres(): Promise<PostgresServer> {
       return url(name);
     },
     log() {
-      try { return readFileSync(logFile, 'utf8'); } catch { return ''; }
+      try {
+        return readFileSync(logFile, 'utf8');
+      } catch {
+        return '';
+      }
     },
     async stop() {
       if (stopped) return;

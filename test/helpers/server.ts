@@ -123,18 +123,33 @@ async function startGateway(opts: StartKuraOptions, metaUrl?: string): Promise<K
   };
   try {
     const { CreateBucketCommand } = await import('@aws-sdk/client-s3');
-    await upstream.client().send(new CreateBucketCommand({ Bucket: upstreamBucket })).catch((e: { name?: string }) => {
-      if (e.name !== 'BucketAlreadyOwnedByYou') throw e;
-    });
+    await upstream
+      .client()
+      .send(new CreateBucketCommand({ Bucket: upstreamBucket }))
+      .catch((e: { name?: string }) => {
+        if (e.name !== 'BucketAlreadyOwnedByYou') throw e;
+      });
     const { meta: _meta, ...nodeOpts } = opts;
     const gw = await startKura({
       ...nodeOpts,
       backend: 'fs',
       args: [
-        '--backend', 's3', '--backend-endpoint', upstream.endpoint, '--backend-bucket', upstreamBucket, '--backend-prefix', opts.upstreamPrefix ?? 'gw/',
-        ...(metaUrl ? ['--meta', metaUrl] : []), ...(opts.args ?? []),
+        '--backend',
+        's3',
+        '--backend-endpoint',
+        upstream.endpoint,
+        '--backend-bucket',
+        upstreamBucket,
+        '--backend-prefix',
+        opts.upstreamPrefix ?? 'gw/',
+        ...(metaUrl ? ['--meta', metaUrl] : []),
+        ...(opts.args ?? []),
       ],
-      env: { KURA_BACKEND_ACCESS_KEY_ID: upstream.credentials.accessKeyId, KURA_BACKEND_SECRET_ACCESS_KEY: upstream.credentials.secretAccessKey, ...opts.env },
+      env: {
+        KURA_BACKEND_ACCESS_KEY_ID: upstream.credentials.accessKeyId,
+        KURA_BACKEND_SECRET_ACCESS_KEY: upstream.credentials.secretAccessKey,
+        ...opts.env,
+      },
     });
     if (metaUrl) metaDbs.set(gw.dataDir, metaUrl);
     const stopGateway = gw.stop.bind(gw);
@@ -173,11 +188,26 @@ export async function startKura(opts: StartKuraOptions = {}): Promise<KuraServer
     delete env.KURA_ACCESS_KEY_ID;
     delete env.KURA_SECRET_ACCESS_KEY;
   }
-  const child = spawn(process.execPath, ['--no-incremental-marking', join(ROOT, 'bin', 'kura.mjs'), 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', '127.0.0.1:0', ...(opts.args ?? [])], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--no-incremental-marking',
+      join(ROOT, 'bin', 'kura.mjs'),
+      'server',
+      '--data',
+      dataDir,
+      '--address',
+      '127.0.0.1:0',
+      '--tls-address',
+      '127.0.0.1:0',
+      ...(opts.args ?? []),
+    ],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   const stdout: string[] = [];
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -284,7 +314,14 @@ export async function rawRequest(
   srv: Pick<KuraServer, 'endpoint' | 'credentials'>,
   method: string,
   path: string,
-  opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: string | Buffer; sign?: boolean; credentials?: KuraCredentials; unsignedPayload?: boolean } = {},
+  opts: {
+    query?: Record<string, string>;
+    headers?: Record<string, string>;
+    body?: string | Buffer;
+    sign?: boolean;
+    credentials?: KuraCredentials;
+    unsignedPayload?: boolean;
+  } = {},
 ): Promise<RawResponse> {
   const { SignatureV4 } = await import('@smithy/signature-v4');
   const { Sha256 } = await import('@aws-crypto/sha256-js');
@@ -295,8 +332,24 @@ export async function rawRequest(
   if (opts.unsignedPayload) headers['x-amz-content-sha256'] = 'UNSIGNED-PAYLOAD';
   let signed = { headers, query: opts.query ?? {} } as { headers: Record<string, string>; query: Record<string, string | string[] | null> };
   if (opts.sign !== false) {
-    const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: opts.credentials ?? srv.credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: true });
-    const req = await signer.sign({ method, protocol: 'http:', hostname: url.hostname, port: Number(url.port), path, query: opts.query ?? {}, headers, body });
+    const signer = new SignatureV4({
+      service: 's3',
+      region: 'us-east-1',
+      credentials: opts.credentials ?? srv.credentials,
+      sha256: Sha256,
+      uriEscapePath: false,
+      applyChecksum: true,
+    });
+    const req = await signer.sign({
+      method,
+      protocol: 'http:',
+      hostname: url.hostname,
+      port: Number(url.port),
+      path,
+      query: opts.query ?? {},
+      headers,
+      body,
+    });
     signed = { headers: req.headers as Record<string, string>, query: (req.query ?? {}) as Record<string, string> };
   }
   const qs = Object.entries(opts.query ?? {})

@@ -18,7 +18,13 @@ async function allFiles(dir: string): Promise<string[]> {
 }
 
 function forms(secret: Buffer): Buffer[] {
-  return [secret, Buffer.from(secret.toString('hex')), Buffer.from(secret.toString('hex').toUpperCase()), Buffer.from(secret.toString('base64')), Buffer.from(secret.toString('base64url'))];
+  return [
+    secret,
+    Buffer.from(secret.toString('hex')),
+    Buffer.from(secret.toString('hex').toUpperCase()),
+    Buffer.from(secret.toString('base64')),
+    Buffer.from(secret.toString('base64url')),
+  ];
 }
 
 test('audit log: one JSON line per request with caller, operation, key, context, result', async () => {
@@ -26,7 +32,11 @@ test('audit log: one JSON line per request with caller, operation, key, context,
   try {
     const k = (await f.ok('CreateKey')).KeyMetadata;
     await f.ok('CreateAlias', { AliasName: 'alias/audited', TargetKeyId: k.KeyId });
-    const e = await f.ok('Encrypt', { KeyId: 'alias/audited', Plaintext: b64('PLAINTEXT-MARKER-123'), EncryptionContext: { tenant: 'acme' } });
+    const e = await f.ok('Encrypt', {
+      KeyId: 'alias/audited',
+      Plaintext: b64('PLAINTEXT-MARKER-123'),
+      EncryptionContext: { tenant: 'acme' },
+    });
     await f.fails('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: { tenant: 'evil' } }, 'InvalidCiphertextException');
     await f.fails('DescribeKey', { KeyId: 'alias/missing' }, 'NotFoundException');
     const lines = (await readFile(f.opts.auditLogPath, 'utf8')).trim().split('\n');
@@ -36,13 +46,16 @@ test('audit log: one JSON line per request with caller, operation, key, context,
       assert.equal(en.accessKeyId, CALLER.accessKeyId);
       assert.ok(!Number.isNaN(Date.parse(en.time)));
     }
-    assert.deepEqual(entries.map((x) => [x.operation, x.result]), [
-      ['CreateKey', 'success'],
-      ['CreateAlias', 'success'],
-      ['Encrypt', 'success'],
-      ['Decrypt', 'InvalidCiphertextException'],
-      ['DescribeKey', 'NotFoundException'],
-    ]);
+    assert.deepEqual(
+      entries.map((x) => [x.operation, x.result]),
+      [
+        ['CreateKey', 'success'],
+        ['CreateAlias', 'success'],
+        ['Encrypt', 'success'],
+        ['Decrypt', 'InvalidCiphertextException'],
+        ['DescribeKey', 'NotFoundException'],
+      ],
+    );
     assert.equal(entries[0].keyId, k.Arn);
     assert.equal(entries[1].aliasName, 'alias/audited');
     assert.equal(entries[2].keyId, k.Arn);
@@ -119,7 +132,10 @@ test('in-process API: ensureDefaultKey, generateDataKey, decrypt, resolveKeyArn 
     for (const id of ['alias/aws/s3', m.KeyId, arn, `arn:aws:kms:${REGION}:${ACCOUNT}:alias/aws/s3`]) {
       assert.equal(await f.kms.resolveKeyArn(id), arn);
     }
-    await assert.rejects(f.kms.resolveKeyArn('alias/nope'), (e: unknown) => e instanceof KmsError && e.type === 'NotFoundException' && e.status === 400);
+    await assert.rejects(
+      f.kms.resolveKeyArn('alias/nope'),
+      (e: unknown) => e instanceof KmsError && e.type === 'NotFoundException' && e.status === 400,
+    );
 
     const ctx = { 'aws:s3:arn': 'arn:aws:s3:::bucket/key' };
     const dk = await f.kms.generateDataKey('alias/aws/s3', ctx, CALLER);
@@ -128,8 +144,10 @@ test('in-process API: ensureDefaultKey, generateDataKey, decrypt, resolveKeyArn 
     const back = await f.kms.decrypt(dk.ciphertextBlob, ctx, CALLER);
     assert.equal(back.keyArn, arn);
     assert.ok(back.plaintext.equals(dk.plaintext));
-    await assert.rejects(f.kms.decrypt(dk.ciphertextBlob, { 'aws:s3:arn': 'arn:aws:s3:::bucket/other' }, CALLER),
-      (e: unknown) => e instanceof KmsError && e.type === 'InvalidCiphertextException');
+    await assert.rejects(
+      f.kms.decrypt(dk.ciphertextBlob, { 'aws:s3:arn': 'arn:aws:s3:::bucket/other' }, CALLER),
+      (e: unknown) => e instanceof KmsError && e.type === 'InvalidCiphertextException',
+    );
     // Blobs from the JSON API and the in-process API are the same format.
     const viaApi = await f.ok('Decrypt', { CiphertextBlob: dk.ciphertextBlob.toString('base64'), EncryptionContext: ctx });
     assert.equal(viaApi.Plaintext, dk.plaintext.toString('base64'));
@@ -138,15 +156,24 @@ test('in-process API: ensureDefaultKey, generateDataKey, decrypt, resolveKeyArn 
     await f.ok('DisableKey', { KeyId: c.KeyId });
     await assert.rejects(f.kms.generateDataKey(c.Arn, {}, CALLER), (e: unknown) => e instanceof KmsError && e.type === 'DisabledException');
 
-    const entries = (await readFile(f.opts.auditLogPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const entries = (await readFile(f.opts.auditLogPath, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const gdk = entries.filter((x) => x.operation === 'GenerateDataKey');
-    assert.deepEqual(gdk.map((x) => [x.accessKeyId, x.keyId, x.result]), [
-      [CALLER.accessKeyId, arn, 'success'],
-      [CALLER.accessKeyId, c.Arn, 'DisabledException'],
-    ]);
+    assert.deepEqual(
+      gdk.map((x) => [x.accessKeyId, x.keyId, x.result]),
+      [
+        [CALLER.accessKeyId, arn, 'success'],
+        [CALLER.accessKeyId, c.Arn, 'DisabledException'],
+      ],
+    );
     assert.deepEqual(gdk[0].encryptionContext, ctx);
     const dec = entries.filter((x) => x.operation === 'Decrypt' && x.accessKeyId === CALLER.accessKeyId);
-    assert.deepEqual(dec.map((x) => x.result), ['success', 'InvalidCiphertextException', 'success']);
+    assert.deepEqual(
+      dec.map((x) => x.result),
+      ['success', 'InvalidCiphertextException', 'success'],
+    );
     assert.ok(entries.some((x) => x.operation === 'CreateKey' && x.aliasName === 'alias/aws/s3' && x.keyId === arn));
   } finally {
     await f.cleanup();

@@ -35,7 +35,12 @@ let offset = 0; // both nodes' clock (the deletion window is days)
 async function node(url: string, rootKey: Buffer, name: string): Promise<Node> {
   const meta = await PgMetaStore.open({ url, poolSize: 3 });
   const kms = await KeyManagementService.open({
-    meta, rootKey, auditLogPath: join(dir, `${name}-audit.log`), region: REGION, accountId: ACCOUNT, cacheTtlMs: TTL_MS,
+    meta,
+    rootKey,
+    auditLogPath: join(dir, `${name}-audit.log`),
+    region: REGION,
+    accountId: ACCOUNT,
+    cacheTtlMs: TTL_MS,
     now: () => new Date(Date.now() + offset),
   });
   const n: Node = {
@@ -98,7 +103,10 @@ test('a key and an alias created on A are usable on B at once; blobs cross both 
   const k2 = (await a.ok('CreateKey')).KeyMetadata;
   await a.ok('UpdateAlias', { AliasName: 'alias/shared', TargetKeyId: k2.KeyId });
   assert.equal((await b.ok('DescribeKey', { KeyId: 'alias/shared' })).KeyMetadata.KeyId, k2.KeyId);
-  await within('alias moved on A, used for encryption on B', async () => (await b.ok('Encrypt', { KeyId: 'alias/shared', Plaintext: b64('x') })).KeyId === k2.Arn);
+  await within(
+    'alias moved on A, used for encryption on B',
+    async () => (await b.ok('Encrypt', { KeyId: 'alias/shared', Plaintext: b64('x') })).KeyId === k2.Arn,
+  );
 });
 
 test('disabled on A: B refuses new use within the bound; enabled again: B uses it again', async () => {
@@ -107,7 +115,10 @@ test('disabled on A: B refuses new use within the bound; enabled again: B uses i
   await a.ok('DisableKey', { KeyId: k.KeyId });
   // A itself refuses at once.
   assert.equal((await a.call('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x') })).body.__type, 'DisabledException');
-  await within('disable on A refused by B', async () => (await b.call('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x') })).body.__type === 'DisabledException');
+  await within(
+    'disable on A refused by B',
+    async () => (await b.call('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x') })).body.__type === 'DisabledException',
+  );
   assert.equal((await b.call('Decrypt', { CiphertextBlob: blob })).body.__type, 'DisabledException');
   // B's key management sees the committed state at once, and cannot lose A's change.
   assert.equal((await b.ok('DescribeKey', { KeyId: k.KeyId })).KeyMetadata.KeyState, 'Disabled');
@@ -124,7 +135,10 @@ test('rotated on A: B opens the new version at once, encrypts with it within the
   assert.equal(blobVersion(v2), 2);
   // B had the key cached without version 2: a blob naming it makes B read the key again.
   assert.equal((await b.ok('Decrypt', { CiphertextBlob: v2 })).Plaintext, b64('v2'));
-  await within('rotation on A used by B', async () => blobVersion((await b.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x') })).CiphertextBlob) === 2);
+  await within(
+    'rotation on A used by B',
+    async () => blobVersion((await b.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x') })).CiphertextBlob) === 2,
+  );
   assert.equal((await b.ok('Decrypt', { CiphertextBlob: v1 })).Plaintext, b64('v1'));
   // Rotations on both nodes at once: both versions are kept (transactions, no lost update).
   await Promise.all([a.ok('RotateKeyOnDemand', { KeyId: k.KeyId }), b.ok('RotateKeyOnDemand', { KeyId: k.KeyId })]);
@@ -132,8 +146,16 @@ test('rotated on A: B opens the new version at once, encrypts with it within the
   assert.equal(rotations.length, 3);
   // The node whose rotation committed first has version 3 cached: it moves to 4 within the bound.
   let v4 = '';
-  await within('both rotations seen on A', async () => blobVersion(v4 = (await a.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('v4') })).CiphertextBlob) === 4);
-  for (const [blob, text] of [[v1, 'v1'], [v2, 'v2'], [v4, 'v4']] as const) assert.equal((await b.ok('Decrypt', { CiphertextBlob: blob })).Plaintext, b64(text));
+  await within(
+    'both rotations seen on A',
+    async () => blobVersion((v4 = (await a.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('v4') })).CiphertextBlob)) === 4,
+  );
+  for (const [blob, text] of [
+    [v1, 'v1'],
+    [v2, 'v2'],
+    [v4, 'v4'],
+  ] as const)
+    assert.equal((await b.ok('Decrypt', { CiphertextBlob: blob })).Plaintext, b64(text));
 });
 
 test('deletion scheduled on A: refused on B within the bound; cancelled: Disabled on B; shredded on A: gone on B', async () => {
@@ -141,7 +163,10 @@ test('deletion scheduled on A: refused on B within the bound; cancelled: Disable
   await a.ok('CreateAlias', { AliasName: 'alias/doomed', TargetKeyId: k.KeyId });
   const blob = (await b.ok('Encrypt', { KeyId: 'alias/doomed', Plaintext: b64('doomed') })).CiphertextBlob;
   await a.ok('ScheduleKeyDeletion', { KeyId: k.KeyId, PendingWindowInDays: 7 });
-  await within('deletion scheduled on A refused by B', async () => (await b.call('Decrypt', { CiphertextBlob: blob })).body.__type === 'KMSInvalidStateException');
+  await within(
+    'deletion scheduled on A refused by B',
+    async () => (await b.call('Decrypt', { CiphertextBlob: blob })).body.__type === 'KMSInvalidStateException',
+  );
   await b.ok('CancelKeyDeletion', { KeyId: k.KeyId });
   assert.equal((await a.ok('DescribeKey', { KeyId: k.KeyId })).KeyMetadata.KeyState, 'Disabled');
   await a.ok('EnableKey', { KeyId: k.KeyId });
@@ -152,7 +177,10 @@ test('deletion scheduled on A: refused on B within the bound; cancelled: Disable
   try {
     // A shreds it (lazily, on use); B, whose cached copy may say Enabled, stops within the bound.
     assert.equal((await a.call('DescribeKey', { KeyId: k.KeyId })).body.__type, 'NotFoundException');
-    await within('key shredded on A, gone on B', async () => (await b.call('Decrypt', { CiphertextBlob: blob })).body.__type === 'NotFoundException');
+    await within(
+      'key shredded on A, gone on B',
+      async () => (await b.call('Decrypt', { CiphertextBlob: blob })).body.__type === 'NotFoundException',
+    );
     assert.equal((await b.call('Encrypt', { KeyId: 'alias/doomed', Plaintext: b64('x') })).body.__type, 'NotFoundException');
     assert.ok(!(await b.ok('ListAliases')).Aliases.some((x: { AliasName: string }) => x.AliasName === 'alias/doomed'));
   } finally {
@@ -175,11 +203,15 @@ test('S3 bucket keys cached over B stop within the bound when A disables the key
     assert.equal(await cache.shared(k.Arn, ctx, CALLER), shared, 'served from the cache');
     assert.equal(cache.calls.generateDataKey, 1);
     await a.ok('DisableKey', { KeyId: k.KeyId });
-    const refused = (p: Promise<unknown>) => p.then(() => false, (e: unknown) => {
-      assert.ok(e instanceof S3Error, String(e));
-      assert.equal(e.code, 'KMS.DisabledException');
-      return true;
-    });
+    const refused = (p: Promise<unknown>) =>
+      p.then(
+        () => false,
+        (e: unknown) => {
+          assert.ok(e instanceof S3Error, String(e));
+          assert.equal(e.code, 'KMS.DisabledException');
+          return true;
+        },
+      );
     await within('bucket key (new objects) after disable on A', () => refused(cache.shared(k.Arn, ctx, CALLER)));
     // Reads of objects under the cached bucket key are refused too.
     assert.ok(await refused(cache.decrypt(shared.blob, ctx, CALLER, true)));

@@ -6,8 +6,15 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import {
-  KMSClient, CreateKeyCommand, DescribeKeyCommand, EncryptCommand, DecryptCommand, ListKeysCommand,
-  NotFoundException, InvalidCiphertextException, GenerateDataKeyCommand,
+  KMSClient,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  EncryptCommand,
+  DecryptCommand,
+  ListKeysCommand,
+  NotFoundException,
+  InvalidCiphertextException,
+  GenerateDataKeyCommand,
 } from '@aws-sdk/client-kms';
 import { isKmsRequest, serveKmsRequest } from '../../src/kms/index.ts';
 import { fixture, type Fixture } from './helpers.ts';
@@ -28,8 +35,12 @@ before(async () => {
       return;
     }
     void serveKmsRequest(req, res, {
-      kms: f.kms, lookupSecret: (id) => (id === CREDS.accessKeyId ? CREDS.secretAccessKey : undefined),
-      region: 'us-east-1', requestId: randomUUID(), rawPath, rawQuery: q < 0 ? '' : url.slice(q + 1),
+      kms: f.kms,
+      lookupSecret: (id) => (id === CREDS.accessKeyId ? CREDS.secretAccessKey : undefined),
+      region: 'us-east-1',
+      requestId: randomUUID(),
+      rawPath,
+      rawQuery: q < 0 ? '' : url.slice(q + 1),
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -84,11 +95,21 @@ test('authentication failures are KMS JSON errors', async () => {
   }
   // Unsigned request.
   const r = await new Promise<{ status: number; type: string; body: any }>((resolve, reject) => {
-    const req = request(`${endpoint}/`, { method: 'POST', headers: { 'x-amz-target': 'TrentService.ListKeys', 'content-type': 'application/x-amz-json-1.1' } }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: JSON.parse(Buffer.concat(chunks).toString()) }));
-    });
+    const req = request(
+      `${endpoint}/`,
+      { method: 'POST', headers: { 'x-amz-target': 'TrentService.ListKeys', 'content-type': 'application/x-amz-json-1.1' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            type: String(res.headers['content-type']),
+            body: JSON.parse(Buffer.concat(chunks).toString()),
+          }),
+        );
+      },
+    );
     req.on('error', reject);
     req.end('{}');
   });

@@ -32,7 +32,10 @@ test('rotation: on demand and automatic; every older blob still decrypts', async
     blobs.push((await f.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('v3') })).CiphertextBlob);
     assert.equal(Buffer.from(blobs[2]!, 'base64').readUInt32BE(19), 3);
     const rot = await f.ok('ListKeyRotations', { KeyId: k.KeyId });
-    assert.deepEqual(rot.Rotations.map((r: any) => r.RotationType), ['ON_DEMAND', 'AUTOMATIC']);
+    assert.deepEqual(
+      rot.Rotations.map((r: any) => r.RotationType),
+      ['ON_DEMAND', 'AUTOMATIC'],
+    );
     assert.equal(rot.Truncated, false);
     for (const r of rot.Rotations) assert.equal(r.KeyId, k.KeyId);
     const page = await f.ok('ListKeyRotations', { KeyId: k.KeyId, Limit: 1 });
@@ -92,7 +95,10 @@ test('scheduled deletion: usable never, shredded after the window (blobs never d
     await f.reopen();
     assert.equal((await f.ok('Decrypt', { CiphertextBlob: keptBlob })).Plaintext, b64('stays'));
     await f.fails('Decrypt', { CiphertextBlob: blob, EncryptionContext: { c: '1' } }, 'NotFoundException');
-    const audit = (await readFile(f.opts.auditLogPath, 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const audit = (await readFile(f.opts.auditLogPath, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.ok(audit.some((e) => e.operation === 'DeleteKey' && e.keyId === k.Arn && e.result === 'success'));
   } finally {
     await f.cleanup();
@@ -125,7 +131,8 @@ test('persistence: keys, states, aliases, rotation survive re-opening; the audit
     const k = (await f.ok('CreateKey', { Description: 'persist', Tags: [{ TagKey: 't', TagValue: 'v' }] })).KeyMetadata;
     const d = (await f.ok('CreateKey')).KeyMetadata;
     await f.ok('CreateAlias', { AliasName: 'alias/persist', TargetKeyId: k.KeyId });
-    const before = (await f.ok('Encrypt', { KeyId: 'alias/persist', Plaintext: b64('before rotation'), EncryptionContext: { x: 'y' } })).CiphertextBlob;
+    const before = (await f.ok('Encrypt', { KeyId: 'alias/persist', Plaintext: b64('before rotation'), EncryptionContext: { x: 'y' } }))
+      .CiphertextBlob;
     await f.ok('RotateKeyOnDemand', { KeyId: k.KeyId });
     await f.ok('EnableKeyRotation', { KeyId: k.KeyId, RotationPeriodInDays: 180 });
     await f.ok('DisableKey', { KeyId: d.KeyId });

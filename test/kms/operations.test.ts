@@ -57,9 +57,19 @@ describe('CreateKey / DescribeKey', () => {
 
   test('DescribeKey errors', async () => {
     const missing = '11111111-2222-3333-4444-555555555555';
-    await f.fails('DescribeKey', { KeyId: missing }, 'NotFoundException', new RegExp(`^Key 'arn:aws:kms:${REGION}:${ACCOUNT}:key/${missing}' does not exist$`));
+    await f.fails(
+      'DescribeKey',
+      { KeyId: missing },
+      'NotFoundException',
+      new RegExp(`^Key 'arn:aws:kms:${REGION}:${ACCOUNT}:key/${missing}' does not exist$`),
+    );
     await f.fails('DescribeKey', { KeyId: 'not-a-key' }, 'NotFoundException', /^Invalid keyId not-a-key$/);
-    await f.fails('DescribeKey', { KeyId: 'alias/nope' }, 'NotFoundException', new RegExp(`^Alias arn:aws:kms:${REGION}:${ACCOUNT}:alias/nope is not found.$`));
+    await f.fails(
+      'DescribeKey',
+      { KeyId: 'alias/nope' },
+      'NotFoundException',
+      new RegExp(`^Alias arn:aws:kms:${REGION}:${ACCOUNT}:alias/nope is not found.$`),
+    );
     const m = await newKey();
     await f.fails('DescribeKey', { KeyId: m.Arn.replace(REGION, 'eu-west-1') }, 'NotFoundException');
     await f.fails('DescribeKey', {}, 'ValidationException', /Value null at 'keyId' failed to satisfy constraint: Member must not be null/);
@@ -70,7 +80,13 @@ describe('CreateKey / DescribeKey', () => {
     const m = await newKey({ Description: 'a' });
     await f.ok('UpdateKeyDescription', { KeyId: m.KeyId, Description: 'b' });
     assert.equal((await f.ok('DescribeKey', { KeyId: m.KeyId })).KeyMetadata.Description, 'b');
-    await f.ok('TagResource', { KeyId: m.KeyId, Tags: [{ TagKey: 'k1', TagValue: 'v1' }, { TagKey: 'k2', TagValue: 'v2' }] });
+    await f.ok('TagResource', {
+      KeyId: m.KeyId,
+      Tags: [
+        { TagKey: 'k1', TagValue: 'v1' },
+        { TagKey: 'k2', TagValue: 'v2' },
+      ],
+    });
     await f.ok('TagResource', { KeyId: m.KeyId, Tags: [{ TagKey: 'k1', TagValue: 'v1b' }] });
     await f.ok('UntagResource', { KeyId: m.KeyId, TagKeys: ['k2'] });
     assert.deepEqual((await f.ok('ListResourceTags', { KeyId: m.KeyId })).Tags, [{ TagKey: 'k1', TagValue: 'v1b' }]);
@@ -96,7 +112,10 @@ describe('ListKeys', () => {
       assert.equal(typeof r.NextMarker, 'string');
       marker = r.NextMarker;
     }
-    assert.deepEqual(seen, all.map((k: any) => k.KeyId));
+    assert.deepEqual(
+      seen,
+      all.map((k: any) => k.KeyId),
+    );
     await f.fails('ListKeys', { Marker: '!!garbage!!' }, 'InvalidMarkerException');
     await f.fails('ListKeys', { Limit: 0 }, 'ValidationException', /greater than or equal to 1/);
     await f.fails('ListKeys', { Limit: 1001 }, 'ValidationException', /less than or equal to 1000/);
@@ -130,7 +149,12 @@ describe('EnableKey / DisableKey', () => {
 describe('ScheduleKeyDeletion / CancelKeyDeletion', () => {
   test('window validation, pending state, cancel back to Disabled', async () => {
     const m = await newKey();
-    await f.fails('ScheduleKeyDeletion', { KeyId: m.KeyId, PendingWindowInDays: 6 }, 'ValidationException', /Value '6' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7/);
+    await f.fails(
+      'ScheduleKeyDeletion',
+      { KeyId: m.KeyId, PendingWindowInDays: 6 },
+      'ValidationException',
+      /Value '6' at 'pendingWindowInDays' failed to satisfy constraint: Member must have value greater than or equal to 7/,
+    );
     await f.fails('ScheduleKeyDeletion', { KeyId: m.KeyId, PendingWindowInDays: 31 }, 'ValidationException', /less than or equal to 30/);
     await f.fails('ScheduleKeyDeletion', { KeyId: 'alias/x' }, 'NotFoundException');
     const now = Date.now() / 1000;
@@ -164,7 +188,12 @@ describe('Aliases', () => {
     const k1 = await newKey();
     const k2 = await newKey();
     await f.ok('CreateAlias', { AliasName: 'alias/app', TargetKeyId: k1.Arn });
-    await f.fails('CreateAlias', { AliasName: 'alias/app', TargetKeyId: k2.KeyId }, 'AlreadyExistsException', new RegExp(`^An alias with the name arn:aws:kms:${REGION}:${ACCOUNT}:alias/app already exists$`));
+    await f.fails(
+      'CreateAlias',
+      { AliasName: 'alias/app', TargetKeyId: k2.KeyId },
+      'AlreadyExistsException',
+      new RegExp(`^An alias with the name arn:aws:kms:${REGION}:${ACCOUNT}:alias/app already exists$`),
+    );
     const enc1 = await f.ok('Encrypt', { KeyId: 'alias/app', Plaintext: b64('one') });
     assert.equal(enc1.KeyId, k1.Arn);
     await f.ok('UpdateAlias', { AliasName: 'alias/app', TargetKeyId: k2.KeyId });
@@ -193,10 +222,20 @@ describe('Aliases', () => {
 
   test('alias name and target validation', async () => {
     const k = await newKey();
-    await f.fails('CreateAlias', { AliasName: 'app', TargetKeyId: k.KeyId }, 'ValidationException', /Alias must start with the prefix "alias\/"/);
+    await f.fails(
+      'CreateAlias',
+      { AliasName: 'app', TargetKeyId: k.KeyId },
+      'ValidationException',
+      /Alias must start with the prefix "alias\/"/,
+    );
     await f.fails('CreateAlias', { AliasName: 'alias/aws/s3', TargetKeyId: k.KeyId }, 'NotAuthorizedException');
     await f.fails('CreateAlias', { AliasName: 'alias/aws/mine', TargetKeyId: k.KeyId }, 'NotAuthorizedException');
-    await f.fails('CreateAlias', { AliasName: 'alias/has space', TargetKeyId: k.KeyId }, 'ValidationException', /regular expression pattern/);
+    await f.fails(
+      'CreateAlias',
+      { AliasName: 'alias/has space', TargetKeyId: k.KeyId },
+      'ValidationException',
+      /regular expression pattern/,
+    );
     await f.fails('CreateAlias', { AliasName: 'alias/a:b', TargetKeyId: k.KeyId }, 'InvalidAliasNameException');
     await f.fails('CreateAlias', { AliasName: 'alias/x', TargetKeyId: 'alias/y' }, 'ValidationException', /Aliases must refer to keys/);
     await f.fails('CreateAlias', { AliasName: 'alias/x', TargetKeyId: '11111111-2222-3333-4444-555555555555' }, 'NotFoundException');
@@ -215,7 +254,10 @@ describe('Aliases', () => {
       if (!r.Truncated) break;
       marker = r.NextMarker;
     }
-    assert.deepEqual(names, [0, 1, 2, 3, 4].map((i) => `alias/page-${i}`));
+    assert.deepEqual(
+      names,
+      [0, 1, 2, 3, 4].map((i) => `alias/page-${i}`),
+    );
     await f.fails('ListAliases', { Limit: 101 }, 'ValidationException');
   });
 });
@@ -232,7 +274,11 @@ describe('Encrypt / Decrypt / ReEncrypt', () => {
     const d = await f.ok('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: { 'object key': 'a/b.txt', bucket: 'b1' } });
     assert.deepEqual(d, { KeyId: k.Arn, Plaintext: b64('secret data'), EncryptionAlgorithm: 'SYMMETRIC_DEFAULT' });
     await f.fails('Decrypt', { CiphertextBlob: e.CiphertextBlob }, 'InvalidCiphertextException');
-    await f.fails('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: { bucket: 'b1', 'object key': 'a/B.txt' } }, 'InvalidCiphertextException');
+    await f.fails(
+      'Decrypt',
+      { CiphertextBlob: e.CiphertextBlob, EncryptionContext: { bucket: 'b1', 'object key': 'a/B.txt' } },
+      'InvalidCiphertextException',
+    );
     await f.fails('Decrypt', { CiphertextBlob: e.CiphertextBlob, EncryptionContext: { ...ctx, extra: '' } }, 'InvalidCiphertextException');
     // A context without pairs equals no context.
     const e0 = await f.ok('Encrypt', { KeyId: k.KeyId, Plaintext: b64('p') });
@@ -272,9 +318,18 @@ describe('Encrypt / Decrypt / ReEncrypt', () => {
     const max = Buffer.alloc(4096, 7);
     const e = await f.ok('Encrypt', { KeyId: k.KeyId, Plaintext: max.toString('base64') });
     assert.equal((await f.ok('Decrypt', { CiphertextBlob: e.CiphertextBlob })).Plaintext, max.toString('base64'));
-    await f.fails('Encrypt', { KeyId: k.KeyId, Plaintext: Buffer.alloc(4097).toString('base64') }, 'ValidationException', /at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096/);
+    await f.fails(
+      'Encrypt',
+      { KeyId: k.KeyId, Plaintext: Buffer.alloc(4097).toString('base64') },
+      'ValidationException',
+      /at 'plaintext' failed to satisfy constraint: Member must have length less than or equal to 4096/,
+    );
     await f.fails('Encrypt', { KeyId: k.KeyId, Plaintext: '' }, 'ValidationException', /greater than or equal to 1/);
-    await f.fails('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' }, 'InvalidKeyUsageException');
+    await f.fails(
+      'Encrypt',
+      { KeyId: k.KeyId, Plaintext: b64('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' },
+      'InvalidKeyUsageException',
+    );
     await f.fails('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x'), EncryptionAlgorithm: 'ROT13' }, 'ValidationException');
     await f.fails('Encrypt', { KeyId: k.KeyId, Plaintext: b64('x'), EncryptionContext: { a: 1 } }, 'SerializationException');
     await f.fails('Encrypt', { Plaintext: b64('x') }, 'ValidationException', /'keyId'/);
@@ -285,8 +340,17 @@ describe('Encrypt / Decrypt / ReEncrypt', () => {
     const k2 = await newKey();
     const e = await f.ok('Encrypt', { KeyId: k1.KeyId, Plaintext: b64('move me'), EncryptionContext: { a: '1' } });
     await f.fails('ReEncrypt', { CiphertextBlob: e.CiphertextBlob, DestinationKeyId: k2.KeyId }, 'InvalidCiphertextException');
-    await f.fails('ReEncrypt', { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' }, SourceKeyId: k2.KeyId, DestinationKeyId: k2.KeyId }, 'IncorrectKeyException');
-    const r = await f.ok('ReEncrypt', { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' }, DestinationKeyId: k2.Arn, DestinationEncryptionContext: { b: '2' } });
+    await f.fails(
+      'ReEncrypt',
+      { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' }, SourceKeyId: k2.KeyId, DestinationKeyId: k2.KeyId },
+      'IncorrectKeyException',
+    );
+    const r = await f.ok('ReEncrypt', {
+      CiphertextBlob: e.CiphertextBlob,
+      SourceEncryptionContext: { a: '1' },
+      DestinationKeyId: k2.Arn,
+      DestinationEncryptionContext: { b: '2' },
+    });
     assert.equal(r.SourceKeyId, k1.Arn);
     assert.equal(r.KeyId, k2.Arn);
     assert.equal(r.SourceEncryptionAlgorithm, 'SYMMETRIC_DEFAULT');
@@ -295,15 +359,29 @@ describe('Encrypt / Decrypt / ReEncrypt', () => {
     assert.equal(d.KeyId, k2.Arn);
     assert.equal(d.Plaintext, b64('move me'));
     await f.ok('DisableKey', { KeyId: k2.KeyId });
-    await f.fails('ReEncrypt', { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' }, DestinationKeyId: k2.KeyId }, 'DisabledException');
-    await f.fails('ReEncrypt', { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' } }, 'ValidationException', /'destinationKeyId'/);
+    await f.fails(
+      'ReEncrypt',
+      { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' }, DestinationKeyId: k2.KeyId },
+      'DisabledException',
+    );
+    await f.fails(
+      'ReEncrypt',
+      { CiphertextBlob: e.CiphertextBlob, SourceEncryptionContext: { a: '1' } },
+      'ValidationException',
+      /'destinationKeyId'/,
+    );
   });
 });
 
 describe('GenerateDataKey / GenerateDataKeyWithoutPlaintext / GenerateRandom', () => {
   test('data keys of every size decrypt back to their plaintext', async () => {
     const k = await newKey();
-    for (const [req, len] of [[{ KeySpec: 'AES_256' }, 32], [{ KeySpec: 'AES_128' }, 16], [{ NumberOfBytes: 1 }, 1], [{ NumberOfBytes: 1024 }, 1024]] as const) {
+    for (const [req, len] of [
+      [{ KeySpec: 'AES_256' }, 32],
+      [{ KeySpec: 'AES_128' }, 16],
+      [{ NumberOfBytes: 1 }, 1],
+      [{ NumberOfBytes: 1024 }, 1024],
+    ] as const) {
       const r = await f.ok('GenerateDataKey', { KeyId: k.KeyId, EncryptionContext: { purpose: 'test' }, ...req });
       assert.equal(r.KeyId, k.Arn);
       assert.equal(Buffer.from(r.Plaintext, 'base64').length, len);
@@ -327,7 +405,12 @@ describe('GenerateDataKey / GenerateDataKeyWithoutPlaintext / GenerateRandom', (
     const k = await newKey();
     await f.fails('GenerateDataKey', { KeyId: k.KeyId }, 'ValidationException', /either number of bytes or key spec/);
     await f.fails('GenerateDataKey', { KeyId: k.KeyId, KeySpec: 'AES_256', NumberOfBytes: 32 }, 'ValidationException');
-    await f.fails('GenerateDataKey', { KeyId: k.KeyId, NumberOfBytes: 1025 }, 'ValidationException', /Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024/);
+    await f.fails(
+      'GenerateDataKey',
+      { KeyId: k.KeyId, NumberOfBytes: 1025 },
+      'ValidationException',
+      /Value '1025' at 'numberOfBytes' failed to satisfy constraint: Member must have value less than or equal to 1024/,
+    );
     await f.fails('GenerateDataKey', { KeyId: k.KeyId, NumberOfBytes: 0 }, 'ValidationException');
     await f.fails('GenerateDataKey', { KeyId: k.KeyId, KeySpec: 'AES_512' }, 'ValidationException', /enum value set: \[AES_256, AES_128\]/);
     await f.fails('GenerateDataKeyWithoutPlaintext', { KeyId: 'alias/none', KeySpec: 'AES_256' }, 'NotFoundException');
@@ -348,7 +431,10 @@ describe('protocol', () => {
     assert.equal(r.status, 400);
     assert.equal((r.body as any).__type, 'UnknownOperationException');
     assert.equal(((await f.kms.handle('Other.CreateKey', {}, { accessKeyId: 'x' })).body as any).__type, 'UnknownOperationException');
-    assert.equal(((await f.kms.handle('TrentService.constructor', {}, { accessKeyId: 'x' })).body as any).__type, 'UnknownOperationException');
+    assert.equal(
+      ((await f.kms.handle('TrentService.constructor', {}, { accessKeyId: 'x' })).body as any).__type,
+      'UnknownOperationException',
+    );
     const bad = await f.kms.handle('TrentService.ListKeys', Buffer.from('{not json'), { accessKeyId: 'x' });
     assert.equal(bad.status, 400);
     assert.equal((bad.body as any).__type, 'SerializationException');

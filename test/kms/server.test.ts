@@ -8,15 +8,45 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  KMSClient, CreateKeyCommand, DescribeKeyCommand, ListKeysCommand, EnableKeyCommand, DisableKeyCommand,
-  ScheduleKeyDeletionCommand, CancelKeyDeletionCommand, CreateAliasCommand, UpdateAliasCommand, DeleteAliasCommand,
-  ListAliasesCommand, EncryptCommand, DecryptCommand, ReEncryptCommand, GenerateDataKeyCommand,
-  GenerateDataKeyWithoutPlaintextCommand, GenerateRandomCommand, EnableKeyRotationCommand, DisableKeyRotationCommand,
-  GetKeyRotationStatusCommand, RotateKeyOnDemandCommand, ListKeyRotationsCommand, UpdateKeyDescriptionCommand,
-  TagResourceCommand, ListResourceTagsCommand, paginateListKeys, paginateListAliases,
-  NotFoundException, DisabledException, KMSInvalidStateException, InvalidCiphertextException, AlreadyExistsException,
-  IncorrectKeyException, InvalidKeyUsageException, UnsupportedOperationException,
-  InvalidAliasNameException, LimitExceededException, KMSServiceException,
+  KMSClient,
+  CreateKeyCommand,
+  DescribeKeyCommand,
+  ListKeysCommand,
+  EnableKeyCommand,
+  DisableKeyCommand,
+  ScheduleKeyDeletionCommand,
+  CancelKeyDeletionCommand,
+  CreateAliasCommand,
+  UpdateAliasCommand,
+  DeleteAliasCommand,
+  ListAliasesCommand,
+  EncryptCommand,
+  DecryptCommand,
+  ReEncryptCommand,
+  GenerateDataKeyCommand,
+  GenerateDataKeyWithoutPlaintextCommand,
+  GenerateRandomCommand,
+  EnableKeyRotationCommand,
+  DisableKeyRotationCommand,
+  GetKeyRotationStatusCommand,
+  RotateKeyOnDemandCommand,
+  ListKeyRotationsCommand,
+  UpdateKeyDescriptionCommand,
+  TagResourceCommand,
+  ListResourceTagsCommand,
+  paginateListKeys,
+  paginateListAliases,
+  NotFoundException,
+  DisabledException,
+  KMSInvalidStateException,
+  InvalidCiphertextException,
+  AlreadyExistsException,
+  IncorrectKeyException,
+  InvalidKeyUsageException,
+  UnsupportedOperationException,
+  InvalidAliasNameException,
+  LimitExceededException,
+  KMSServiceException,
 } from '@aws-sdk/client-kms';
 import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { startKura, type KuraServer } from '../helpers/server.ts';
@@ -24,13 +54,22 @@ import { withMeta } from '../helpers/meta.ts';
 import { keys as rowKeys } from '../../src/storage/meta/keys.ts';
 
 /** Whether the server's metadata store holds the row of a KMS key (the only copy of its sealed material). */
-const keyRowExists = (dataDir: string, keyId: string) => withMeta(dataDir, (store) => store.read(async (tx) => (await tx.get(rowKeys.kmsKey(keyId))) !== undefined));
+const keyRowExists = (dataDir: string, keyId: string) =>
+  withMeta(dataDir, (store) => store.read(async (tx) => (await tx.get(rowKeys.kmsKey(keyId))) !== undefined));
 
 const run = promisify(execFile);
 const AWS = '/usr/bin/aws';
 
-function kmsClient(srv: KuraServer, over: { endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string }; region?: string } = {}): KMSClient {
-  return new KMSClient({ endpoint: over.endpoint ?? srv.endpoint, region: over.region ?? 'us-east-1', credentials: { ...(over.credentials ?? srv.credentials) }, maxAttempts: 1 });
+function kmsClient(
+  srv: KuraServer,
+  over: { endpoint?: string; credentials?: { accessKeyId: string; secretAccessKey: string }; region?: string } = {},
+): KMSClient {
+  return new KMSClient({
+    endpoint: over.endpoint ?? srv.endpoint,
+    region: over.region ?? 'us-east-1',
+    credentials: { ...(over.credentials ?? srv.credentials) },
+    maxAttempts: 1,
+  });
 }
 
 async function rejectsWith(p: Promise<unknown>, cls: new (...a: any[]) => KMSServiceException, message?: RegExp): Promise<void> {
@@ -55,7 +94,9 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
   });
 
   test('key management: create, describe, list, enable/disable, description, tags, deletion', async () => {
-    const { KeyMetadata: m } = await kms.send(new CreateKeyCommand({ Description: 'integration', Tags: [{ TagKey: 'env', TagValue: 'test' }] }));
+    const { KeyMetadata: m } = await kms.send(
+      new CreateKeyCommand({ Description: 'integration', Tags: [{ TagKey: 'env', TagValue: 'test' }] }),
+    );
     assert.ok(m?.KeyId && m.Arn === `arn:aws:kms:us-east-1:000000000000:key/${m.KeyId}`);
     assert.ok(m.CreationDate instanceof Date);
     assert.equal(m.KeyState, 'Enabled');
@@ -78,12 +119,24 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
     const s = await kms.send(new ScheduleKeyDeletionCommand({ KeyId: m.KeyId, PendingWindowInDays: 7 }));
     assert.equal(s.KeyState, 'PendingDeletion');
     assert.ok(s.DeletionDate instanceof Date && Math.abs(s.DeletionDate.getTime() - (Date.now() + 7 * 86_400_000)) < 60_000);
-    await rejectsWith(kms.send(new EncryptCommand({ KeyId: m.KeyId, Plaintext: Buffer.from('x') })), KMSInvalidStateException, /pending deletion/);
-    await rejectsWith(kms.send(new ScheduleKeyDeletionCommand({ KeyId: m.KeyId, PendingWindowInDays: 3 })), KMSServiceException, /pendingWindowInDays/);
+    await rejectsWith(
+      kms.send(new EncryptCommand({ KeyId: m.KeyId, Plaintext: Buffer.from('x') })),
+      KMSInvalidStateException,
+      /pending deletion/,
+    );
+    await rejectsWith(
+      kms.send(new ScheduleKeyDeletionCommand({ KeyId: m.KeyId, PendingWindowInDays: 3 })),
+      KMSServiceException,
+      /pendingWindowInDays/,
+    );
     assert.equal((await kms.send(new CancelKeyDeletionCommand({ KeyId: m.KeyId }))).KeyId, m.Arn);
     assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: m.KeyId }))).KeyMetadata?.KeyState, 'Disabled');
     await rejectsWith(kms.send(new CancelKeyDeletionCommand({ KeyId: m.KeyId })), KMSInvalidStateException);
-    await rejectsWith(kms.send(new DescribeKeyCommand({ KeyId: '00000000-0000-0000-0000-000000000000' })), NotFoundException, /does not exist/);
+    await rejectsWith(
+      kms.send(new DescribeKeyCommand({ KeyId: '00000000-0000-0000-0000-000000000000' })),
+      NotFoundException,
+      /does not exist/,
+    );
     await rejectsWith(kms.send(new CreateKeyCommand({ KeySpec: 'RSA_2048' })), UnsupportedOperationException);
   });
 
@@ -93,12 +146,16 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
     await kms.send(new CreateAliasCommand({ AliasName: 'alias/sdk-app', TargetKeyId: k1.KeyId }));
     await rejectsWith(kms.send(new CreateAliasCommand({ AliasName: 'alias/sdk-app', TargetKeyId: k2.KeyId })), AlreadyExistsException);
     // Not in the SDK's model (so a generic KMSServiceException), but what AWS answers for the reserved prefix.
-    await assert.rejects(kms.send(new CreateAliasCommand({ AliasName: 'alias/aws/sdk', TargetKeyId: k2.KeyId })), (e: any) => e.name === 'NotAuthorizedException' && e.$metadata.httpStatusCode === 400);
+    await assert.rejects(
+      kms.send(new CreateAliasCommand({ AliasName: 'alias/aws/sdk', TargetKeyId: k2.KeyId })),
+      (e: any) => e.name === 'NotAuthorizedException' && e.$metadata.httpStatusCode === 400,
+    );
     await rejectsWith(kms.send(new CreateAliasCommand({ AliasName: 'alias/a:b', TargetKeyId: k2.KeyId })), InvalidAliasNameException);
     assert.equal((await kms.send(new DescribeKeyCommand({ KeyId: 'alias/sdk-app' }))).KeyMetadata?.KeyId, k1.KeyId);
     await kms.send(new UpdateAliasCommand({ AliasName: 'alias/sdk-app', TargetKeyId: k2.Arn }));
     const names: string[] = [];
-    for await (const page of paginateListAliases({ client: kms, pageSize: 1 }, { KeyId: k2.KeyId })) names.push(...(page.Aliases ?? []).map((a) => a.AliasName!));
+    for await (const page of paginateListAliases({ client: kms, pageSize: 1 }, { KeyId: k2.KeyId }))
+      names.push(...(page.Aliases ?? []).map((a) => a.AliasName!));
     assert.deepEqual(names, ['alias/sdk-app']);
     const all = await kms.send(new ListAliasesCommand({}));
     const a = all.Aliases?.find((x) => x.AliasName === 'alias/sdk-app');
@@ -117,20 +174,47 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
     assert.equal(enc.KeyId, k1.Arn);
     const dec = await kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx }));
     assert.equal(Buffer.from(dec.Plaintext!).toString(), 'top secret');
-    await rejectsWith(kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { ...ctx, id: '43' } })), InvalidCiphertextException);
-    await rejectsWith(kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx, KeyId: k2.KeyId })), IncorrectKeyException);
-    await rejectsWith(kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from('garbage garbage garbage garbage garbage garbage') })), InvalidCiphertextException);
+    await rejectsWith(
+      kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: { ...ctx, id: '43' } })),
+      InvalidCiphertextException,
+    );
+    await rejectsWith(
+      kms.send(new DecryptCommand({ CiphertextBlob: enc.CiphertextBlob, EncryptionContext: ctx, KeyId: k2.KeyId })),
+      IncorrectKeyException,
+    );
+    await rejectsWith(
+      kms.send(new DecryptCommand({ CiphertextBlob: Buffer.from('garbage garbage garbage garbage garbage garbage') })),
+      InvalidCiphertextException,
+    );
     await rejectsWith(kms.send(new EncryptCommand({ KeyId: k1.KeyId, Plaintext: Buffer.alloc(4097) })), KMSServiceException, /4096/);
-    await rejectsWith(kms.send(new EncryptCommand({ KeyId: k1.KeyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })), InvalidKeyUsageException);
+    await rejectsWith(
+      kms.send(new EncryptCommand({ KeyId: k1.KeyId, Plaintext: Buffer.from('x'), EncryptionAlgorithm: 'RSAES_OAEP_SHA_256' })),
+      InvalidKeyUsageException,
+    );
 
-    const re = await kms.send(new ReEncryptCommand({ CiphertextBlob: enc.CiphertextBlob, SourceEncryptionContext: ctx, DestinationKeyId: k2.KeyId, DestinationEncryptionContext: { other: 'ctx' } }));
+    const re = await kms.send(
+      new ReEncryptCommand({
+        CiphertextBlob: enc.CiphertextBlob,
+        SourceEncryptionContext: ctx,
+        DestinationKeyId: k2.KeyId,
+        DestinationEncryptionContext: { other: 'ctx' },
+      }),
+    );
     assert.equal(re.SourceKeyId, k1.Arn);
     assert.equal(re.KeyId, k2.Arn);
-    assert.equal(Buffer.from((await kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, EncryptionContext: { other: 'ctx' } }))).Plaintext!).toString(), 'top secret');
+    assert.equal(
+      Buffer.from(
+        (await kms.send(new DecryptCommand({ CiphertextBlob: re.CiphertextBlob, EncryptionContext: { other: 'ctx' } }))).Plaintext!,
+      ).toString(),
+      'top secret',
+    );
 
     const dk = await kms.send(new GenerateDataKeyCommand({ KeyId: k1.KeyId, KeySpec: 'AES_128', EncryptionContext: ctx }));
     assert.equal(dk.Plaintext?.length, 16);
-    assert.deepEqual((await kms.send(new DecryptCommand({ CiphertextBlob: dk.CiphertextBlob, EncryptionContext: ctx }))).Plaintext, dk.Plaintext);
+    assert.deepEqual(
+      (await kms.send(new DecryptCommand({ CiphertextBlob: dk.CiphertextBlob, EncryptionContext: ctx }))).Plaintext,
+      dk.Plaintext,
+    );
     const dk2 = await kms.send(new GenerateDataKeyWithoutPlaintextCommand({ KeyId: k1.Arn, NumberOfBytes: 64 }));
     assert.equal((dk2 as { Plaintext?: unknown }).Plaintext, undefined);
     assert.equal((await kms.send(new DecryptCommand({ CiphertextBlob: dk2.CiphertextBlob }))).Plaintext?.length, 64);
@@ -170,7 +254,11 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
       await assert.rejects(c.send(new ListKeysCommand({})), (e: any) => e.name === type && e.$metadata.httpStatusCode === 400);
       c.destroy();
     }
-    const res = await fetch(`${srv.endpoint}/`, { method: 'POST', headers: { 'x-amz-target': 'TrentService.ListKeys', 'content-type': 'application/x-amz-json-1.1' }, body: '{}' });
+    const res = await fetch(`${srv.endpoint}/`, {
+      method: 'POST',
+      headers: { 'x-amz-target': 'TrentService.ListKeys', 'content-type': 'application/x-amz-json-1.1' },
+      body: '{}',
+    });
     assert.equal(res.status, 400);
     assert.equal(res.headers.get('content-type'), 'application/x-amz-json-1.1');
     assert.equal(((await res.json()) as any).__type, 'MissingAuthenticationTokenException');
@@ -181,14 +269,26 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
 
   test('AWS CLI v2: create-key, aliases, encrypt/decrypt, data keys, errors', async () => {
     const env = { ...process.env, ...srv.env(), AWS_PAGER: '', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' };
-    const aws = async (...args: string[]) => JSON.parse((await run(AWS, ['kms', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], { env })).stdout || '{}');
+    const aws = async (...args: string[]) =>
+      JSON.parse((await run(AWS, ['kms', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], { env })).stdout || '{}');
     const key = (await aws('create-key', '--description', 'from the cli')).KeyMetadata;
     assert.equal(key.Description, 'from the cli');
     await aws('create-alias', '--alias-name', 'alias/cli', '--target-key-id', key.KeyId);
     const aliases = (await aws('list-aliases', '--key-id', key.KeyId)).Aliases;
-    assert.deepEqual(aliases.map((a: any) => a.AliasName), ['alias/cli']);
+    assert.deepEqual(
+      aliases.map((a: any) => a.AliasName),
+      ['alias/cli'],
+    );
     assert.equal((await aws('describe-key', '--key-id', 'alias/cli')).KeyMetadata.KeyId, key.KeyId);
-    const enc = await aws('encrypt', '--key-id', 'alias/cli', '--plaintext', Buffer.from('cli secret').toString('base64'), '--encryption-context', 'purpose=test');
+    const enc = await aws(
+      'encrypt',
+      '--key-id',
+      'alias/cli',
+      '--plaintext',
+      Buffer.from('cli secret').toString('base64'),
+      '--encryption-context',
+      'purpose=test',
+    );
     assert.equal(enc.KeyId, key.Arn);
     const dec = await aws('decrypt', '--ciphertext-blob', enc.CiphertextBlob, '--encryption-context', 'purpose=test');
     assert.equal(Buffer.from(dec.Plaintext, 'base64').toString(), 'cli secret');
@@ -201,7 +301,9 @@ describe('KMS on the S3 port, via @aws-sdk/client-kms', () => {
       assert.match(e.stderr, /InvalidCiphertextException/);
       return true;
     });
-    await assert.rejects(aws('describe-key', '--key-id', 'alias/none'), (e: any) => /NotFoundException.*alias\/none is not found/.test(e.stderr));
+    await assert.rejects(aws('describe-key', '--key-id', 'alias/none'), (e: any) =>
+      /NotFoundException.*alias\/none is not found/.test(e.stderr),
+    );
     await aws('schedule-key-deletion', '--key-id', key.KeyId, '--pending-window-in-days', '7');
     assert.equal((await aws('describe-key', '--key-id', key.KeyId)).KeyMetadata.KeyState, 'PendingDeletion');
   });
@@ -211,14 +313,24 @@ test('--kms-address listener, persistence across restart, shredding after the wi
   const srv = await startKura({ args: ['--kms-address', '127.0.0.1:0'] });
   let restarted: KuraServer | undefined;
   try {
-    const listening = srv.stdout.map((l) => { try { return JSON.parse(l); } catch { return {}; } }).find((j) => j.msg === 'listening');
+    const listening = srv.stdout
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return {};
+        }
+      })
+      .find((j) => j.msg === 'listening');
     assert.match(String(listening?.kms), /^127\.0\.0\.1:\d+$/);
     const kmsEndpoint = `http://${listening.kms}`;
     const kms = kmsClient(srv, { endpoint: kmsEndpoint });
     const doomed = (await kms.send(new CreateKeyCommand({ Description: 'doomed' }))).KeyMetadata!;
     const kept = (await kms.send(new CreateKeyCommand({ Description: 'kept' }))).KeyMetadata!;
     await kms.send(new CreateAliasCommand({ AliasName: 'alias/kept', TargetKeyId: kept.KeyId }));
-    const doomedBlob = (await kms.send(new EncryptCommand({ KeyId: doomed.KeyId, Plaintext: Buffer.from('shred me'), EncryptionContext: { a: 'b' } }))).CiphertextBlob!;
+    const doomedBlob = (
+      await kms.send(new EncryptCommand({ KeyId: doomed.KeyId, Plaintext: Buffer.from('shred me'), EncryptionContext: { a: 'b' } }))
+    ).CiphertextBlob!;
     const keptBlob = (await kms.send(new EncryptCommand({ KeyId: 'alias/kept', Plaintext: Buffer.from('keep me') }))).CiphertextBlob!;
     await kms.send(new ScheduleKeyDeletionCommand({ KeyId: doomed.KeyId, PendingWindowInDays: 7 }));
     // The same KMS answers on the S3 port.
@@ -233,7 +345,10 @@ test('--kms-address listener, persistence across restart, shredding after the wi
     assert.equal(await srv.stop({ keepData: true }), 0);
 
     assert.ok(await keyRowExists(srv.dataDir, doomed.KeyId!));
-    const audit = (await readFile(join(srv.dataDir, '.kura', 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const audit = (await readFile(join(srv.dataDir, '.kura', 'audit.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const encryptEntry = audit.find((e) => e.operation === 'Encrypt' && e.keyId === doomed.Arn);
     assert.equal(encryptEntry?.accessKeyId, srv.credentials.accessKeyId);
     assert.deepEqual(encryptEntry?.encryptionContext, { a: 'b' });
@@ -242,13 +357,20 @@ test('--kms-address listener, persistence across restart, shredding after the wi
     // Eight days later the seven-day window has passed: the key material is destroyed.
     restarted = await startKura({ dataDir: srv.dataDir, env: { KURA_KMS_CLOCK_OFFSET_DAYS: '8' } });
     const kms2 = kmsClient(restarted);
-    await rejectsWith(kms2.send(new DecryptCommand({ CiphertextBlob: doomedBlob, EncryptionContext: { a: 'b' } })), NotFoundException, new RegExp(doomed.KeyId!));
+    await rejectsWith(
+      kms2.send(new DecryptCommand({ CiphertextBlob: doomedBlob, EncryptionContext: { a: 'b' } })),
+      NotFoundException,
+      new RegExp(doomed.KeyId!),
+    );
     await rejectsWith(kms2.send(new DescribeKeyCommand({ KeyId: doomed.KeyId })), NotFoundException);
     assert.equal(await keyRowExists(srv.dataDir, doomed.KeyId!), false);
     assert.equal(Buffer.from((await kms2.send(new DecryptCommand({ CiphertextBlob: keptBlob }))).Plaintext!).toString(), 'keep me');
     assert.equal((await kms2.send(new DescribeKeyCommand({ KeyId: 'alias/kept' }))).KeyMetadata?.Description, 'kept');
     kms2.destroy();
-    const audit2 = (await readFile(join(srv.dataDir, '.kura', 'audit.log'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const audit2 = (await readFile(join(srv.dataDir, '.kura', 'audit.log'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.ok(audit2.some((e) => e.operation === 'DeleteKey' && e.keyId === doomed.Arn));
   } finally {
     await restarted?.stop();

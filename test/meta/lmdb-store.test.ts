@@ -17,11 +17,15 @@ test('concurrent read-modify-write transactions are serializable (no lost update
   const dir = await mkdtemp(join(tmpdir(), 'kura-lmdb-'));
   const store = await LmdbStore.open(join(dir, 'meta'), randomBytes(32));
   try {
-    await Promise.all(Array.from({ length: 50 }, () => store.write(async (tx) => {
-      const v = await tx.get(k('counter'));
-      await new Promise((r) => setImmediate(r));
-      tx.put(k('counter'), Buffer.from(String(Number(v?.toString() ?? '0') + 1)));
-    })));
+    await Promise.all(
+      Array.from({ length: 50 }, () =>
+        store.write(async (tx) => {
+          const v = await tx.get(k('counter'));
+          await new Promise((r) => setImmediate(r));
+          tx.put(k('counter'), Buffer.from(String(Number(v?.toString() ?? '0') + 1)));
+        }),
+      ),
+    );
     assert.equal((await store.read((tx) => tx.get(k('counter'))))?.toString(), '50');
     assert.ok(store.retries > 0, 'the interleaved transactions conflicted and were retried');
   } finally {
@@ -46,7 +50,10 @@ test('scans see own writes and deletes, limits and reverse hold; files are encry
     });
     assert.deepEqual(got, { fwd: ['a', 'bb', 'c'], rev: ['c', 'bb'] });
     const all = await store.read((tx) => tx.scan({ start: k(''), end: k('\xff') }));
-    assert.deepEqual(all.map((e) => e.key.toString()), ['a', 'bb', 'c', 'd', 'secret-key-name-xyzzy']);
+    assert.deepEqual(
+      all.map((e) => e.key.toString()),
+      ['a', 'bb', 'c', 'd', 'secret-key-name-xyzzy'],
+    );
     await store.close();
     for (const f of await readdir(join(dir, 'meta'))) {
       const content = await readFile(join(dir, 'meta', f));
@@ -61,12 +68,24 @@ test('scans see own writes and deletes, limits and reverse hold; files are encry
 });
 
 test('the tuple encoding sorts like S3 (UTF-8 bytes), component by component, NUL included', () => {
-  fc.assert(fc.property(fc.array(fc.string({ unit: 'grapheme-composite' }), { minLength: 2, maxLength: 2 }), fc.string({ unit: fc.constantFrom('a', '\0', '/', 'é', '😀') }), fc.string({ unit: fc.constantFrom('a', '\0', '/') }), ([x, y], p, q) => {
-    for (const [a, b] of [[x!, y!], [p, q], [p, p + q], [`${p}\0`, p]] as const) {
-      const ka = Buffer.concat([keys.latest('bkt', a), component('t')]);
-      const kb = Buffer.concat([keys.latest('bkt', b), component('t')]);
-      assert.equal(Math.sign(Buffer.compare(ka, kb)), Math.sign(compareKeys(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
-      assert.equal(readComponent(component(a), 0).value, a);
-    }
-  }));
+  fc.assert(
+    fc.property(
+      fc.array(fc.string({ unit: 'grapheme-composite' }), { minLength: 2, maxLength: 2 }),
+      fc.string({ unit: fc.constantFrom('a', '\0', '/', 'é', '😀') }),
+      fc.string({ unit: fc.constantFrom('a', '\0', '/') }),
+      ([x, y], p, q) => {
+        for (const [a, b] of [
+          [x!, y!],
+          [p, q],
+          [p, p + q],
+          [`${p}\0`, p],
+        ] as const) {
+          const ka = Buffer.concat([keys.latest('bkt', a), component('t')]);
+          const kb = Buffer.concat([keys.latest('bkt', b), component('t')]);
+          assert.equal(Math.sign(Buffer.compare(ka, kb)), Math.sign(compareKeys(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+          assert.equal(readComponent(component(a), 0).value, a);
+        }
+      },
+    ),
+  );
 });

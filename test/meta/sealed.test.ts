@@ -5,7 +5,14 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  S3ServiceException,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
 import { withMeta } from '../helpers/meta.ts';
 import { keys, prefixRange } from '../../src/storage/meta/keys.ts';
@@ -36,13 +43,17 @@ async function status(p: Promise<unknown>): Promise<number> {
 
 /** The raw (sealed) newest version row of a key. */
 async function newestRow(dataDir: string, bucket: string, key: string): Promise<{ key: Buffer; value: Buffer }> {
-  return withMeta(dataDir, (store) => store.read(async (tx) => (await tx.scan({ ...prefixRange(keys.versionsOf(bucket, key)), limit: 1 }))[0]!));
+  return withMeta(dataDir, (store) =>
+    store.read(async (tx) => (await tx.scan({ ...prefixRange(keys.versionsOf(bucket, key)), limit: 1 }))[0]!),
+  );
 }
 
 async function putRaw(dataDir: string, rows: { key: Buffer; value: Buffer }[]): Promise<void> {
-  await withMeta(dataDir, (store) => store.write(async (tx) => {
-    for (const r of rows) tx.put(r.key, r.value);
-  }));
+  await withMeta(dataDir, (store) =>
+    store.write(async (tx) => {
+      for (const r of rows) tx.put(r.key, r.value);
+    }),
+  );
 }
 
 describe('sealed metadata at rest', () => {
@@ -60,7 +71,9 @@ describe('sealed metadata at rest', () => {
     dataDir = srv.dataDir;
     s3 = srv.client();
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    await s3.send(new PutObjectCommand({ Bucket: bucket, Key: KEY, Body: 'the real content', ContentType: CTYPE, Metadata: { colour: META_VALUE } }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: KEY, Body: 'the real content', ContentType: CTYPE, Metadata: { colour: META_VALUE } }),
+    );
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'other', Body: 'other content', ContentType: 'text/plain' }));
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'replayed', Body: 'first' }));
   });
@@ -77,10 +90,14 @@ describe('sealed metadata at rest', () => {
       if (e.dir) continue;
       const content = await readFile(e.path);
       for (const needle of [KEY, 'secret-name-q7Zk', META_VALUE, CTYPE]) {
-        for (const enc of ['utf8', 'utf16le'] as const) assert.equal(content.includes(Buffer.from(needle, enc)), false, `${needle} in clear in ${e.path}`);
+        for (const enc of ['utf8', 'utf16le'] as const)
+          assert.equal(content.includes(Buffer.from(needle, enc)), false, `${needle} in clear in ${e.path}`);
       }
     }
-    assert.ok(entries.some((e) => e.path.endsWith('data.mdb')), 'the LMDB file was scanned');
+    assert.ok(
+      entries.some((e) => e.path.endsWith('data.mdb')),
+      'the LMDB file was scanned',
+    );
     await restart();
   });
 
@@ -93,7 +110,10 @@ describe('sealed metadata at rest', () => {
     await restart();
     assert.equal(await status(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: KEY }))), 500);
     assert.equal(await status(s3.send(new GetObjectCommand({ Bucket: bucket, Key: KEY }))), 500);
-    assert.ok(srv.stdout.some((l) => l.includes('failed authentication')), 'a clear log line');
+    assert.ok(
+      srv.stdout.some((l) => l.includes('failed authentication')),
+      'a clear log line',
+    );
     await srv.stop({ keepData: true });
     await putRaw(dataDir, [row]);
     await restart();
@@ -104,7 +124,10 @@ describe('sealed metadata at rest', () => {
     await srv.stop({ keepData: true });
     const a = await newestRow(dataDir, bucket, KEY);
     const b = await newestRow(dataDir, bucket, 'other');
-    await putRaw(dataDir, [{ key: a.key, value: b.value }, { key: b.key, value: a.value }]);
+    await putRaw(dataDir, [
+      { key: a.key, value: b.value },
+      { key: b.key, value: a.value },
+    ]);
     await restart();
     assert.equal(await status(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: KEY }))), 500);
     assert.equal(await status(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'other' }))), 500);
@@ -115,11 +138,14 @@ describe('sealed metadata at rest', () => {
 
   test('replaying an older record of a key serves the current data (versions are immutable rows)', async () => {
     await srv.stop({ keepData: true });
-    const old = await withMeta(dataDir, (store) => store.read(async (tx) => {
-      const rows = [...(await tx.scan(prefixRange(keys.versionsOf(bucket, 'replayed'))))];
-      for (const k of [keys.nullVersion(bucket, 'replayed'), keys.latest(bucket, 'replayed')]) rows.push({ key: k, value: (await tx.get(k))! });
-      return rows;
-    }));
+    const old = await withMeta(dataDir, (store) =>
+      store.read(async (tx) => {
+        const rows = [...(await tx.scan(prefixRange(keys.versionsOf(bucket, 'replayed'))))];
+        for (const k of [keys.nullVersion(bucket, 'replayed'), keys.latest(bucket, 'replayed')])
+          rows.push({ key: k, value: (await tx.get(k))! });
+        return rows;
+      }),
+    );
     await restart();
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'replayed', Body: 'second' }));
     await srv.stop({ keepData: true });

@@ -7,7 +7,12 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import {
-  CreateBucketCommand, CreateMultipartUploadCommand, DeleteObjectCommand, PutBucketVersioningCommand, PutObjectCommand, UploadPartCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand } from '@aws-sdk/client-kms';
 import { startKura } from '../helpers/server.ts';
@@ -20,14 +25,22 @@ await mkdir(dataDir, { recursive: true });
 const srv = await startKura({ dataDir });
 const s3 = srv.client();
 const s3tls = srv.client({ https: true });
-process.on('uncaughtException', (e) => { console.error(e); void srv.kill9().then(() => process.exit(1)); });
+process.on('uncaughtException', (e) => {
+  console.error(e);
+  void srv.kill9().then(() => process.exit(1));
+});
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const body = (n: number, seed: string) => {
   const chunks: Buffer[] = [];
   for (let i = 0; chunks.length * 32 < n; i++) chunks.push(createHash('sha256').update(`${seed}${i}`).digest());
   return Buffer.concat(chunks).subarray(0, n);
 };
-const expected: { objects: unknown[]; uploads: unknown[]; ssecKey: string; kmsKeyId: string } = { objects: [], uploads: [], ssecKey: '', kmsKeyId: '' };
+const expected: { objects: unknown[]; uploads: unknown[]; ssecKey: string; kmsKeyId: string } = {
+  objects: [],
+  uploads: [],
+  ssecKey: '',
+  kmsKeyId: '',
+};
 
 const kms = new KMSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: { ...srv.credentials }, maxAttempts: 1 });
 const kmsKey = (await kms.send(new CreateKeyCommand({ Description: 'fixture' }))).KeyMetadata!.KeyId!;
@@ -37,7 +50,16 @@ expected.kmsKeyId = kmsKey;
 
 await s3.send(new CreateBucketCommand({ Bucket: 'plain' }));
 const put = async (bucket: string, key: string, data: Buffer, extra: Record<string, unknown> = {}, sse?: string) => {
-  const r = await s3tls.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ContentType: 'text/x-fixture', Metadata: { colour: `blue-${expected.objects.length}` }, ...extra }));
+  const r = await s3tls.send(
+    new PutObjectCommand({
+      Bucket: bucket,
+      Key: key,
+      Body: data,
+      ContentType: 'text/x-fixture',
+      Metadata: { colour: `blue-${expected.objects.length}` },
+      ...extra,
+    }),
+  );
   expected.objects.push({ bucket, key, versionId: r.VersionId ?? null, md5: md5(data), size: data.length, sse: sse ?? null });
 };
 await put('plain', 'a.txt', Buffer.from('hello, old kura\n'));
@@ -50,7 +72,12 @@ await put('plain', 'empty', Buffer.alloc(0));
 const up = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'plain', Key: 'pending/mpu', ContentType: 'application/x-pending' }));
 const partBody = body(3000, 'part1');
 await s3.send(new UploadPartCommand({ Bucket: 'plain', Key: 'pending/mpu', UploadId: up.UploadId!, PartNumber: 1, Body: partBody }));
-expected.uploads.push({ bucket: 'plain', key: 'pending/mpu', uploadId: up.UploadId, parts: [{ partNumber: 1, md5: md5(partBody), size: partBody.length }] });
+expected.uploads.push({
+  bucket: 'plain',
+  key: 'pending/mpu',
+  uploadId: up.UploadId,
+  parts: [{ partNumber: 1, md5: md5(partBody), size: partBody.length }],
+});
 
 await s3.send(new CreateBucketCommand({ Bucket: 'ver' }));
 await put('ver', 'k', Buffer.from('null version before versioning'));

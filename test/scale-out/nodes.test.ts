@@ -9,9 +9,24 @@ import assert from 'node:assert/strict';
 import { randomBytes, createHash } from 'node:crypto';
 import pg from 'pg';
 import {
-  CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, DeleteBucketCommand, DeleteBucketEncryptionCommand, DeleteObjectCommand,
-  GetBucketEncryptionCommand, GetObjectCommand, HeadBucketCommand, HeadObjectCommand, ListObjectsV2Command, ListObjectVersionsCommand, ListPartsCommand,
-  PutBucketEncryptionCommand, PutBucketVersioningCommand, PutObjectCommand, UploadPartCommand, type S3Client,
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteBucketEncryptionCommand,
+  DeleteObjectCommand,
+  GetBucketEncryptionCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  ListObjectVersionsCommand,
+  ListPartsCommand,
+  PutBucketEncryptionCommand,
+  PutBucketVersioningCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { startKura, collect, s3Error, type KuraServer } from '../helpers/server.ts';
@@ -33,10 +48,16 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
   let c: S3Client[] = [];
   let kmsKeyId: string;
 
-  const startNode = (dataDir?: string): Promise<KuraServer> => startKura({
-    meta: url, backend: 's3', upstream, upstreamBucket: UPSTREAM_BUCKET, upstreamPrefix: PREFIX,
-    env: { KURA_ROOT_KEY: ROOT_KEY, ...CREDS }, ...(dataDir ? { dataDir } : {}),
-  });
+  const startNode = (dataDir?: string): Promise<KuraServer> =>
+    startKura({
+      meta: url,
+      backend: 's3',
+      upstream,
+      upstreamBucket: UPSTREAM_BUCKET,
+      upstreamPrefix: PREFIX,
+      env: { KURA_ROOT_KEY: ROOT_KEY, ...CREDS },
+      ...(dataDir ? { dataDir } : {}),
+    });
 
   before(async () => {
     [pgServer, upstream] = await Promise.all([startPostgres(), startKura({ backend: 'fs' })]);
@@ -56,9 +77,19 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
   });
 
   test('start-up names the engine; a node with another root key refuses to start', async () => {
-    assert.match(nodes[0]!.stdout.find((l) => l.includes('"listening"'))!, /postgres metadata at 127\.0\.0\.1:\d+\/kura_/);
+    assert.match(
+      nodes[0]!.stdout.find((l) => l.includes('"listening"'))!,
+      /postgres metadata at 127\.0\.0\.1:\d+\/kura_/,
+    );
     await assert.rejects(
-      startKura({ meta: url, backend: 's3', upstream, upstreamBucket: UPSTREAM_BUCKET, upstreamPrefix: PREFIX, env: { KURA_ROOT_KEY: randomBytes(32).toString('base64'), ...CREDS } }),
+      startKura({
+        meta: url,
+        backend: 's3',
+        upstream,
+        upstreamBucket: UPSTREAM_BUCKET,
+        upstreamPrefix: PREFIX,
+        env: { KURA_ROOT_KEY: randomBytes(32).toString('base64'), ...CREDS },
+      }),
       /initialised under another root key/,
     );
   });
@@ -67,39 +98,57 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     await c[0]!.send(new CreateBucketCommand({ Bucket: 'kms-nodes' }));
     const body = randomBytes(3000);
     // SSE-KMS headers need HTTPS, as on AWS.
-    await nodes[1]!.client({ https: true }).send(new PutObjectCommand({ Bucket: 'kms-nodes', Key: 'k', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId }));
+    await nodes[1]!
+      .client({ https: true })
+      .send(new PutObjectCommand({ Bucket: 'kms-nodes', Key: 'k', Body: body, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyId }));
     const got = await nodes[2]!.client({ https: true }).send(new GetObjectCommand({ Bucket: 'kms-nodes', Key: 'k' }));
     assert.equal(got.SSEKMSKeyId?.endsWith(kmsKeyId), true);
     assert.deepEqual(await collect(got.Body), body);
     // Concurrent first SSE-S3 writes on every node agree on one managed key (the store decides).
-    await Promise.all(c.map((cl, i) => cl.send(new PutObjectCommand({ Bucket: 'kms-nodes', Key: `s3-${i}`, Body: `n${i}`, ServerSideEncryption: 'AES256' }))));
+    await Promise.all(
+      c.map((cl, i) =>
+        cl.send(new PutObjectCommand({ Bucket: 'kms-nodes', Key: `s3-${i}`, Body: `n${i}`, ServerSideEncryption: 'AES256' })),
+      ),
+    );
     for (let i = 0; i < 3; i++) {
       for (const cl of c) {
-        assert.equal((await collect((await cl.send(new GetObjectCommand({ Bucket: 'kms-nodes', Key: `s3-${i}` }))).Body)).toString(), `n${i}`);
+        assert.equal(
+          (await collect((await cl.send(new GetObjectCommand({ Bucket: 'kms-nodes', Key: `s3-${i}` }))).Body)).toString(),
+          `n${i}`,
+        );
       }
     }
   });
 
   test('read-after-write across nodes: PUT on one, GET/HEAD/LIST on the others at once', async () => {
     await c[0]!.send(new CreateBucketCommand({ Bucket: 'raw' }));
-    await Promise.all(Array.from({ length: 12 }, async (_, i) => {
-      const writer = i % 3;
-      const body = randomBytes(1000 + i * 777);
-      const key = `dir/obj-${String(i).padStart(2, '0')}`;
-      await c[writer]!.send(new PutObjectCommand({ Bucket: 'raw', Key: key, Body: body, Metadata: { n: String(i) } }));
-      const [r1, r2] = [c[(writer + 1) % 3]!, c[(writer + 2) % 3]!];
-      const [got, head, list] = await Promise.all([
-        r1.send(new GetObjectCommand({ Bucket: 'raw', Key: key })).then((r) => collect(r.Body)),
-        r2.send(new HeadObjectCommand({ Bucket: 'raw', Key: key })),
-        r2.send(new ListObjectsV2Command({ Bucket: 'raw', Prefix: key })),
-      ]);
-      assert.ok(got.equals(body), `body of ${key} read on another node`);
-      assert.equal(head.ContentLength, body.length);
-      assert.equal(head.Metadata?.n, String(i));
-      assert.deepEqual(list.Contents?.map((o) => o.Key), [key]);
-    }));
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const writer = i % 3;
+        const body = randomBytes(1000 + i * 777);
+        const key = `dir/obj-${String(i).padStart(2, '0')}`;
+        await c[writer]!.send(new PutObjectCommand({ Bucket: 'raw', Key: key, Body: body, Metadata: { n: String(i) } }));
+        const [r1, r2] = [c[(writer + 1) % 3]!, c[(writer + 2) % 3]!];
+        const [got, head, list] = await Promise.all([
+          r1.send(new GetObjectCommand({ Bucket: 'raw', Key: key })).then((r) => collect(r.Body)),
+          r2.send(new HeadObjectCommand({ Bucket: 'raw', Key: key })),
+          r2.send(new ListObjectsV2Command({ Bucket: 'raw', Prefix: key })),
+        ]);
+        assert.ok(got.equals(body), `body of ${key} read on another node`);
+        assert.equal(head.ContentLength, body.length);
+        assert.equal(head.Metadata?.n, String(i));
+        assert.deepEqual(
+          list.Contents?.map((o) => o.Key),
+          [key],
+        );
+      }),
+    );
     const all = await Promise.all(c.map((s) => s.send(new ListObjectsV2Command({ Bucket: 'raw', Delimiter: '/' }))));
-    for (const l of all) assert.deepEqual(l.CommonPrefixes?.map((p) => p.Prefix), ['dir/']);
+    for (const l of all)
+      assert.deepEqual(
+        l.CommonPrefixes?.map((p) => p.Prefix),
+        ['dir/'],
+      );
     const full = await Promise.all(c.map((s) => s.send(new ListObjectsV2Command({ Bucket: 'raw', MaxKeys: 5 }))));
     for (const l of full) assert.equal(l.KeyCount, 5);
   });
@@ -114,23 +163,35 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     assert.ok(ids.every((v) => v !== 'null'));
     for (const s of c) {
       const v = await s.send(new ListObjectVersionsCommand({ Bucket: 'ver' }));
-      assert.deepEqual(v.Versions?.map((x) => x.VersionId), [...ids].reverse(), 'newest first, the last write latest');
+      assert.deepEqual(
+        v.Versions?.map((x) => x.VersionId),
+        [...ids].reverse(),
+        'newest first, the last write latest',
+      );
       assert.equal((await collect((await s.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k' }))).Body)).toString(), 'three');
     }
     for (let i = 0; i < 3; i++) {
-      assert.equal((await collect((await c[(i + 1) % 3]!.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k', VersionId: ids[i] }))).Body)).toString(), bodies[i]);
+      assert.equal(
+        (await collect((await c[(i + 1) % 3]!.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k', VersionId: ids[i] }))).Body)).toString(),
+        bodies[i],
+      );
     }
     const del = await c[0]!.send(new DeleteObjectCommand({ Bucket: 'ver', Key: 'k' }));
     assert.equal(del.DeleteMarker, true);
     assert.equal((await s3Error(c[1]!.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k' })))).$metadata.httpStatusCode, 404);
-    assert.equal((await collect((await c[2]!.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k', VersionId: ids[1] }))).Body)).toString(), 'two');
+    assert.equal(
+      (await collect((await c[2]!.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k', VersionId: ids[1] }))).Body)).toString(),
+      'two',
+    );
     await c[2]!.send(new DeleteObjectCommand({ Bucket: 'ver', Key: 'k', VersionId: del.VersionId! }));
     assert.equal((await collect((await c[1]!.send(new GetObjectCommand({ Bucket: 'ver', Key: 'k' }))).Body)).toString(), 'three');
   });
 
   test('multipart: created on A, parts on B and A, listed on C, completed on C', async () => {
     await c[0]!.send(new CreateBucketCommand({ Bucket: 'mpu' }));
-    const { UploadId } = await c[0]!.send(new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'big', ContentType: 'application/x-mpu' }));
+    const { UploadId } = await c[0]!.send(
+      new CreateMultipartUploadCommand({ Bucket: 'mpu', Key: 'big', ContentType: 'application/x-mpu' }),
+    );
     const p1 = randomBytes(5 * 1024 * 1024);
     const p2 = randomBytes(123_457);
     const [e1, e2] = await Promise.all([
@@ -138,13 +199,28 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
       c[0]!.send(new UploadPartCommand({ Bucket: 'mpu', Key: 'big', UploadId, PartNumber: 2, Body: p2 })),
     ]);
     const parts = await c[2]!.send(new ListPartsCommand({ Bucket: 'mpu', Key: 'big', UploadId }));
-    assert.deepEqual(parts.Parts?.map((p) => p.PartNumber), [1, 2]);
-    await c[2]!.send(new CompleteMultipartUploadCommand({
-      Bucket: 'mpu', Key: 'big', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1.ETag! }, { PartNumber: 2, ETag: e2.ETag! }] },
-    }));
+    assert.deepEqual(
+      parts.Parts?.map((p) => p.PartNumber),
+      [1, 2],
+    );
+    await c[2]!.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: 'mpu',
+        Key: 'big',
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: e1.ETag! },
+            { PartNumber: 2, ETag: e2.ETag! },
+          ],
+        },
+      }),
+    );
     const got = await collect((await c[1]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big' }))).Body);
     assert.equal(md5(got), md5(Buffer.concat([p1, p2])));
-    const range = await collect((await c[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big', Range: `bytes=${p1.length - 10}-${p1.length + 9}` }))).Body);
+    const range = await collect(
+      (await c[0]!.send(new GetObjectCommand({ Bucket: 'mpu', Key: 'big', Range: `bytes=${p1.length - 10}-${p1.length + 9}` }))).Body,
+    );
     assert.ok(range.equals(Buffer.concat([p1.subarray(p1.length - 10), p2.subarray(0, 10)])));
   });
 
@@ -156,18 +232,26 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     const written = new Set(bodies.map(md5));
     const [, versionIds] = await Promise.all([
       Promise.all(bodies.map((b, i) => c[i % 3]!.send(new PutObjectCommand({ Bucket: 'race', Key: 'hot', Body: b })))),
-      Promise.all(bodies.map(async (b, i) => (await c[i % 3]!.send(new PutObjectCommand({ Bucket: 'race-ver', Key: 'hot', Body: b }))).VersionId!)),
+      Promise.all(
+        bodies.map(async (b, i) => (await c[i % 3]!.send(new PutObjectCommand({ Bucket: 'race-ver', Key: 'hot', Body: b }))).VersionId!),
+      ),
     ]);
-    const finals = await Promise.all(c.map(async (s) => md5(await collect((await s.send(new GetObjectCommand({ Bucket: 'race', Key: 'hot' }))).Body))));
+    const finals = await Promise.all(
+      c.map(async (s) => md5(await collect((await s.send(new GetObjectCommand({ Bucket: 'race', Key: 'hot' }))).Body))),
+    );
     assert.ok(written.has(finals[0]!), 'the final object is one of the written bodies, byte-exact');
     assert.equal(new Set(finals).size, 1, 'every node serves the same final object');
     const v = await c[0]!.send(new ListObjectVersionsCommand({ Bucket: 'race-ver' }));
     assert.deepEqual(new Set(v.Versions?.map((x) => x.VersionId)), new Set(versionIds));
     assert.equal(v.Versions?.length, bodies.length);
-    await Promise.all(versionIds.map(async (id, i) => {
-      const got = await collect((await c[(i + 1) % 3]!.send(new GetObjectCommand({ Bucket: 'race-ver', Key: 'hot', VersionId: id }))).Body);
-      assert.equal(md5(got), md5(bodies[i]!), `version ${i}`);
-    }));
+    await Promise.all(
+      versionIds.map(async (id, i) => {
+        const got = await collect(
+          (await c[(i + 1) % 3]!.send(new GetObjectCommand({ Bucket: 'race-ver', Key: 'hot', VersionId: id }))).Body,
+        );
+        assert.equal(md5(got), md5(bodies[i]!), `version ${i}`);
+      }),
+    );
     const unversioned = await c[1]!.send(new ListObjectVersionsCommand({ Bucket: 'race' }));
     assert.equal(unversioned.Versions?.length, 1, 'unversioned: the losers were replaced, not kept');
   });
@@ -180,21 +264,33 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     await c[1]!.send(new PutBucketVersioningCommand({ Bucket: 'conf', VersioningConfiguration: { Status: 'Enabled' } }));
     assert.notEqual((await c[2]!.send(new PutObjectCommand({ Bucket: 'conf', Key: 'v', Body: 'v' }))).VersionId ?? 'null', 'null');
     // Default encryption (SSE-KMS, a customer key) set on C: a PUT on A without SSE headers is under that key.
-    await c[2]!.send(new PutBucketEncryptionCommand({
-      Bucket: 'conf', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyId } }] },
-    }));
+    await c[2]!.send(
+      new PutBucketEncryptionCommand({
+        Bucket: 'conf',
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: kmsKeyId } }],
+        },
+      }),
+    );
     const put = await c[0]!.send(new PutObjectCommand({ Bucket: 'conf', Key: 'enc', Body: 'encrypted by default' }));
     assert.equal(put.ServerSideEncryption, 'aws:kms');
     assert.match(put.SSEKMSKeyId ?? '', new RegExp(kmsKeyId));
     const head = await c[1]!.send(new HeadObjectCommand({ Bucket: 'conf', Key: 'enc' }));
     assert.equal(head.ServerSideEncryption, 'aws:kms');
-    assert.equal((await collect((await c[1]!.send(new GetObjectCommand({ Bucket: 'conf', Key: 'enc' }))).Body)).toString(), 'encrypted by default');
+    assert.equal(
+      (await collect((await c[1]!.send(new GetObjectCommand({ Bucket: 'conf', Key: 'enc' }))).Body)).toString(),
+      'encrypted by default',
+    );
     await c[1]!.send(new DeleteBucketEncryptionCommand({ Bucket: 'conf' }));
-    assert.equal((await s3Error(c[0]!.send(new GetBucketEncryptionCommand({ Bucket: 'conf' })))).name, 'ServerSideEncryptionConfigurationNotFoundError');
+    assert.equal(
+      (await s3Error(c[0]!.send(new GetBucketEncryptionCommand({ Bucket: 'conf' })))).name,
+      'ServerSideEncryptionConfigurationNotFoundError',
+    );
     assert.equal((await c[2]!.send(new PutObjectCommand({ Bucket: 'conf', Key: 'plain', Body: 'p' }))).ServerSideEncryption, 'AES256');
     // Deleted on B (after emptying it on A): gone on every node.
     const versions = await c[0]!.send(new ListObjectVersionsCommand({ Bucket: 'conf' }));
-    for (const v of versions.Versions ?? []) await c[0]!.send(new DeleteObjectCommand({ Bucket: 'conf', Key: v.Key!, VersionId: v.VersionId! }));
+    for (const v of versions.Versions ?? [])
+      await c[0]!.send(new DeleteObjectCommand({ Bucket: 'conf', Key: v.Key!, VersionId: v.VersionId! }));
     await c[1]!.send(new DeleteBucketCommand({ Bucket: 'conf' }));
     assert.equal((await s3Error(c[0]!.send(new HeadBucketCommand({ Bucket: 'conf' })))).$metadata.httpStatusCode, 404);
     assert.equal((await s3Error(c[2]!.send(new PutObjectCommand({ Bucket: 'conf', Key: 'x', Body: 'x' })))).name, 'NoSuchBucket');
@@ -235,7 +331,10 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     await writers;
     // The survivors serve reads and writes meanwhile.
     await c[0]!.send(new PutObjectCommand({ Bucket: 'crash', Key: 'after', Body: 'still serving' }));
-    assert.equal((await collect((await c[1]!.send(new GetObjectCommand({ Bucket: 'crash', Key: 'after' }))).Body)).toString(), 'still serving');
+    assert.equal(
+      (await collect((await c[1]!.send(new GetObjectCommand({ Bucket: 'crash', Key: 'after' }))).Body)).toString(),
+      'still serving',
+    );
     for (const [key, body] of attempted) {
       const s = c[Number(key[1]) % 2]!;
       let got: Buffer | undefined;
@@ -255,9 +354,13 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     const db = new pg.Client({ connectionString: url });
     await db.connect();
     try {
-      const pending = await db.query('SELECT count(*)::int AS n FROM kura_meta WHERE substring(k from 1 for 1) = $1', [Buffer.of(TABLE.pendingBlob)]);
+      const pending = await db.query('SELECT count(*)::int AS n FROM kura_meta WHERE substring(k from 1 for 1) = $1', [
+        Buffer.of(TABLE.pendingBlob),
+      ]);
       assert.equal(pending.rows[0].n, 0, 'no pending-blob rows left after the crashed node restarted');
-      const dead = await db.query('SELECT count(*)::int AS n FROM kura_meta WHERE substring(k from 1 for 1) = $1', [Buffer.of(TABLE.deadBlob)]);
+      const dead = await db.query('SELECT count(*)::int AS n FROM kura_meta WHERE substring(k from 1 for 1) = $1', [
+        Buffer.of(TABLE.deadBlob),
+      ]);
       assert.ok(dead.rows[0].n >= 1, 'the replaced blob waits out its grace period');
     } finally {
       await db.end();
@@ -265,6 +368,9 @@ describe('several nodes on one PostgreSQL database and one upstream', () => {
     const rest: Buffer[] = first.value ? [Buffer.from(first.value)] : [];
     for (let r = await it.next(); !r.done; r = await it.next()) rest.push(Buffer.from(r.value));
     assert.equal(md5(Buffer.concat(rest)), md5(big), 'the reader on A got the whole replaced object');
-    assert.equal((await collect((await c[2]!.send(new GetObjectCommand({ Bucket: 'crash', Key: 'read-me' }))).Body)).toString(), 'replaced');
+    assert.equal(
+      (await collect((await c[2]!.send(new GetObjectCommand({ Bucket: 'crash', Key: 'read-me' }))).Body)).toString(),
+      'replaced',
+    );
   });
 });

@@ -10,7 +10,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3ServiceException, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3ServiceException,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
 import { startPostgres, type PostgresServer } from '../helpers/postgres.ts';
 import { coreListingProperty } from '../helpers/listing-model.ts';
@@ -72,14 +80,23 @@ describe('PostgreSQL rows', () => {
   });
 
   test('the operator sees bucket names and object keys in kura_meta.k, and nothing else in clear; the upstream sees neither', async () => {
-    const rows = (await db.query("SELECT encode(k, 'escape') AS k, encode(v, 'escape') AS v FROM kura_meta")).rows as { k: string; v: string }[];
-    const everything = (await db.query("SELECT string_agg(encode(k, 'escape') || ' ' || encode(v, 'escape'), ' ') AS s FROM kura_meta")).rows[0].s as string;
+    const rows = (await db.query("SELECT encode(k, 'escape') AS k, encode(v, 'escape') AS v FROM kura_meta")).rows as {
+      k: string;
+      v: string;
+    }[];
+    const everything = (await db.query("SELECT string_agg(encode(k, 'escape') || ' ' || encode(v, 'escape'), ' ') AS s FROM kura_meta"))
+      .rows[0].s as string;
     // Declared: the key column holds the bucket name and the object key.
-    assert.ok(rows.some((r) => r.k.includes(BUCKET) && r.k.includes(KEY)), 'object keys are in clear in k (declared in the README)');
+    assert.ok(
+      rows.some((r) => r.k.includes(BUCKET) && r.k.includes(KEY)),
+      'object keys are in clear in k (declared in the README)',
+    );
     for (const needle of [META_VALUE, CTYPE, BODY, 'colour']) assert.ok(!everything.includes(needle), `${needle} in clear in the database`);
     for (const r of rows) for (const needle of [KEY, BUCKET, META_VALUE, CTYPE]) assert.ok(!r.v.includes(needle), `${needle} in a value`);
     // No other table holds anything of ours.
-    const tables = (await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")).rows.map((r) => r.table_name);
+    const tables = (
+      await db.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name")
+    ).rows.map((r) => r.table_name);
     assert.deepEqual(tables, ['kura_meta', 'kura_schema']);
     // The upstream: every object under the shared bucket, names and bytes.
     const up = srv.upstream!.client();
@@ -90,7 +107,8 @@ describe('PostgreSQL rows', () => {
       assert.match(o.Key!, /^gw\/(blobs\/[0-9a-f]{32}|kura-store)$/, 'upstream names are random blob ids or the marker');
       const got = await up.send(new GetObjectCommand({ Bucket: srv.upstreamBucket!, Key: o.Key! }));
       const bytes = await collect(got.Body);
-      for (const needle of [KEY, BUCKET, META_VALUE, CTYPE, BODY]) assert.ok(!bytes.includes(Buffer.from(needle)), `${needle} in clear upstream`);
+      for (const needle of [KEY, BUCKET, META_VALUE, CTYPE, BODY])
+        assert.ok(!bytes.includes(Buffer.from(needle)), `${needle} in clear upstream`);
       assert.equal(got.ContentType, 'application/octet-stream');
       assert.deepEqual(got.Metadata ?? {}, {});
     }
@@ -103,7 +121,10 @@ describe('PostgreSQL rows', () => {
     await setValue(row.k, edited);
     assert.equal(await status(s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: KEY }))), 500);
     assert.equal(await status(s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: KEY }))), 500);
-    assert.ok(srv.stdout.some((l) => l.includes('failed authentication')), 'a clear log line');
+    assert.ok(
+      srv.stdout.some((l) => l.includes('failed authentication')),
+      'a clear log line',
+    );
     await setValue(row.k, row.v);
     assert.equal((await collect((await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: KEY }))).Body)).toString(), BODY);
   });
@@ -119,7 +140,9 @@ describe('PostgreSQL rows', () => {
     await setValue(b.k, b.v);
     const la = keys.latest(BUCKET, KEY);
     const lb = keys.latest(BUCKET, 'other');
-    const [va, vb] = await Promise.all([la, lb].map(async (k) => (await db.query('SELECT v FROM kura_meta WHERE k = $1', [k])).rows[0].v as Buffer));
+    const [va, vb] = await Promise.all(
+      [la, lb].map(async (k) => (await db.query('SELECT v FROM kura_meta WHERE k = $1', [k])).rows[0].v as Buffer),
+    );
     await setValue(la, vb!);
     await setValue(lb, va!);
     assert.equal(await status(s3.send(new ListObjectsV2Command({ Bucket: BUCKET }))), 500);
@@ -131,10 +154,18 @@ describe('PostgreSQL rows', () => {
   test('an older value of a key replayed (version row, null-version pointer, latest copy) → the current data, never the old', async () => {
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'replayed', Body: 'first' }));
     const r = prefixRange(keys.versionsOf(BUCKET, 'replayed'));
-    const old = (await db.query('SELECT k, v FROM kura_meta WHERE (k >= $1 AND k < $2) OR k = $3 OR k = $4', [r.start, r.end, keys.nullVersion(BUCKET, 'replayed'), keys.latest(BUCKET, 'replayed')])).rows as { k: Buffer; v: Buffer }[];
+    const old = (
+      await db.query('SELECT k, v FROM kura_meta WHERE (k >= $1 AND k < $2) OR k = $3 OR k = $4', [
+        r.start,
+        r.end,
+        keys.nullVersion(BUCKET, 'replayed'),
+        keys.latest(BUCKET, 'replayed'),
+      ])
+    ).rows as { k: Buffer; v: Buffer }[];
     assert.equal(old.length, 3);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'replayed', Body: 'second' }));
-    for (const row of old) await db.query('INSERT INTO kura_meta (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v', [row.k, row.v]);
+    for (const row of old)
+      await db.query('INSERT INTO kura_meta (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v', [row.k, row.v]);
     let got: string | number;
     try {
       got = (await collect((await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'replayed' }))).Body)).toString();
@@ -152,7 +183,11 @@ describe('core backend (PostgreSQL) against the model: listings with versions an
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'kura-prop-pg-'));
     const rootKey = randomBytes(32);
-    core = await CoreBackend.open(await PgMetaStore.open({ url: await pgServer.createDatabase() }), await FsBlobStore.open(join(dir, 'blobs')), rootKey);
+    core = await CoreBackend.open(
+      await PgMetaStore.open({ url: await pgServer.createDatabase() }),
+      await FsBlobStore.open(join(dir, 'blobs')),
+      rootKey,
+    );
   });
   after(async () => {
     await core?.close();

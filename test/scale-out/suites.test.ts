@@ -10,7 +10,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const FILES = ['test/server/objects.test.ts', 'test/server/multipart.test.ts', 'test/versioning/versioning.test.ts', 'test/sse/headers.test.ts'];
+const FILES = [
+  'test/server/objects.test.ts',
+  'test/server/multipart.test.ts',
+  'test/versioning/versioning.test.ts',
+  'test/sse/headers.test.ts',
+];
 
 test(`against PostgreSQL metadata + the S3 blob store: ${FILES.join(', ')}`, { timeout: 300_000 }, async () => {
   // A runner of its own: without NODE_TEST_CONTEXT the child does not report into this runner.

@@ -6,8 +6,17 @@ import { stat, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  S3Client, CreateBucketCommand, HeadBucketCommand, DeleteBucketCommand, ListBucketsCommand, GetBucketLocationCommand,
-  PutObjectCommand, GetObjectCommand, HeadObjectCommand, DeleteObjectCommand, ListObjectsV2Command,
+  S3Client,
+  CreateBucketCommand,
+  HeadBucketCommand,
+  DeleteBucketCommand,
+  ListBucketsCommand,
+  GetBucketLocationCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  DeleteObjectCommand,
+  ListObjectsV2Command,
   paginateListBuckets,
 } from '@aws-sdk/client-s3';
 import { startKura, s3Error, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
@@ -55,10 +64,20 @@ describe('kura server: basic operations', () => {
 
       test('put, get, head, delete with metadata and system headers', async () => {
         const body = Buffer.from('hello, kura\n'.repeat(1000));
-        const put = await s3.send(new PutObjectCommand({
-          Bucket: bucket, Key: 'dir/hello world+ü.txt', Body: body, ContentType: 'text/plain', Metadata: { color: 'blue', 'x-y': 'z' },
-          CacheControl: 'max-age=60', ContentDisposition: 'attachment; filename="a.txt"', ContentEncoding: 'identity', ContentLanguage: 'ja', Expires: new Date('2030-01-01T00:00:00Z'),
-        }));
+        const put = await s3.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: 'dir/hello world+ü.txt',
+            Body: body,
+            ContentType: 'text/plain',
+            Metadata: { color: 'blue', 'x-y': 'z' },
+            CacheControl: 'max-age=60',
+            ContentDisposition: 'attachment; filename="a.txt"',
+            ContentEncoding: 'identity',
+            ContentLanguage: 'ja',
+            Expires: new Date('2030-01-01T00:00:00Z'),
+          }),
+        );
         const md5 = createHash('md5').update(body).digest('hex');
         assert.equal(put.ETag, `"${md5}"`);
         const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'dir/hello world+ü.txt' }));
@@ -113,17 +132,32 @@ describe('kura server: basic operations', () => {
         const keys = ['a/1', 'a/2', 'a/b/3', 'b', 'c/x', 'c/y', 'd'];
         for (const k of keys) await s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }));
         const all = await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
-        assert.deepEqual(all.Contents?.map((c) => c.Key), keys);
+        assert.deepEqual(
+          all.Contents?.map((c) => c.Key),
+          keys,
+        );
         assert.equal(all.KeyCount, keys.length);
         assert.equal(all.IsTruncated, false);
         assert.equal(all.Contents?.[0]?.Size, 3);
         assert.equal(all.Contents?.[0]?.StorageClass, 'STANDARD');
         const delim = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Delimiter: '/' }));
-        assert.deepEqual(delim.Contents?.map((c) => c.Key), ['b', 'd']);
-        assert.deepEqual(delim.CommonPrefixes?.map((c) => c.Prefix), ['a/', 'c/']);
+        assert.deepEqual(
+          delim.Contents?.map((c) => c.Key),
+          ['b', 'd'],
+        );
+        assert.deepEqual(
+          delim.CommonPrefixes?.map((c) => c.Prefix),
+          ['a/', 'c/'],
+        );
         const pre = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'a/', Delimiter: '/' }));
-        assert.deepEqual(pre.Contents?.map((c) => c.Key), ['a/1', 'a/2']);
-        assert.deepEqual(pre.CommonPrefixes?.map((c) => c.Prefix), ['a/b/']);
+        assert.deepEqual(
+          pre.Contents?.map((c) => c.Key),
+          ['a/1', 'a/2'],
+        );
+        assert.deepEqual(
+          pre.CommonPrefixes?.map((c) => c.Prefix),
+          ['a/b/'],
+        );
         const seen: string[] = [];
         let token: string | undefined;
         let pages = 0;
@@ -137,7 +171,10 @@ describe('kura server: basic operations', () => {
         assert.equal(pages, 2);
         assert.deepEqual(seen.sort(), ['a/', 'b', 'c/', 'd']);
         const after = await s3.send(new ListObjectsV2Command({ Bucket: bucket, StartAfter: 'b' }));
-        assert.deepEqual(after.Contents?.map((c) => c.Key), ['c/x', 'c/y', 'd']);
+        assert.deepEqual(
+          after.Contents?.map((c) => c.Key),
+          ['c/x', 'c/y', 'd'],
+        );
         const owner = await s3.send(new ListObjectsV2Command({ Bucket: bucket, FetchOwner: true, MaxKeys: 1 }));
         assert.ok(owner.Contents?.[0]?.Owner?.ID);
         const notEmpty = await s3Error(s3.send(new DeleteBucketCommand({ Bucket: bucket })));
@@ -190,10 +227,18 @@ describe('kura server: basic operations', () => {
     const badKey = await rawRequest(srv, 'GET', '/auth-bucket', { credentials: { accessKeyId: 'AKIDNOTKNOWN', secretAccessKey: 'x' } });
     assert.equal(badKey.status, 403);
     assert.equal(xmlValue(badKey.text, 'Code'), 'InvalidAccessKeyId');
-    const badSecret = await rawRequest(srv, 'GET', '/auth-bucket', { credentials: { accessKeyId: srv.credentials.accessKeyId, secretAccessKey: 'wrong' } });
+    const badSecret = await rawRequest(srv, 'GET', '/auth-bucket', {
+      credentials: { accessKeyId: srv.credentials.accessKeyId, secretAccessKey: 'wrong' },
+    });
     assert.equal(badSecret.status, 403);
     assert.equal(xmlValue(badSecret.text, 'Code'), 'SignatureDoesNotMatch');
-    const wrongSdk = new S3Client({ endpoint: srv.endpoint, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: srv.credentials.accessKeyId, secretAccessKey: 'nope' }, maxAttempts: 1 });
+    const wrongSdk = new S3Client({
+      endpoint: srv.endpoint,
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { accessKeyId: srv.credentials.accessKeyId, secretAccessKey: 'nope' },
+      maxAttempts: 1,
+    });
     const e = await s3Error(wrongSdk.send(new PutObjectCommand({ Bucket: 'auth-bucket', Key: 'x', Body: 'data' })));
     assert.equal(e.name, 'SignatureDoesNotMatch');
     // Nothing was written by the refused PUT.
@@ -214,7 +259,10 @@ describe('kura server: basic operations', () => {
     assert.equal(await get.text(), 'presigned body');
     const tampered = await fetch(getUrl.replace('p/k%201', 'p/k%202'));
     assert.equal(tampered.status, 403);
-    const expiredUrl = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'presign', Key: 'p/k 1' }), { expiresIn: 1, signingDate: new Date(Date.now() - 10_000) });
+    const expiredUrl = await getSignedUrl(s3, new GetObjectCommand({ Bucket: 'presign', Key: 'p/k 1' }), {
+      expiresIn: 1,
+      signingDate: new Date(Date.now() - 10_000),
+    });
     const expired = await fetch(expiredUrl);
     assert.equal(expired.status, 403);
     assert.equal(xmlValue(await expired.text(), 'Code'), 'AccessDenied');
@@ -271,7 +319,10 @@ describe('kura server: basic operations', () => {
     const badSum = await rawRequest(srv, 'PUT', '/digest-bucket/k2', { body: 'tampered', headers: { 'x-amz-checksum-sha256': sha } });
     assert.equal(badSum.status, 400);
     assert.equal(xmlValue(badSum.text, 'Code'), 'BadDigest');
-    const tampered = await rawRequest(srv, 'PUT', '/digest-bucket/k3', { body, headers: { 'x-amz-content-sha256': createHash('sha256').update('something else').digest('hex') } });
+    const tampered = await rawRequest(srv, 'PUT', '/digest-bucket/k3', {
+      body,
+      headers: { 'x-amz-content-sha256': createHash('sha256').update('something else').digest('hex') },
+    });
     assert.equal(tampered.status, 400);
     assert.equal(xmlValue(tampered.text, 'Code'), 'XAmzContentSHA256Mismatch');
     // Failed writes leave the old object (or nothing) visible.
@@ -287,19 +338,32 @@ describe('kura server: basic operations', () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'lb-page-eu', CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } }));
     const sorted = [...names, 'lb-page-eu'].sort();
     const first = await s3.send(new ListBucketsCommand({ Prefix: 'lb-page-', MaxBuckets: 2 }));
-    assert.deepEqual(first.Buckets?.map((b) => b.Name), sorted.slice(0, 2));
+    assert.deepEqual(
+      first.Buckets?.map((b) => b.Name),
+      sorted.slice(0, 2),
+    );
     assert.equal(first.Prefix, 'lb-page-');
     assert.ok(first.ContinuationToken);
     assert.equal(first.Buckets?.[0]?.BucketRegion, 'us-east-1');
     const second = await s3.send(new ListBucketsCommand({ Prefix: 'lb-page-', MaxBuckets: 2, ContinuationToken: first.ContinuationToken }));
-    assert.deepEqual(second.Buckets?.map((b) => b.Name), sorted.slice(2, 4));
+    assert.deepEqual(
+      second.Buckets?.map((b) => b.Name),
+      sorted.slice(2, 4),
+    );
     const last = await s3.send(new ListBucketsCommand({ Prefix: 'lb-page-', MaxBuckets: 2, ContinuationToken: second.ContinuationToken }));
-    assert.deepEqual(last.Buckets?.map((b) => b.Name), sorted.slice(4));
+    assert.deepEqual(
+      last.Buckets?.map((b) => b.Name),
+      sorted.slice(4),
+    );
     assert.equal(last.ContinuationToken, undefined);
     const eu = await s3.send(new ListBucketsCommand({ BucketRegion: 'eu-west-1' }));
-    assert.deepEqual(eu.Buckets?.map((b) => [b.Name, b.BucketRegion]), [['lb-page-eu', 'eu-west-1']]);
+    assert.deepEqual(
+      eu.Buckets?.map((b) => [b.Name, b.BucketRegion]),
+      [['lb-page-eu', 'eu-west-1']],
+    );
     const pages: string[][] = [];
-    for await (const page of paginateListBuckets({ client: s3, pageSize: 4 }, { Prefix: 'lb-page-' })) pages.push((page.Buckets ?? []).map((b) => b.Name!));
+    for await (const page of paginateListBuckets({ client: s3, pageSize: 4 }, { Prefix: 'lb-page-' }))
+      pages.push((page.Buckets ?? []).map((b) => b.Name!));
     assert.deepEqual(pages, [sorted.slice(0, 4), sorted.slice(4)]);
     for (const [query, code] of [
       [{ 'max-buckets': '0' }, 'InvalidArgument'],
@@ -318,7 +382,9 @@ describe('kura server: basic operations', () => {
     const s3 = srv.client();
     await s3.send(new CreateBucketCommand({ Bucket: 'crc-bucket' }));
     for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const) {
-      const put = await s3.send(new PutObjectCommand({ Bucket: 'crc-bucket', Key: alg, Body: Buffer.alloc(100_000, 7), ChecksumAlgorithm: alg }));
+      const put = await s3.send(
+        new PutObjectCommand({ Bucket: 'crc-bucket', Key: alg, Body: Buffer.alloc(100_000, 7), ChecksumAlgorithm: alg }),
+      );
       const field = `Checksum${alg}` as 'ChecksumCRC32';
       assert.ok(put[field], alg);
       const get = await s3.send(new GetObjectCommand({ Bucket: 'crc-bucket', Key: alg, ChecksumMode: 'ENABLED' }));
@@ -327,7 +393,7 @@ describe('kura server: basic operations', () => {
     }
   });
 
-  test('x-amz-checksum-crc64nvme header: the SDK\'s own CRC64NVME is accepted, a wrong one is BadDigest', async () => {
+  test("x-amz-checksum-crc64nvme header: the SDK's own CRC64NVME is accepted, a wrong one is BadDigest", async () => {
     const s3 = srv.client();
     await s3.send(new CreateBucketCommand({ Bucket: 'crc64-bucket' }));
     // 1 MiB + 3 bytes: the slice-by-8 loop and the byte-wise tail both run; the SDK computes its own value.
@@ -347,17 +413,28 @@ describe('kura server: basic operations', () => {
     assert.equal(bad.status, 400);
     assert.equal(xmlValue(bad.text, 'Code'), 'BadDigest');
     // As an aws-chunked trailer (what the SDK sends for streamed bodies), right and wrong.
-    for (const [value, status] of [[check, 200], [Buffer.from('ae8b14860a799889', 'hex').toString('base64'), 400]] as const) {
+    for (const [value, status] of [
+      [check, 200],
+      [Buffer.from('ae8b14860a799889', 'hex').toString('base64'), 400],
+    ] as const) {
       const chunked = `9\r\n123456789\r\n0\r\nx-amz-checksum-crc64nvme:${value}\r\n\r\n`;
       const r = await rawRequest(srv, 'PUT', '/crc64-bucket/trailer', {
         body: chunked,
-        headers: { 'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER', 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': '9', 'x-amz-trailer': 'x-amz-checksum-crc64nvme' },
+        headers: {
+          'x-amz-content-sha256': 'STREAMING-UNSIGNED-PAYLOAD-TRAILER',
+          'content-encoding': 'aws-chunked',
+          'x-amz-decoded-content-length': '9',
+          'x-amz-trailer': 'x-amz-checksum-crc64nvme',
+        },
       });
       assert.equal(r.status, status, r.text);
       if (status === 200) assert.equal(r.headers['x-amz-checksum-crc64nvme'], check);
       else assert.equal(xmlValue(r.text, 'Code'), 'BadDigest');
     }
-    const short = await rawRequest(srv, 'PUT', '/crc64-bucket/check', { body: '123456789', headers: { 'x-amz-checksum-crc64nvme': 'AAAAAA==' } });
+    const short = await rawRequest(srv, 'PUT', '/crc64-bucket/check', {
+      body: '123456789',
+      headers: { 'x-amz-checksum-crc64nvme': 'AAAAAA==' },
+    });
     assert.equal(short.status, 400);
     assert.equal(xmlValue(short.text, 'Code'), 'InvalidRequest');
   });

@@ -43,7 +43,10 @@ test('FULL_OBJECT: combined part CRCs equal the CRC of the whole object (CRC32, 
   for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME'] as const) {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 3000 }), { minLength: 1, maxLength: 5 }), (parts) => {
-        const combined = combineCrcs(alg, parts.map((p) => ({ checksum: digestOf(alg, [p]).toString('base64'), size: p.length })));
+        const combined = combineCrcs(
+          alg,
+          parts.map((p) => ({ checksum: digestOf(alg, [p]).toString('base64'), size: p.length })),
+        );
         assert.equal(combined, digestOf(alg, parts).toString('base64'), alg);
       }),
       { numRuns: 100 },

@@ -39,7 +39,10 @@ describe('kura server: configuration', () => {
         assert.equal(await readFile(second.caPath, 'utf8'), cert);
         assert.doesNotMatch(second.stderr(), /AWS_SECRET_ACCESS_KEY=/);
         const list = await second.client({ https: true }).send(new ListBucketsCommand({}));
-        assert.deepEqual(list.Buckets?.map((b) => b.Name), ['persist']);
+        assert.deepEqual(
+          list.Buckets?.map((b) => b.Name),
+          ['persist'],
+        );
       } finally {
         await second.stop({ keepData: true });
       }
@@ -54,7 +57,10 @@ describe('kura server: configuration', () => {
       const pems = await generate([{ name: 'commonName', value: 'localhost' }], {
         algorithm: 'sha256',
         keyType: 'ec',
-        extensions: [{ name: 'basicConstraints', cA: true }, { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] }],
+        extensions: [
+          { name: 'basicConstraints', cA: true },
+          { name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }] },
+        ],
       });
       await writeFile(join(dir, 'cert.pem'), pems.cert);
       await writeFile(join(dir, 'key.pem'), pems.private);
@@ -98,7 +104,11 @@ describe('kura server: configuration', () => {
     const srv = await startKura();
     try {
       const port = new URL(srv.endpoint).port;
-      const r = spawnSync(process.execPath, ['bin/kura.mjs', 'server', '--data', srv.dataDir, '--address', `127.0.0.1:${port}`, '--tls-address', '127.0.0.1:0'], { encoding: 'utf8', timeout: 30_000 });
+      const r = spawnSync(
+        process.execPath,
+        ['bin/kura.mjs', 'server', '--data', srv.dataDir, '--address', `127.0.0.1:${port}`, '--tls-address', '127.0.0.1:0'],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
       assert.equal(r.status, 1);
       assert.match(r.stderr, /cannot start: .*EADDRINUSE/);
     } finally {
@@ -110,8 +120,11 @@ describe('kura server: configuration', () => {
     assert.doesNotMatch(help.stdout, /plaintext|baseline/i, 'not offered in --help');
     const dataDir = await mkdtemp(join(tmpdir(), 'kura-baseline-'));
     try {
-      const flagOnly = spawnSync(process.execPath, ['bin/kura.mjs', 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', 'off', '--bench-plaintext-baseline'],
-        { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KURA_BENCH_PLAINTEXT_BASELINE: '' } });
+      const flagOnly = spawnSync(
+        process.execPath,
+        ['bin/kura.mjs', 'server', '--data', dataDir, '--address', '127.0.0.1:0', '--tls-address', 'off', '--bench-plaintext-baseline'],
+        { encoding: 'utf8', timeout: 30_000, env: { ...process.env, KURA_BENCH_PLAINTEXT_BASELINE: '' } },
+      );
       assert.equal(flagOnly.status, 2);
       assert.match(flagOnly.stderr, /needs KURA_BENCH_PLAINTEXT_BASELINE=1/);
     } finally {
@@ -123,7 +136,11 @@ describe('kura server: configuration', () => {
         const s3 = srv.client();
         await s3.send(new CreateBucketCommand({ Bucket: 'baseline' }));
         await s3.send(new PutObjectCommand({ Bucket: 'baseline', Key: 'k', Body: 'hello' }));
-        return { sse: (await s3.send(new HeadObjectCommand({ Bucket: 'baseline', Key: 'k' }))).ServerSideEncryption, stderr: srv.stderr(), stdout: srv.stdout.join('\n') };
+        return {
+          sse: (await s3.send(new HeadObjectCommand({ Bucket: 'baseline', Key: 'k' }))).ServerSideEncryption,
+          stderr: srv.stderr(),
+          stdout: srv.stdout.join('\n'),
+        };
       } finally {
         await srv.stop();
       }
@@ -142,14 +159,36 @@ describe('--meta / KURA_META_URL', () => {
   test('lmdb by default; a postgres URL with the S3 blob store; refused with local blobs or an unknown engine', () => {
     assert.deepEqual(metaConfig({}, { kind: 'fs' }, {}), { kind: 'lmdb' });
     assert.deepEqual(metaConfig({ meta: 'postgres://u:p@db:5432/kura' }, s3, {}), { kind: 'postgres', url: 'postgres://u:p@db:5432/kura' });
-    assert.deepEqual(metaConfig({}, s3, { KURA_META_URL: 'postgresql://db/kura', KURA_META_POOL_SIZE: '4' }), { kind: 'postgres', url: 'postgresql://db/kura', poolSize: 4 });
+    assert.deepEqual(metaConfig({}, s3, { KURA_META_URL: 'postgresql://db/kura', KURA_META_POOL_SIZE: '4' }), {
+      kind: 'postgres',
+      url: 'postgresql://db/kura',
+      poolSize: 4,
+    });
     assert.throws(() => metaConfig({ meta: 'postgres://db/kura' }, { kind: 'fs' }, {}), /needs --backend s3/);
-    assert.throws(() => metaConfig({ meta: 'mysql://u:secretpw@db/kura' }, s3, {}), (e: Error) => /unknown --meta/.test(e.message) && !e.message.includes('secretpw'));
+    assert.throws(
+      () => metaConfig({ meta: 'mysql://u:secretpw@db/kura' }, s3, {}),
+      (e: Error) => /unknown --meta/.test(e.message) && !e.message.includes('secretpw'),
+    );
     assert.throws(() => metaConfig({}, s3, { KURA_META_URL: 'postgres://db/kura', KURA_META_POOL_SIZE: 'many' }), /KURA_META_POOL_SIZE/);
   });
 
   test('kura server --meta postgres://… without --backend s3 exits 2 with the reason', () => {
-    const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'kura.mjs'), 'server', '--meta', 'postgres://127.0.0.1:1/x', '--address', '127.0.0.1:0', '--tls-address', 'off', '--data', join(tmpdir(), `kura-meta-refused-${process.pid}`)], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(import.meta.dirname, '..', '..', 'bin', 'kura.mjs'),
+        'server',
+        '--meta',
+        'postgres://127.0.0.1:1/x',
+        '--address',
+        '127.0.0.1:0',
+        '--tls-address',
+        'off',
+        '--data',
+        join(tmpdir(), `kura-meta-refused-${process.pid}`),
+      ],
+      { encoding: 'utf8' },
+    );
     assert.equal(r.status, 2);
     assert.match(r.stderr, /--meta postgres needs --backend s3/);
   });

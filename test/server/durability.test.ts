@@ -5,9 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import {
-  CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { startKura, type KuraServer } from '../helpers/server.ts';
 import { startCrashWorkload, verifyCrashedStore } from '../helpers/crash-workload.ts';
 
@@ -27,7 +25,7 @@ async function verifyStore(srv: KuraServer, s3: S3Client, bucket: string, writte
   // Start-up removed the temp files of interrupted writes, and the first use of the bucket removed
   // blobs no metadata refers to.
   assert.equal(await countFiles(join(srv.dataDir, '.kura', 'blobs', '.tmp')), 0, 'no temp leftovers');
-  assert.equal((await countFiles(join(srv.dataDir, '.kura', 'blobs'))), blobs, 'no orphan blobs');
+  assert.equal(await countFiles(join(srv.dataDir, '.kura', 'blobs')), blobs, 'no orphan blobs');
   return visible;
 }
 
@@ -43,7 +41,8 @@ describe('kura server: durability', () => {
       for (let round = 0; round < 2; round++) {
         const load = startCrashWorkload(s3, bucket, { writers: 6, keys: 6, bodySize: () => Math.floor(Math.random() * 2 * MiB), written });
         // Kill once writes are landing (on a loaded machine the first may take seconds), with more in flight.
-        for (const deadline = Date.now() + 60_000; load.completed() === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+        for (const deadline = Date.now() + 60_000; load.completed() === 0 && Date.now() < deadline;)
+          await new Promise((r) => setTimeout(r, 50));
         await new Promise((r) => setTimeout(r, 600 + round * 500));
         await srv.kill9();
         await load.stop();

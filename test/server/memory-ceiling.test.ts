@@ -37,7 +37,9 @@ describe('kura server: memory ceiling', () => {
         },
       });
       const started = Date.now();
-      const put = await s3.send(new PutObjectCommand({ Bucket: 'stream', Key: 'huge', Body: body, ContentLength: size, ServerSideEncryption: 'AES256' }));
+      const put = await s3.send(
+        new PutObjectCommand({ Bucket: 'stream', Key: 'huge', Body: body, ContentLength: size, ServerSideEncryption: 'AES256' }),
+      );
       const sentMd5 = sent.digest('hex');
       assert.equal(put.ServerSideEncryption, 'AES256');
       assert.equal(put.ETag, `"${sentMd5}"`);
@@ -57,7 +59,9 @@ describe('kura server: memory ceiling', () => {
       assert.ok(peakKiB > 0, 'VmHWM read');
       // A fixed ceiling, far below the object size: memory does not grow with the object.
       assert.ok(peakKiB * 1024 < 300 * MiB, `server peak RSS ${Math.round(peakKiB / 1024)} MiB`);
-      t.diagnostic(`5 GiB: PUT ${putSeconds.toFixed(1)} s, GET ${((Date.now() - started) / 1000 - putSeconds).toFixed(1)} s, server peak RSS ${Math.round(peakKiB / 1024)} MiB`);
+      t.diagnostic(
+        `5 GiB: PUT ${putSeconds.toFixed(1)} s, GET ${((Date.now() - started) / 1000 - putSeconds).toFixed(1)} s, server peak RSS ${Math.round(peakKiB / 1024)} MiB`,
+      );
     } finally {
       await srv.stop();
     }

@@ -4,9 +4,19 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  S3Client, CreateBucketCommand, CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand,
-  CompleteMultipartUploadCommand, AbortMultipartUploadCommand, ListPartsCommand, ListMultipartUploadsCommand,
-  GetObjectCommand, HeadObjectCommand, PutObjectCommand, DeleteBucketCommand,
+  S3Client,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  CompleteMultipartUploadCommand,
+  AbortMultipartUploadCommand,
+  ListPartsCommand,
+  ListMultipartUploadsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  DeleteBucketCommand,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { startKura, s3Error, rawRequest, collect, xmlValue, type KuraServer } from '../helpers/server.ts';
@@ -34,10 +44,17 @@ describe('kura server: multipart uploads', () => {
   test('lib-storage Upload of 21 MiB over HTTPS: parts, ETag, composite checksum, content', async () => {
     const tls = srv.client({ https: true });
     const body = randomBytes(21 * MiB);
-    const up = new Upload({ client: tls, params: { Bucket: bucket, Key: 'big/object.bin', Body: body, ContentType: 'application/x-big' }, partSize: 5 * MiB, queueSize: 3 });
+    const up = new Upload({
+      client: tls,
+      params: { Bucket: bucket, Key: 'big/object.bin', Body: body, ContentType: 'application/x-big' },
+      partSize: 5 * MiB,
+      queueSize: 3,
+    });
     const res = await up.done();
     const parts = [0, 1, 2, 3, 4].map((i) => body.subarray(i * 5 * MiB, Math.min((i + 1) * 5 * MiB, body.length)));
-    const expected = `"${createHash('md5').update(Buffer.concat(parts.map(md5))).digest('hex')}-5"`;
+    const expected = `"${createHash('md5')
+      .update(Buffer.concat(parts.map(md5)))
+      .digest('hex')}-5"`;
     assert.equal(res.ETag, expected);
     const head = await tls.send(new HeadObjectCommand({ Bucket: bucket, Key: 'big/object.bin', ChecksumMode: 'ENABLED' }));
     assert.equal(head.ContentLength, body.length);
@@ -49,7 +66,9 @@ describe('kura server: multipart uploads', () => {
     assert.equal(got.length, body.length);
     assert.ok(got.equals(body));
     // A range across a part boundary.
-    const r = await tls.send(new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', Range: `bytes=${5 * MiB - 10}-${5 * MiB + 9}` }));
+    const r = await tls.send(
+      new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', Range: `bytes=${5 * MiB - 10}-${5 * MiB + 9}` }),
+    );
     assert.ok((await collect(r.Body)).equals(body.subarray(5 * MiB - 10, 5 * MiB + 10)));
     // GET by part number: that part's bytes, 206, parts count.
     const p3 = await tls.send(new GetObjectCommand({ Bucket: bucket, Key: 'big/object.bin', PartNumber: 3 }));
@@ -61,7 +80,9 @@ describe('kura server: multipart uploads', () => {
 
   test('low-level calls, ListParts, ListMultipartUploads, part replacement, completion', async () => {
     const key = 'manual/obj';
-    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: { m: '1' }, ContentType: 'text/x-mpu' }));
+    const { UploadId } = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, Metadata: { m: '1' }, ContentType: 'text/x-mpu' }),
+    );
     assert.ok(UploadId);
     const p1 = randomBytes(5 * MiB);
     const p2a = Buffer.from('first try of part 2');
@@ -71,20 +92,49 @@ describe('kura server: multipart uploads', () => {
     const r2 = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 2, Body: p2 }));
     assert.equal(r1.ETag, `"${md5(p1).toString('hex')}"`);
     const parts = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId }));
-    assert.deepEqual(parts.Parts?.map((p) => [p.PartNumber, p.Size, p.ETag]), [[1, p1.length, r1.ETag], [2, p2.length, r2.ETag]]);
+    assert.deepEqual(
+      parts.Parts?.map((p) => [p.PartNumber, p.Size, p.ETag]),
+      [
+        [1, p1.length, r1.ETag],
+        [2, p2.length, r2.ETag],
+      ],
+    );
     const paged = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId, MaxParts: 1 }));
     assert.equal(paged.IsTruncated, true);
     assert.equal(paged.NextPartNumberMarker, '1');
     const paged2 = await s3.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId, PartNumberMarker: '1' }));
-    assert.deepEqual(paged2.Parts?.map((p) => p.PartNumber), [2]);
+    assert.deepEqual(
+      paged2.Parts?.map((p) => p.PartNumber),
+      [2],
+    );
     const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
     assert.ok(uploads.Uploads?.some((u) => u.UploadId === UploadId && u.Key === key && u.Initiated instanceof Date));
     const byPrefix = await s3.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: 'manual/', Delimiter: '/' }));
-    assert.deepEqual(byPrefix.Uploads?.map((u) => u.Key), [key]);
+    assert.deepEqual(
+      byPrefix.Uploads?.map((u) => u.Key),
+      [key],
+    );
     // Not visible before completion.
     assert.equal((await rawRequest(srv, 'GET', `/${bucket}/manual/obj`)).status, 404);
-    const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: r1.ETag }, { PartNumber: 2, ETag: r2.ETag }] } }));
-    assert.equal(done.ETag, `"${createHash('md5').update(Buffer.concat([md5(p1), md5(p2)])).digest('hex')}-2"`);
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: r1.ETag },
+            { PartNumber: 2, ETag: r2.ETag },
+          ],
+        },
+      }),
+    );
+    assert.equal(
+      done.ETag,
+      `"${createHash('md5')
+        .update(Buffer.concat([md5(p1), md5(p2)]))
+        .digest('hex')}-2"`,
+    );
     assert.equal(done.Key, key);
     const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     assert.equal(get.ContentType, 'text/x-mpu');
@@ -101,26 +151,50 @@ describe('kura server: multipart uploads', () => {
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
     const small = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: 'tiny' }));
     const small2 = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 2, Body: 'tiny too' }));
-    const complete = (Parts: { PartNumber: number; ETag: string }[]) => s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts } }));
+    const complete = (Parts: { PartNumber: number; ETag: string }[]) =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts } }));
     const wrongEtag = await s3Error(complete([{ PartNumber: 1, ETag: '"00000000000000000000000000000000"' }]));
     assert.equal(wrongEtag.name, 'InvalidPart');
-    const missing = await s3Error(complete([{ PartNumber: 1, ETag: small.ETag! }, { PartNumber: 3, ETag: small.ETag! }]));
+    const missing = await s3Error(
+      complete([
+        { PartNumber: 1, ETag: small.ETag! },
+        { PartNumber: 3, ETag: small.ETag! },
+      ]),
+    );
     assert.equal(missing.name, 'InvalidPart');
-    const order = await s3Error(complete([{ PartNumber: 2, ETag: small2.ETag! }, { PartNumber: 1, ETag: small.ETag! }]));
+    const order = await s3Error(
+      complete([
+        { PartNumber: 2, ETag: small2.ETag! },
+        { PartNumber: 1, ETag: small.ETag! },
+      ]),
+    );
     assert.equal(order.name, 'InvalidPartOrder');
-    const tooSmall = await s3Error(complete([{ PartNumber: 1, ETag: small.ETag! }, { PartNumber: 2, ETag: small2.ETag! }]));
+    const tooSmall = await s3Error(
+      complete([
+        { PartNumber: 1, ETag: small.ETag! },
+        { PartNumber: 2, ETag: small2.ETag! },
+      ]),
+    );
     assert.equal(tooSmall.name, 'EntityTooSmall');
     assert.equal(tooSmall.$metadata.httpStatusCode, 400);
-    const empty = await rawRequest(srv, 'POST', `/${bucket}/${key}`, { query: { uploadId: UploadId! }, body: '<CompleteMultipartUpload></CompleteMultipartUpload>' });
+    const empty = await rawRequest(srv, 'POST', `/${bucket}/${key}`, {
+      query: { uploadId: UploadId! },
+      body: '<CompleteMultipartUpload></CompleteMultipartUpload>',
+    });
     assert.equal(empty.status, 400);
     assert.equal(xmlValue(empty.text, 'Code'), 'MalformedXML');
-    const garbage = await rawRequest(srv, 'POST', `/${bucket}/${key}`, { query: { uploadId: UploadId! }, body: '<CompleteMultipartUpload><Part>' });
+    const garbage = await rawRequest(srv, 'POST', `/${bucket}/${key}`, {
+      query: { uploadId: UploadId! },
+      body: '<CompleteMultipartUpload><Part>',
+    });
     assert.equal(xmlValue(garbage.text, 'Code'), 'MalformedXML');
     // A single small part is fine (the last part may be small).
     const ok = await complete([{ PartNumber: 2, ETag: small2.ETag! }]);
     assert.match(ok.ETag!, /-1"$/);
     assert.equal(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToString(), 'tiny too');
-    const noUpload = await s3Error(s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: 'f'.repeat(48), PartNumber: 1, Body: 'x' })));
+    const noUpload = await s3Error(
+      s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: 'f'.repeat(48), PartNumber: 1, Body: 'x' })),
+    );
     assert.equal(noUpload.name, 'NoSuchUpload');
     assert.equal(noUpload.$metadata.httpStatusCode, 404);
     const badId = await rawRequest(srv, 'PUT', `/${bucket}/${key}`, { query: { partNumber: '1', uploadId: '../../etc' }, body: 'x' });
@@ -146,13 +220,47 @@ describe('kura server: multipart uploads', () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'copy-src', Body: src }));
     const key = 'copied/mpu';
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
-    const c1 = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, CopySource: `${bucket}/copy-src` }));
-    const c2 = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 2, CopySource: `${bucket}/copy-src`, CopySourceRange: 'bytes=100-199' }));
+    const c1 = await s3.send(
+      new UploadPartCopyCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, CopySource: `${bucket}/copy-src` }),
+    );
+    const c2 = await s3.send(
+      new UploadPartCopyCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        PartNumber: 2,
+        CopySource: `${bucket}/copy-src`,
+        CopySourceRange: 'bytes=100-199',
+      }),
+    );
     assert.equal(c1.CopyPartResult?.ETag, `"${md5(src).toString('hex')}"`);
     assert.equal(c2.CopyPartResult?.ETag, `"${md5(src.subarray(100, 200)).toString('hex')}"`);
-    const bad = await s3Error(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 3, CopySource: `${bucket}/copy-src`, CopySourceRange: `bytes=0-${src.length}` })));
+    const bad = await s3Error(
+      s3.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId,
+          PartNumber: 3,
+          CopySource: `${bucket}/copy-src`,
+          CopySourceRange: `bytes=0-${src.length}`,
+        }),
+      ),
+    );
     assert.equal(bad.$metadata.httpStatusCode, 416);
-    await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: c1.CopyPartResult!.ETag! }, { PartNumber: 2, ETag: c2.CopyPartResult!.ETag! }] } }));
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: c1.CopyPartResult!.ETag! },
+            { PartNumber: 2, ETag: c2.CopyPartResult!.ETag! },
+          ],
+        },
+      }),
+    );
     const got = await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body);
     assert.ok(got.equals(Buffer.concat([src, src.subarray(100, 200)])));
   });
@@ -160,14 +268,27 @@ describe('kura server: multipart uploads', () => {
   test('FULL_OBJECT CRC32C checksum: combined from the parts, returned and validated on GET', async () => {
     const key = 'full-object/crc';
     const parts = [randomBytes(5 * MiB), randomBytes(777)];
-    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32C', ChecksumType: 'FULL_OBJECT' }));
+    const created = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32C', ChecksumType: 'FULL_OBJECT' }),
+    );
     assert.equal(created.ChecksumType, 'FULL_OBJECT');
     const done: { PartNumber: number; ETag: string; ChecksumCRC32C: string }[] = [];
     for (const [i, p] of parts.entries()) {
-      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC32C' }));
+      const r = await s3.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: created.UploadId,
+          PartNumber: i + 1,
+          Body: p,
+          ChecksumAlgorithm: 'CRC32C',
+        }),
+      );
       done.push({ PartNumber: i + 1, ETag: r.ETag!, ChecksumCRC32C: r.ChecksumCRC32C! });
     }
-    const res = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }));
+    const res = await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }),
+    );
     const { Crc32c } = await import('@aws-crypto/crc32c');
     const c = new Crc32c();
     for (const p of parts) c.update(p);
@@ -178,7 +299,9 @@ describe('kura server: multipart uploads', () => {
     const get = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: key, ChecksumMode: 'ENABLED' }));
     assert.equal(get.ChecksumCRC32C, expected.toString('base64'));
     assert.equal((await collect(get.Body)).length, 5 * MiB + 777);
-    const bad = await s3Error(s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256', ChecksumType: 'FULL_OBJECT' })));
+    const bad = await s3Error(
+      s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'SHA256', ChecksumType: 'FULL_OBJECT' })),
+    );
     assert.equal(bad.name, 'InvalidRequest');
   });
 
@@ -192,15 +315,44 @@ describe('kura server: multipart uploads', () => {
     const done: { PartNumber: number; ETag: string; ChecksumCRC64NVME: string }[] = [];
     for (const [i, p] of parts.entries()) {
       // The SDK computes each part's CRC64NVME itself (aws-chunked trailer); the server checks it.
-      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC64NVME' }));
+      const r = await s3.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: created.UploadId,
+          PartNumber: i + 1,
+          Body: p,
+          ChecksumAlgorithm: 'CRC64NVME',
+        }),
+      );
       done.push({ PartNumber: i + 1, ETag: r.ETag!, ChecksumCRC64NVME: r.ChecksumCRC64NVME! });
     }
     const whole = new Crc64Nvme();
     for (const p of parts) whole.update(p);
     const expected = whole.digest().toString('base64');
-    const wrong = await s3Error(s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done }, ChecksumCRC64NVME: 'AAAAAAAAAAA=', ChecksumType: 'FULL_OBJECT' })));
+    const wrong = await s3Error(
+      s3.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: created.UploadId,
+          MultipartUpload: { Parts: done },
+          ChecksumCRC64NVME: 'AAAAAAAAAAA=',
+          ChecksumType: 'FULL_OBJECT',
+        }),
+      ),
+    );
     assert.equal(wrong.name, 'BadDigest');
-    const res = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done }, ChecksumCRC64NVME: expected, ChecksumType: 'FULL_OBJECT' }));
+    const res = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: key,
+        UploadId: created.UploadId,
+        MultipartUpload: { Parts: done },
+        ChecksumCRC64NVME: expected,
+        ChecksumType: 'FULL_OBJECT',
+      }),
+    );
     assert.equal(res.ChecksumCRC64NVME, expected);
     assert.equal(res.ChecksumType, 'FULL_OBJECT');
     // The SDK validates a FULL_OBJECT checksum of a GET against the body it receives.
@@ -208,7 +360,9 @@ describe('kura server: multipart uploads', () => {
     assert.equal(get.ChecksumCRC64NVME, expected);
     assert.equal(get.ChecksumType, 'FULL_OBJECT');
     assert.ok((await collect(get.Body)).equals(Buffer.concat(parts)));
-    const composite = await s3Error(s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'COMPOSITE' })));
+    const composite = await s3Error(
+      s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'COMPOSITE' })),
+    );
     assert.equal(composite.name, 'InvalidRequest');
   });
 
@@ -216,13 +370,26 @@ describe('kura server: multipart uploads', () => {
     const { crc32 } = await import('node:zlib');
     const key = 'full-object/crc32';
     const parts = [randomBytes(5 * MiB), randomBytes(3)];
-    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }));
+    const created = await s3.send(
+      new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ChecksumAlgorithm: 'CRC32', ChecksumType: 'FULL_OBJECT' }),
+    );
     const done: { PartNumber: number; ETag: string; ChecksumCRC32: string }[] = [];
     for (const [i, p] of parts.entries()) {
-      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, PartNumber: i + 1, Body: p, ChecksumAlgorithm: 'CRC32' }));
+      const r = await s3.send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: created.UploadId,
+          PartNumber: i + 1,
+          Body: p,
+          ChecksumAlgorithm: 'CRC32',
+        }),
+      );
       done.push({ PartNumber: i + 1, ETag: r.ETag!, ChecksumCRC32: r.ChecksumCRC32! });
     }
-    const res = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }));
+    const res = await s3.send(
+      new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: created.UploadId, MultipartUpload: { Parts: done } }),
+    );
     const expected = Buffer.alloc(4);
     expected.writeUInt32BE(crc32(parts[1]!, crc32(parts[0]!)));
     assert.equal(res.ChecksumCRC32, expected.toString('base64'));

@@ -19,8 +19,18 @@ import { FsBlobStore } from '../../src/storage/blob/fs-blob-store.ts';
 async function openCore(): Promise<{ core: CoreBackend; close: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'kura-prop-'));
   const rootKey = randomBytes(32);
-  const core = await CoreBackend.open(await LmdbStore.open(join(dir, 'meta'), rootKey), await FsBlobStore.open(join(dir, 'blobs')), rootKey);
-  return { core, close: async () => { await core.close(); await rm(dir, { recursive: true, force: true }); } };
+  const core = await CoreBackend.open(
+    await LmdbStore.open(join(dir, 'meta'), rootKey),
+    await FsBlobStore.open(join(dir, 'blobs')),
+    rootKey,
+  );
+  return {
+    core,
+    close: async () => {
+      await core.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 describe('core backend (LMDB) against the model: listings with versions and delete markers', () => {
@@ -93,39 +103,65 @@ describe('kura server: ranges and listing against the model', () => {
   test('ListObjectsV2 and ListObjects paging match the model', async () => {
     let run = 0;
     await fc.assert(
-      fc.asyncProperty(fc.uniqueArray(keyArb, { minLength: 1, maxLength: 25 }), prefixArb, delimiterArb, fc.integer({ min: 1, max: 6 }), async (keys, prefix, delimiter, maxKeys) => {
-        const bucket = `prop-${run++}`;
-        await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-        await Promise.all(keys.map((k) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }))));
-        const model = modelList(keys, prefix, delimiter);
-        const seen: string[] = [];
-        let token: string | undefined;
-        for (let i = 0; i < 100; i++) {
-          const r = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, Delimiter: delimiter || undefined, MaxKeys: maxKeys, ContinuationToken: token }));
-          assert.equal(r.KeyCount, (r.Contents?.length ?? 0) + (r.CommonPrefixes?.length ?? 0));
-          seen.push(...[...(r.Contents ?? []).map((c) => c.Key!), ...(r.CommonPrefixes ?? []).map((c) => c.Prefix!)].sort(s3Order));
-          token = r.NextContinuationToken;
-          if (!r.IsTruncated) break;
-        }
-        assert.deepEqual(seen, model.entries);
-        // start-after in the middle of the listing.
-        const pivot = keys[0]!;
-        const after = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, Delimiter: delimiter || undefined, StartAfter: pivot }));
-        const afterEntries = [...(after.Contents ?? []).map((c) => c.Key!), ...(after.CommonPrefixes ?? []).map((c) => c.Prefix!)].sort(s3Order);
-        assert.deepEqual(afterEntries, modelList(keys, prefix, delimiter, pivot).entries);
-        // v1 with markers: NextMarker when there is a delimiter, else the last key.
-        const v1: string[] = [];
-        let marker: string | undefined;
-        for (let i = 0; i < 100; i++) {
-          const r = await s3.send(new ListObjectsCommand({ Bucket: bucket, Prefix: prefix || undefined, Delimiter: delimiter || undefined, MaxKeys: maxKeys, Marker: marker }));
-          const page = [...(r.Contents ?? []).map((c) => c.Key!), ...(r.CommonPrefixes ?? []).map((c) => c.Prefix!)].sort(s3Order);
-          v1.push(...page);
-          if (!r.IsTruncated) break;
-          marker = delimiter ? r.NextMarker : r.Contents![r.Contents!.length - 1]!.Key;
-          assert.ok(marker);
-        }
-        assert.deepEqual(v1, model.entries);
-      }),
+      fc.asyncProperty(
+        fc.uniqueArray(keyArb, { minLength: 1, maxLength: 25 }),
+        prefixArb,
+        delimiterArb,
+        fc.integer({ min: 1, max: 6 }),
+        async (keys, prefix, delimiter, maxKeys) => {
+          const bucket = `prop-${run++}`;
+          await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+          await Promise.all(keys.map((k) => s3.send(new PutObjectCommand({ Bucket: bucket, Key: k, Body: k }))));
+          const model = modelList(keys, prefix, delimiter);
+          const seen: string[] = [];
+          let token: string | undefined;
+          for (let i = 0; i < 100; i++) {
+            const r = await s3.send(
+              new ListObjectsV2Command({
+                Bucket: bucket,
+                Prefix: prefix || undefined,
+                Delimiter: delimiter || undefined,
+                MaxKeys: maxKeys,
+                ContinuationToken: token,
+              }),
+            );
+            assert.equal(r.KeyCount, (r.Contents?.length ?? 0) + (r.CommonPrefixes?.length ?? 0));
+            seen.push(...[...(r.Contents ?? []).map((c) => c.Key!), ...(r.CommonPrefixes ?? []).map((c) => c.Prefix!)].sort(s3Order));
+            token = r.NextContinuationToken;
+            if (!r.IsTruncated) break;
+          }
+          assert.deepEqual(seen, model.entries);
+          // start-after in the middle of the listing.
+          const pivot = keys[0]!;
+          const after = await s3.send(
+            new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix || undefined, Delimiter: delimiter || undefined, StartAfter: pivot }),
+          );
+          const afterEntries = [...(after.Contents ?? []).map((c) => c.Key!), ...(after.CommonPrefixes ?? []).map((c) => c.Prefix!)].sort(
+            s3Order,
+          );
+          assert.deepEqual(afterEntries, modelList(keys, prefix, delimiter, pivot).entries);
+          // v1 with markers: NextMarker when there is a delimiter, else the last key.
+          const v1: string[] = [];
+          let marker: string | undefined;
+          for (let i = 0; i < 100; i++) {
+            const r = await s3.send(
+              new ListObjectsCommand({
+                Bucket: bucket,
+                Prefix: prefix || undefined,
+                Delimiter: delimiter || undefined,
+                MaxKeys: maxKeys,
+                Marker: marker,
+              }),
+            );
+            const page = [...(r.Contents ?? []).map((c) => c.Key!), ...(r.CommonPrefixes ?? []).map((c) => c.Prefix!)].sort(s3Order);
+            v1.push(...page);
+            if (!r.IsTruncated) break;
+            marker = delimiter ? r.NextMarker : r.Contents![r.Contents!.length - 1]!.Key;
+            assert.ok(marker);
+          }
+          assert.deepEqual(v1, model.entries);
+        },
+      ),
       { numRuns: 25 },
     );
   });

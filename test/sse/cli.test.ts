@@ -21,7 +21,13 @@ describe('AWS CLI with SSE', () => {
     let r: { stdout: string; stderr: string };
     try {
       r = await run('/usr/bin/aws', ['--endpoint-url', srv.httpsEndpoint, ...args], {
-        env: { ...process.env, ...srv.env({ https: true }), AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null', AWS_PAGER: '' },
+        env: {
+          ...process.env,
+          ...srv.env({ https: true }),
+          AWS_CONFIG_FILE: '/dev/null',
+          AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
+          AWS_PAGER: '',
+        },
         maxBuffer: 64 * 1024 * 1024,
       });
     } catch (e) {
@@ -52,28 +58,106 @@ describe('AWS CLI with SSE', () => {
     const body = join(dir, 'customer_object.html');
     const html = Buffer.from(`<html>${randomBytes(5000).toString('hex')}</html>`);
     await writeFile(body, html);
-    const put = JSON.parse((await aws(['s3api', 'put-object', '--bucket', bucket, '--key', 'customer-object-key', '--body', body,
-      '--sse-customer-algorithm', 'AES256', '--sse-customer-key', key, '--sse-customer-key-md5', keymd5])).stdout) as Record<string, string>;
+    const put = JSON.parse(
+      (
+        await aws([
+          's3api',
+          'put-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'customer-object-key',
+          '--body',
+          body,
+          '--sse-customer-algorithm',
+          'AES256',
+          '--sse-customer-key',
+          key,
+          '--sse-customer-key-md5',
+          keymd5,
+        ])
+      ).stdout,
+    ) as Record<string, string>;
     assert.equal(put.SSECustomerAlgorithm, 'AES256');
     assert.equal(put.SSECustomerKeyMD5, keymd5);
     const out = join(dir, 'out.html');
-    const get = JSON.parse((await aws(['s3api', 'get-object', '--bucket', bucket, '--key', 'customer-object-key',
-      '--sse-customer-algorithm', 'AES256', '--sse-customer-key', key, '--sse-customer-key-md5', keymd5, out])).stdout) as Record<string, string | number>;
+    const get = JSON.parse(
+      (
+        await aws([
+          's3api',
+          'get-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'customer-object-key',
+          '--sse-customer-algorithm',
+          'AES256',
+          '--sse-customer-key',
+          key,
+          '--sse-customer-key-md5',
+          keymd5,
+          out,
+        ])
+      ).stdout,
+    ) as Record<string, string | number>;
     assert.equal(get.SSECustomerKeyMD5, keymd5);
     assert.deepEqual(await readFile(out), html);
-    const head = JSON.parse((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', 'customer-object-key',
-      '--sse-customer-algorithm', 'AES256', '--sse-customer-key', key, '--sse-customer-key-md5', keymd5])).stdout) as Record<string, string | number>;
+    const head = JSON.parse(
+      (
+        await aws([
+          's3api',
+          'head-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'customer-object-key',
+          '--sse-customer-algorithm',
+          'AES256',
+          '--sse-customer-key',
+          key,
+          '--sse-customer-key-md5',
+          keymd5,
+        ])
+      ).stdout,
+    ) as Record<string, string | number>;
     assert.equal(head.ContentLength, html.length);
     assert.equal(head.SSECustomerAlgorithm, 'AES256');
     // The same without --sse-customer-key-md5: the CLI encodes the raw key itself (the guide's note).
-    const head2 = JSON.parse((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', 'customer-object-key',
-      '--sse-customer-algorithm', 'AES256', '--sse-customer-key', secret])).stdout) as Record<string, string>;
+    const head2 = JSON.parse(
+      (
+        await aws([
+          's3api',
+          'head-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'customer-object-key',
+          '--sse-customer-algorithm',
+          'AES256',
+          '--sse-customer-key',
+          secret,
+        ])
+      ).stdout,
+    ) as Record<string, string>;
     assert.equal(head2.SSECustomerKeyMD5, keymd5);
     const noKey = await aws(['s3api', 'get-object', '--bucket', bucket, '--key', 'customer-object-key', join(dir, 'x')], true);
     assert.match(noKey.stderr, /InvalidRequest/);
     assert.match(noKey.stderr, /The object was stored using a form of Server Side Encryption/);
-    const wrong = await aws(['s3api', 'head-object', '--bucket', bucket, '--key', 'customer-object-key',
-      '--sse-customer-algorithm', 'AES256', '--sse-customer-key', 'x'.repeat(32)], true);
+    const wrong = await aws(
+      [
+        's3api',
+        'head-object',
+        '--bucket',
+        bucket,
+        '--key',
+        'customer-object-key',
+        '--sse-customer-algorithm',
+        'AES256',
+        '--sse-customer-key',
+        'x'.repeat(32),
+      ],
+      true,
+    );
     assert.match(wrong.stderr, /403|Forbidden/);
   });
 
@@ -91,23 +175,52 @@ describe('AWS CLI with SSE', () => {
       const fail = await aws(['s3', 'cp', `s3://${bucket}/cp-${size}`, join(dir, 'nokey')], true);
       assert.notEqual(fail.code, 0);
     }
-    const head = JSON.parse((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', `cp-${9 * 1024 * 1024 + 5}`,
-      '--sse-customer-algorithm', 'AES256', '--sse-customer-key', `fileb://${keyFile}`])).stdout) as Record<string, string>;
+    const head = JSON.parse(
+      (
+        await aws([
+          's3api',
+          'head-object',
+          '--bucket',
+          bucket,
+          '--key',
+          `cp-${9 * 1024 * 1024 + 5}`,
+          '--sse-customer-algorithm',
+          'AES256',
+          '--sse-customer-key',
+          `fileb://${keyFile}`,
+        ])
+      ).stdout,
+    ) as Record<string, string>;
     assert.match(head.ETag!, /-2"$/);
     // s3 → s3 copy from SSE-C to SSE-S3.
-    await aws(['s3', 'cp', `s3://${bucket}/cp-1000`, `s3://${bucket}/cp-1000-s3`, '--sse-c-copy-source', 'AES256', '--sse-c-copy-source-key', `fileb://${keyFile}`, '--sse', 'AES256']);
+    await aws([
+      's3',
+      'cp',
+      `s3://${bucket}/cp-1000`,
+      `s3://${bucket}/cp-1000-s3`,
+      '--sse-c-copy-source',
+      'AES256',
+      '--sse-c-copy-source-key',
+      `fileb://${keyFile}`,
+      '--sse',
+      'AES256',
+    ]);
     const h = JSON.parse((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', 'cp-1000-s3'])).stdout) as Record<string, string>;
     assert.equal(h.ServerSideEncryption, 'AES256');
   });
 
   test('aws s3 cp --sse AES256, and head-object shows "ServerSideEncryption": "AES256" (also with no --sse)', async () => {
     const src = join(dir, 'starwars.txt');
-    const text = 'The Phantom Menace\nAttack of the Clones\nRevenge of the Sith\nA New Hope\nThe Empire Strikes Back\nReturn of the Jedi\nThe Force Awakens\n';
+    const text =
+      'The Phantom Menace\nAttack of the Clones\nRevenge of the Sith\nA New Hope\nThe Empire Strikes Back\nReturn of the Jedi\nThe Force Awakens\n';
     await writeFile(src, text);
     await aws(['s3', 'cp', src, `s3://${bucket}/server-s3`, '--sse', 'AES256']);
     await aws(['s3', 'cp', src, `s3://${bucket}/nothing`]);
     for (const k of ['server-s3', 'nothing']) {
-      const head = JSON.parse((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', k])).stdout) as Record<string, string | number>;
+      const head = JSON.parse((await aws(['s3api', 'head-object', '--bucket', bucket, '--key', k])).stdout) as Record<
+        string,
+        string | number
+      >;
       assert.equal(head.ServerSideEncryption, 'AES256', k);
       assert.equal(head.ContentLength, 132);
       assert.equal(head.ETag, '"25af743c95ee31a78cdd1f107be6add5"');

@@ -31,7 +31,9 @@ export function ssecParams(k: TestKey): { SSECustomerAlgorithm: string; SSECusto
 
 /** A SigV4-signed request over HTTPS (or HTTP with https: false) with full control of the headers. */
 export async function raw(
-  srv: KuraServer, method: string, path: string,
+  srv: KuraServer,
+  method: string,
+  path: string,
   opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: Buffer | string; https?: boolean } = {},
 ): Promise<RawResponse> {
   const { SignatureV4 } = await import('@smithy/signature-v4');
@@ -41,11 +43,38 @@ export async function raw(
   const body = typeof opts.body === 'string' ? Buffer.from(opts.body) : opts.body;
   const headers: Record<string, string> = { host: url.host, ...(opts.headers ?? {}) };
   if (body) headers['content-length'] = String(body.length);
-  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: srv.credentials, sha256: Sha256, uriEscapePath: false, applyChecksum: true });
-  const signed = await signer.sign({ method, protocol: url.protocol, hostname: url.hostname, port: Number(url.port), path, query: opts.query ?? {}, headers, body });
+  const signer = new SignatureV4({
+    service: 's3',
+    region: 'us-east-1',
+    credentials: srv.credentials,
+    sha256: Sha256,
+    uriEscapePath: false,
+    applyChecksum: true,
+  });
+  const signed = await signer.sign({
+    method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    port: Number(url.port),
+    path,
+    query: opts.query ?? {},
+    headers,
+    body,
+  });
   const qs = new URLSearchParams(opts.query ?? {}).toString();
   const ca = https ? await readFile(srv.caPath) : undefined;
-  return sendRaw(https, { method, host: url.hostname, port: url.port, path: `${path}${qs ? `?${qs}` : ''}`, headers: signed.headers as Record<string, string>, ca }, body);
+  return sendRaw(
+    https,
+    {
+      method,
+      host: url.hostname,
+      port: url.port,
+      path: `${path}${qs ? `?${qs}` : ''}`,
+      headers: signed.headers as Record<string, string>,
+      ca,
+    },
+    body,
+  );
 }
 
 /** Every regular file under dir (recursively). */
@@ -73,7 +102,10 @@ export async function blobPaths(dataDir: string, bucket: string, key: string): P
  * `extraConditions`), signed with the server's credentials, the file part last.
  */
 export async function postForm(
-  srv: KuraServer, bucket: string, fields: Record<string, string>, file: Buffer,
+  srv: KuraServer,
+  bucket: string,
+  fields: Record<string, string>,
+  file: Buffer,
   opts: { https?: boolean; extraConditions?: unknown[]; filename?: string } = {},
 ): Promise<RawResponse> {
   const { deriveSigningKey, hmac, formatAmzDate } = await import('../../src/sigv4/sigv4.ts');
@@ -86,22 +118,44 @@ export async function postForm(
     'x-amz-credential': `${srv.credentials.accessKeyId}/${date}/us-east-1/s3/aws4_request`,
     'x-amz-date': amzDate,
   };
-  const conditions: unknown[] = [{ bucket }, ...Object.entries(all).map(([k, v]) => (k === 'key' ? ['starts-with', '$key', ''] : { [k]: v })), ...(opts.extraConditions ?? [])];
-  const policy = Buffer.from(JSON.stringify({ expiration: new Date(now.getTime() + 600_000).toISOString(), conditions })).toString('base64');
+  const conditions: unknown[] = [
+    { bucket },
+    ...Object.entries(all).map(([k, v]) => (k === 'key' ? ['starts-with', '$key', ''] : { [k]: v })),
+    ...(opts.extraConditions ?? []),
+  ];
+  const policy = Buffer.from(JSON.stringify({ expiration: new Date(now.getTime() + 600_000).toISOString(), conditions })).toString(
+    'base64',
+  );
   all['policy'] = policy;
   all['x-amz-signature'] = hmac(deriveSigningKey(srv.credentials.secretAccessKey, date, 'us-east-1', 's3'), policy).toString('hex');
   const boundary = `----kura${randomBytes(8).toString('hex')}`;
   const parts: Buffer[] = [];
-  for (const [k, v] of Object.entries(all)) parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
-  parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${opts.filename ?? 'upload.bin'}"\r\nContent-Type: application/octet-stream\r\n\r\n`), file, Buffer.from(`\r\n--${boundary}--\r\n`));
+  for (const [k, v] of Object.entries(all))
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`));
+  parts.push(
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${opts.filename ?? 'upload.bin'}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
+    ),
+    file,
+    Buffer.from(`\r\n--${boundary}--\r\n`),
+  );
   const body = Buffer.concat(parts);
   const https = opts.https ?? true;
   const url = new URL(`${https ? srv.httpsEndpoint : srv.endpoint}/${bucket}`);
   const ca = https ? await readFile(srv.caPath) : undefined;
-  return sendRaw(https, {
-    protocol: url.protocol, host: url.hostname, port: url.port, path: url.pathname,
-    method: 'POST', ca, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) },
-  }, body);
+  return sendRaw(
+    https,
+    {
+      protocol: url.protocol,
+      host: url.hostname,
+      port: url.port,
+      path: url.pathname,
+      method: 'POST',
+      ca,
+      headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(body.length) },
+    },
+    body,
+  );
 }
 
 /** Sends one request and collects the whole answer (test bodies are small). */

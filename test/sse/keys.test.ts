@@ -6,8 +6,18 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import fc from 'fast-check';
 import {
-  RootKeyProvider, newObjectKeys, openObjectKeys, checkCustomerKey, encryptingStream, decryptingStream, openPlaintext, primed, READ_AHEAD,
-  type Segment, type CustomerKey, type SseKeyServices,
+  RootKeyProvider,
+  newObjectKeys,
+  openObjectKeys,
+  checkCustomerKey,
+  encryptingStream,
+  decryptingStream,
+  openPlaintext,
+  primed,
+  READ_AHEAD,
+  type Segment,
+  type CustomerKey,
+  type SseKeyServices,
 } from '../../src/sse/index.ts';
 import { S3Error } from '../../src/server/errors.ts';
 
@@ -46,7 +56,10 @@ describe('SSE-C keys', () => {
   });
   test('SSE-C key on an SSE-S3 object → 400 InvalidRequest', async () => {
     const { record } = await newObjectKeys({ mode: 'SSE-S3' }, 'b', 'k', svc);
-    assert.throws(() => checkCustomerKey(record, customer(), 'read'), (e) => code(e) === '400 InvalidRequest');
+    assert.throws(
+      () => checkCustomerKey(record, customer(), 'read'),
+      (e) => code(e) === '400 InvalidRequest',
+    );
   });
 });
 
@@ -92,20 +105,28 @@ async function collect(r: Readable): Promise<Buffer> {
 describe('segment pipelines', () => {
   test('property: random parts and ranges decrypt to exactly the plaintext slice', async () => {
     const kek = randomBytes(32);
-    await fc.assert(fc.asyncProperty(
-      fc.array(fc.nat(3000), { minLength: 1, maxLength: 4 }),
-      fc.integer({ min: 1, max: 700 }),
-      fc.nat(), fc.nat(),
-      async (sizes, chunkSize, a, b) => {
-        const parts = sizes.map((n) => randomBytes(n));
-        const plain = Buffer.concat(parts);
-        const { stored, segments } = await store(kek, parts, chunkSize);
-        assert.deepEqual(await collect(decryptingStream(segments, opener(stored), kek, 'b', 'k')), plain);
-        if (plain.length === 0) return;
-        const s = a % plain.length;
-        const e = s + (b % (plain.length - s));
-        assert.deepEqual(await collect(decryptingStream(segments, opener(stored), kek, 'b', 'k', { start: s, end: e })), plain.subarray(s, e + 1));
-      }), { numRuns: 60 });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.nat(3000), { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 700 }),
+        fc.nat(),
+        fc.nat(),
+        async (sizes, chunkSize, a, b) => {
+          const parts = sizes.map((n) => randomBytes(n));
+          const plain = Buffer.concat(parts);
+          const { stored, segments } = await store(kek, parts, chunkSize);
+          assert.deepEqual(await collect(decryptingStream(segments, opener(stored), kek, 'b', 'k')), plain);
+          if (plain.length === 0) return;
+          const s = a % plain.length;
+          const e = s + (b % (plain.length - s));
+          assert.deepEqual(
+            await collect(decryptingStream(segments, opener(stored), kek, 'b', 'k', { start: s, end: e })),
+            plain.subarray(s, e + 1),
+          );
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
   test('chunk- and part-boundary ranges', async () => {
     const kek = randomBytes(32);
@@ -114,16 +135,24 @@ describe('segment pipelines', () => {
     const plain = Buffer.concat(parts);
     const { stored, segments } = await store(kek, parts, cs);
     const edges = [0, cs - 1, cs, 3 * cs - 1, 3 * cs, 4 * cs, 4 * cs + 1, plain.length - 1];
-    for (const s of edges) for (const e of edges) {
-      if (e < s) continue;
-      assert.deepEqual(await collect(decryptingStream(segments, opener(stored), kek, 'b', 'k', { start: s, end: e })), plain.subarray(s, e + 1), `${s}-${e}`);
-    }
+    for (const s of edges)
+      for (const e of edges) {
+        if (e < s) continue;
+        assert.deepEqual(
+          await collect(decryptingStream(segments, opener(stored), kek, 'b', 'k', { start: s, end: e })),
+          plain.subarray(s, e + 1),
+          `${s}-${e}`,
+        );
+      }
   });
   test('a range reads only the stored bytes that cover it', async () => {
     const kek = randomBytes(32);
     const { stored, segments } = await store(kek, [randomBytes(10_000), randomBytes(10_000)], 1000);
     const asked: Array<{ start: number; end: number }> = [];
-    const open = (r: { start: number; end: number }) => { asked.push(r); return opener(stored)(r); };
+    const open = (r: { start: number; end: number }) => {
+      asked.push(r);
+      return opener(stored)(r);
+    };
     await collect(decryptingStream(segments, open, kek, 'b', 'k', { start: 9_990, end: 10_010 }));
     assert.deepEqual(asked, [{ start: 9 * 1016, end: 10_160 + 1016 - 1 }]);
   });
@@ -133,9 +162,12 @@ describe('segment pipelines', () => {
     const { stored, segments } = await store(kek, [plain], 100);
     const S = 116;
     const cases: Array<[string, Buffer, Segment[]]> = [];
-    const flipped = Buffer.from(stored); flipped[250]! ^= 1; cases.push(['flip', flipped, segments]);
+    const flipped = Buffer.from(stored);
+    flipped[250]! ^= 1;
+    cases.push(['flip', flipped, segments]);
     cases.push(['truncate', stored.subarray(0, stored.length - 1), segments]);
-    const swapped = Buffer.concat([stored.subarray(S, 2 * S), stored.subarray(0, S), stored.subarray(2 * S)]); cases.push(['swap', swapped, segments]);
+    const swapped = Buffer.concat([stored.subarray(S, 2 * S), stored.subarray(0, S), stored.subarray(2 * S)]);
+    cases.push(['swap', swapped, segments]);
     for (const [name, data, segs] of cases) {
       let got = Buffer.alloc(0);
       await assert.rejects(async () => {
@@ -145,13 +177,20 @@ describe('segment pipelines', () => {
       assert.deepEqual(got, plain.subarray(0, got.length), `${name}: released bytes are a correct prefix`);
     }
     // Metadata tampering: size changed, sealed key moved to another object name.
-    await assert.rejects(async () => collect(decryptingStream([{ ...segments[0]!, size: plain.length - 1 }], opener(stored), kek, 'b', 'k')), (e) => code(e) === '500 InternalError');
-    await assert.rejects(async () => collect(decryptingStream(segments, opener(stored), kek, 'b', 'other')), (e) => code(e) === '500 InternalError');
+    await assert.rejects(
+      async () => collect(decryptingStream([{ ...segments[0]!, size: plain.length - 1 }], opener(stored), kek, 'b', 'k')),
+      (e) => code(e) === '500 InternalError',
+    );
+    await assert.rejects(
+      async () => collect(decryptingStream(segments, opener(stored), kek, 'b', 'other')),
+      (e) => code(e) === '500 InternalError',
+    );
   });
   test('primed turns a first-chunk failure into an error before any byte', async () => {
     const kek = randomBytes(32);
     const { stored, segments } = await store(kek, [randomBytes(50)], 100);
-    const bad = Buffer.from(stored); bad[0]! ^= 0x80;
+    const bad = Buffer.from(stored);
+    bad[0]! ^= 0x80;
     await assert.rejects(primed(decryptingStream(segments, opener(bad), kek, 'b', 'k')), (e) => code(e) === '500 InternalError');
     assert.equal((await collect(await primed(decryptingStream(segments, opener(stored), kek, 'b', 'k')))).length, 50);
   });
@@ -160,15 +199,28 @@ describe('segment pipelines', () => {
     const small = [randomBytes(100_000), randomBytes(100_000)];
     const { stored, segments } = await store(kek, small, 65536);
     assert.deepEqual(await collect(await openPlaintext(segments, opener(stored), kek, 'b', 'k')), Buffer.concat(small));
-    assert.deepEqual(await collect(await openPlaintext(segments, opener(stored), kek, 'b', 'k', { start: 99_990, end: 100_010 })), Buffer.concat(small).subarray(99_990, 100_011));
-    const bad = Buffer.from(stored); bad[bad.length - 3]! ^= 1; // last chunk of the last part
+    assert.deepEqual(
+      await collect(await openPlaintext(segments, opener(stored), kek, 'b', 'k', { start: 99_990, end: 100_010 })),
+      Buffer.concat(small).subarray(99_990, 100_011),
+    );
+    const bad = Buffer.from(stored);
+    bad[bad.length - 3]! ^= 1; // last chunk of the last part
     await assert.rejects(openPlaintext(segments, opener(bad), kek, 'b', 'k'), (e) => code(e) === '500 InternalError');
-    await assert.rejects(openPlaintext(segments, opener(stored.subarray(0, stored.length - 1)), kek, 'b', 'k'), (e) => code(e) === '500 InternalError');
+    await assert.rejects(
+      openPlaintext(segments, opener(stored.subarray(0, stored.length - 1)), kek, 'b', 'k'),
+      (e) => code(e) === '500 InternalError',
+    );
     const big = randomBytes(3 * READ_AHEAD); // more than the read-ahead, so the tampered end is not reached before streaming starts
     const b2 = await store(kek, [big], 65536);
-    const late = Buffer.from(b2.stored); late[late.length - 3]! ^= 1;
+    const late = Buffer.from(b2.stored);
+    late[late.length - 3]! ^= 1;
     // Stored bytes arrive in 64 KiB reads (as from a file): the first chunk verifies, streaming starts.
-    const chunked = (r: { start: number; end: number }) => Readable.from((function* () { for (let o = r.start; o <= r.end; o += 65536) yield late.subarray(o, Math.min(o + 65536, r.end + 1)); })());
+    const chunked = (r: { start: number; end: number }) =>
+      Readable.from(
+        (function* () {
+          for (let o = r.start; o <= r.end; o += 65536) yield late.subarray(o, Math.min(o + 65536, r.end + 1));
+        })(),
+      );
     const r = await openPlaintext(b2.segments, chunked, kek, 'b', 'k');
     await assert.rejects(collect(r));
   });

@@ -29,7 +29,13 @@ describe('POST object with SSE', () => {
 
   test('SSE-C form fields: stored under the customer key, echoed, readable only with it', async () => {
     const data = randomBytes(100_000);
-    const r = await postForm(srv, bucket, { key: 'forms/${filename}', 'content-type': 'image/png', 'x-amz-meta-who': 'form', ...ssecFields }, data, { filename: 'a.png' });
+    const r = await postForm(
+      srv,
+      bucket,
+      { key: 'forms/${filename}', 'content-type': 'image/png', 'x-amz-meta-who': 'form', ...ssecFields },
+      data,
+      { filename: 'a.png' },
+    );
     assert.equal(r.status, 204, r.text);
     assert.equal(r.headers['x-amz-server-side-encryption-customer-algorithm'], 'AES256');
     assert.equal(r.headers['x-amz-server-side-encryption-customer-key-md5'], k.md5);
@@ -38,7 +44,10 @@ describe('POST object with SSE', () => {
     assert.equal(got.ContentType, 'image/png');
     assert.equal(got.Metadata?.who, 'form');
     assert.deepEqual(await collect(got.Body), data);
-    await assert.rejects(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'forms/a.png' })), (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 400);
+    await assert.rejects(
+      s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'forms/a.png' })),
+      (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode === 400,
+    );
   });
 
   test('SSE-S3 form field and no SSE field both give AES256; success_action_status 201', async () => {
@@ -56,7 +65,12 @@ describe('POST object with SSE', () => {
   });
 
   test('form errors: bad SSE-C key, unknown method, SSE-C over HTTP, policy violation, unauthenticated form to a subresource', async () => {
-    const bad = await postForm(srv, bucket, { key: 'x', ...ssecFields, 'x-amz-server-side-encryption-customer-key-md5': createHash('md5').update('no').digest('base64') }, Buffer.from('x'));
+    const bad = await postForm(
+      srv,
+      bucket,
+      { key: 'x', ...ssecFields, 'x-amz-server-side-encryption-customer-key-md5': createHash('md5').update('no').digest('base64') },
+      Buffer.from('x'),
+    );
     assert.equal(bad.status, 400);
     assert.match(bad.text, /<Code>InvalidArgument<\/Code>/);
     const unknown = await postForm(srv, bucket, { key: 'x', 'x-amz-server-side-encryption': 'AES512' }, Buffer.from('x'));
@@ -74,10 +88,14 @@ describe('POST object with SSE', () => {
     // A multipart/form-data POST without a policy to anything but the bucket is not let through unauthenticated.
     const { request } = await import('node:http');
     const status = await new Promise<number>((resolve, reject) => {
-      const req = request(`${srv.endpoint}/${bucket}/obj?uploads`, { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' } }, (res) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
+      const req = request(
+        `${srv.endpoint}/${bucket}/obj?uploads`,
+        { method: 'POST', headers: { 'content-type': 'multipart/form-data; boundary=x' } },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
       req.on('error', reject);
       req.end('--x--\r\n');
     });

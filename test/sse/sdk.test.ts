@@ -5,8 +5,17 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CopyObjectCommand,
-  CreateMultipartUploadCommand, UploadPartCommand, UploadPartCopyCommand, CompleteMultipartUploadCommand, S3ServiceException,
+  S3Client,
+  CreateBucketCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  CompleteMultipartUploadCommand,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
@@ -91,7 +100,10 @@ describe('SSE through the AWS SDK', () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'e.bin', Body: 'secret', ...ssecParams(k1) }));
     const noKey = await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'e.bin' })));
     assert.deepEqual([noKey.status, noKey.code], [400, 'InvalidRequest']);
-    assert.equal(noKey.message, 'The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.');
+    assert.equal(
+      noKey.message,
+      'The object was stored using a form of Server Side Encryption. The correct parameters must be provided to retrieve the object.',
+    );
     assert.equal((await s3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'e.bin' })))).status, 400);
     const wrong = await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'e.bin', ...ssecParams(k2) })));
     assert.deepEqual([wrong.status, wrong.code], [403, 'AccessDenied']);
@@ -111,7 +123,13 @@ describe('SSE through the AWS SDK', () => {
   test('SSE-C ranges', async () => {
     const data = randomBytes(3 * 65536 + 100);
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'r.bin', Body: data, ...ssecParams(k1) }));
-    for (const [s, e] of [[0, 0], [65535, 65536], [65536, 2 * 65536 - 1], [100, 3 * 65536 + 99], [3 * 65536, 3 * 65536 + 99]] as const) {
+    for (const [s, e] of [
+      [0, 0],
+      [65535, 65536],
+      [65536, 2 * 65536 - 1],
+      [100, 3 * 65536 + 99],
+      [3 * 65536, 3 * 65536 + 99],
+    ] as const) {
       const r = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'r.bin', Range: `bytes=${s}-${e}`, ...ssecParams(k1) }));
       assert.equal(r.ContentRange, `bytes ${s}-${e}/${data.length}`);
       assert.deepEqual(await collect(r.Body), data.subarray(s, e + 1));
@@ -128,19 +146,29 @@ describe('SSE through the AWS SDK', () => {
     // A part without the key, or with another key, is refused.
     const noKey = await s3Error(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: 1, Body: parts[0] })));
     assert.deepEqual([noKey.status, noKey.code], [400, 'InvalidRequest']);
-    const otherKey = await s3Error(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: 1, Body: parts[0], ...ssecParams(k2) })));
+    const otherKey = await s3Error(
+      s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: 1, Body: parts[0], ...ssecParams(k2) })),
+    );
     assert.deepEqual([otherKey.status, otherKey.code], [400, 'InvalidArgument']);
     const etags: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const r = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: i + 1, Body: parts[i], ...ssecParams(k1) }));
+      const r = await s3.send(
+        new UploadPartCommand({ Bucket: bucket, Key: 'mp.bin', UploadId, PartNumber: i + 1, Body: parts[i], ...ssecParams(k1) }),
+      );
       assert.equal(r.SSECustomerAlgorithm, 'AES256');
       assert.equal(r.SSECustomerKeyMD5, k1.md5);
       assert.notEqual(r.ETag, `"${md5hex(parts[i]!)}"`);
       etags.push(r.ETag!);
     }
-    const done = await s3.send(new CompleteMultipartUploadCommand({
-      Bucket: bucket, Key: 'mp.bin', UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) }, ...ssecParams(k1),
-    }));
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: 'mp.bin',
+        UploadId,
+        MultipartUpload: { Parts: etags.map((ETag, i) => ({ ETag, PartNumber: i + 1 })) },
+        ...ssecParams(k1),
+      }),
+    );
     assert.match(done.ETag!, /-3"$/);
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'mp.bin', ...ssecParams(k1) }));
     assert.equal(head.ContentLength, data.length);
@@ -148,7 +176,14 @@ describe('SSE through the AWS SDK', () => {
     assert.deepEqual(await get('mp.bin', k1), data);
     const b1 = parts[0]!.length;
     const b2 = b1 + parts[1]!.length;
-    for (const [s, e] of [[b1 - 1, b1], [b1 - 70_000, b2 + 70_000], [0, data.length - 1], [b2, b2], [b2 - 1, data.length - 1], [b1, b2 - 1]] as const) {
+    for (const [s, e] of [
+      [b1 - 1, b1],
+      [b1 - 70_000, b2 + 70_000],
+      [0, data.length - 1],
+      [b2, b2],
+      [b2 - 1, data.length - 1],
+      [b1, b2 - 1],
+    ] as const) {
       assert.deepEqual(await get('mp.bin', k1, `bytes=${s}-${e}`), data.subarray(s, e + 1), `${s}-${e}`);
     }
     const p2 = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp.bin', PartNumber: 2, ...ssecParams(k1) }));
@@ -162,29 +197,75 @@ describe('SSE through the AWS SDK', () => {
     await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'src-c', Body: src, ...ssecParams(k2) }));
     const create = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mpc.bin', ...ssecParams(k1) }));
     const UploadId = create.UploadId!;
-    const copyNoSourceKey = await s3Error(s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'mpc.bin', UploadId, PartNumber: 1, CopySource: `${bucket}/src-c`, ...ssecParams(k1) })));
+    const copyNoSourceKey = await s3Error(
+      s3.send(
+        new UploadPartCopyCommand({
+          Bucket: bucket,
+          Key: 'mpc.bin',
+          UploadId,
+          PartNumber: 1,
+          CopySource: `${bucket}/src-c`,
+          ...ssecParams(k1),
+        }),
+      ),
+    );
     assert.deepEqual([copyNoSourceKey.status, copyNoSourceKey.code], [400, 'InvalidRequest']);
-    const c1 = await s3.send(new UploadPartCopyCommand({
-      Bucket: bucket, Key: 'mpc.bin', UploadId, PartNumber: 1, CopySource: `${bucket}/src-c`, CopySourceRange: `bytes=0-${5 * MiB}`,
-      ...ssecParams(k1), CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: k2.b64, CopySourceSSECustomerKeyMD5: k2.md5,
-    }));
+    const c1 = await s3.send(
+      new UploadPartCopyCommand({
+        Bucket: bucket,
+        Key: 'mpc.bin',
+        UploadId,
+        PartNumber: 1,
+        CopySource: `${bucket}/src-c`,
+        CopySourceRange: `bytes=0-${5 * MiB}`,
+        ...ssecParams(k1),
+        CopySourceSSECustomerAlgorithm: 'AES256',
+        CopySourceSSECustomerKey: k2.b64,
+        CopySourceSSECustomerKeyMD5: k2.md5,
+      }),
+    );
     assert.equal(c1.SSECustomerKeyMD5, k1.md5);
     const tail = randomBytes(1000);
-    const p2 = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mpc.bin', UploadId, PartNumber: 2, Body: tail, ...ssecParams(k1) }));
-    await s3.send(new CompleteMultipartUploadCommand({
-      Bucket: bucket, Key: 'mpc.bin', UploadId, MultipartUpload: { Parts: [{ ETag: c1.CopyPartResult!.ETag!, PartNumber: 1 }, { ETag: p2.ETag!, PartNumber: 2 }] },
-    }));
+    const p2 = await s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: 'mpc.bin', UploadId, PartNumber: 2, Body: tail, ...ssecParams(k1) }),
+    );
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: 'mpc.bin',
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { ETag: c1.CopyPartResult!.ETag!, PartNumber: 1 },
+            { ETag: p2.ETag!, PartNumber: 2 },
+          ],
+        },
+      }),
+    );
     const expect = Buffer.concat([src.subarray(0, 5 * MiB + 1), tail]);
     assert.deepEqual(await get('mpc.bin', k1), expect);
 
     const s3mp = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mps3.bin' }));
     assert.equal(s3mp.ServerSideEncryption, 'AES256');
-    const na = await s3Error(s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mps3.bin', UploadId: s3mp.UploadId!, PartNumber: 1, Body: tail, ...ssecParams(k1) })));
+    const na = await s3Error(
+      s3.send(
+        new UploadPartCommand({ Bucket: bucket, Key: 'mps3.bin', UploadId: s3mp.UploadId!, PartNumber: 1, Body: tail, ...ssecParams(k1) }),
+      ),
+    );
     assert.deepEqual([na.status, na.code], [400, 'InvalidRequest']);
-    const up = await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mps3.bin', UploadId: s3mp.UploadId!, PartNumber: 1, Body: tail }));
+    const up = await s3.send(
+      new UploadPartCommand({ Bucket: bucket, Key: 'mps3.bin', UploadId: s3mp.UploadId!, PartNumber: 1, Body: tail }),
+    );
     assert.equal(up.ServerSideEncryption, 'AES256');
     assert.equal(up.ETag, `"${md5hex(tail)}"`);
-    const fin = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'mps3.bin', UploadId: s3mp.UploadId!, MultipartUpload: { Parts: [{ ETag: up.ETag!, PartNumber: 1 }] } }));
+    const fin = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: 'mps3.bin',
+        UploadId: s3mp.UploadId!,
+        MultipartUpload: { Parts: [{ ETag: up.ETag!, PartNumber: 1 }] },
+      }),
+    );
     assert.equal(fin.ServerSideEncryption, 'AES256');
     assert.deepEqual(await get('mps3.bin'), tail);
   });
@@ -199,25 +280,74 @@ describe('SSE through the AWS SDK', () => {
     // Copy source SSE-C without / with the wrong copy-source key.
     const noSrcKey = await s3Error(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'x', CopySource: `${bucket}/c` })));
     assert.deepEqual([noSrcKey.status, noSrcKey.code], [400, 'InvalidRequest']);
-    const wrongSrcKey = await s3Error(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'x', CopySource: `${bucket}/c`, CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: k2.b64, CopySourceSSECustomerKeyMD5: k2.md5 })));
+    const wrongSrcKey = await s3Error(
+      s3.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: 'x',
+          CopySource: `${bucket}/c`,
+          CopySourceSSECustomerAlgorithm: 'AES256',
+          CopySourceSSECustomerKey: k2.b64,
+          CopySourceSSECustomerKeyMD5: k2.md5,
+        }),
+      ),
+    );
     assert.deepEqual([wrongSrcKey.status, wrongSrcKey.code], [403, 'AccessDenied']);
-    const toS3 = await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 's', CopySource: `${bucket}/c`, ServerSideEncryption: 'AES256', CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: k1.b64, CopySourceSSECustomerKeyMD5: k1.md5 }));
+    const toS3 = await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: 's',
+        CopySource: `${bucket}/c`,
+        ServerSideEncryption: 'AES256',
+        CopySourceSSECustomerAlgorithm: 'AES256',
+        CopySourceSSECustomerKey: k1.b64,
+        CopySourceSSECustomerKeyMD5: k1.md5,
+      }),
+    );
     assert.equal(toS3.ServerSideEncryption, 'AES256');
     assert.equal(toS3.CopyObjectResult!.ETag, `"${md5hex(data)}"`);
     assert.deepEqual(await get('s'), data);
     // Re-key in place: the old key stops working, the new one reads the same data.
-    const rekey = await s3.send(new CopyObjectCommand({
-      Bucket: bucket, Key: 'c', CopySource: `${bucket}/c`, ...ssecParams(k2),
-      CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: k1.b64, CopySourceSSECustomerKeyMD5: k1.md5,
-    }));
+    const rekey = await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: 'c',
+        CopySource: `${bucket}/c`,
+        ...ssecParams(k2),
+        CopySourceSSECustomerAlgorithm: 'AES256',
+        CopySourceSSECustomerKey: k1.b64,
+        CopySourceSSECustomerKeyMD5: k1.md5,
+      }),
+    );
     assert.equal(rekey.SSECustomerKeyMD5, k2.md5);
     assert.deepEqual(await get('c', k2), data);
     assert.equal((await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'c', ...ssecParams(k1) })))).status, 403);
     // SSE-C in place → SSE-S3 (the encryption changes, so copying onto itself is allowed).
-    await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'c', CopySource: `${bucket}/c`, ServerSideEncryption: 'AES256', CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: k2.b64, CopySourceSSECustomerKeyMD5: k2.md5 }));
+    await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: 'c',
+        CopySource: `${bucket}/c`,
+        ServerSideEncryption: 'AES256',
+        CopySourceSSECustomerAlgorithm: 'AES256',
+        CopySourceSSECustomerKey: k2.b64,
+        CopySourceSSECustomerKeyMD5: k2.md5,
+      }),
+    );
     assert.deepEqual(await get('c'), data);
     // Copy-source SSE-C key for a source that is not SSE-C → 400.
-    const na = await s3Error(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'y', CopySource: `${bucket}/p`, CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: k2.b64, CopySourceSSECustomerKeyMD5: k2.md5 })));
+    const na = await s3Error(
+      s3.send(
+        new CopyObjectCommand({
+          Bucket: bucket,
+          Key: 'y',
+          CopySource: `${bucket}/p`,
+          CopySourceSSECustomerAlgorithm: 'AES256',
+          CopySourceSSECustomerKey: k2.b64,
+          CopySourceSSECustomerKeyMD5: k2.md5,
+        }),
+      ),
+    );
     assert.deepEqual([na.status, na.code], [400, 'InvalidRequest']);
   });
 
@@ -228,13 +358,16 @@ describe('SSE through the AWS SDK', () => {
     assert.match(url, /X-Amz-SignedHeaders=[^&]*x-amz-server-side-encryption-customer-algorithm/);
     const { request } = await import('node:https');
     const ca = await readFile(srv.caPath);
-    const fetchPresigned = (headers: Record<string, string>) => new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
-      request(url, { headers, ca }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      }).on('error', reject).end();
-    });
+    const fetchPresigned = (headers: Record<string, string>) =>
+      new Promise<{ status: number; body: Buffer }>((resolve, reject) => {
+        request(url, { headers, ca }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        })
+          .on('error', reject)
+          .end();
+      });
     const good = await fetchPresigned(ssecHeaders(k1));
     assert.equal(good.status, 200);
     assert.deepEqual(good.body, data);

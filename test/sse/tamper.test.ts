@@ -19,7 +19,11 @@ describe('tampered stored objects', () => {
   const data = randomBytes(5 * CHUNK + 1234);
 
   /** GET outcome: status and the body bytes received before the end or the failure. */
-  async function fetchObject(key: string, headers: Record<string, string>, range?: string): Promise<{ status: number; body: Buffer; complete: boolean }> {
+  async function fetchObject(
+    key: string,
+    headers: Record<string, string>,
+    range?: string,
+  ): Promise<{ status: number; body: Buffer; complete: boolean }> {
     try {
       const r = await raw(srv, 'GET', `/${bucket}/${key}`, { headers: range ? { ...headers, range } : headers });
       return { status: r.status, body: r.body, complete: true };
@@ -65,42 +69,82 @@ describe('tampered stored objects', () => {
     await rm(dir, { recursive: true, force: true }); // restarted on a given dir: stop() keeps it
   });
 
-  for (const [key, headers] of [['c', () => ssecHeaders(k)], ['s', () => ({})]] as const) {
+  for (const [key, headers] of [
+    ['c', () => ssecHeaders(k)],
+    ['s', () => ({})],
+  ] as const) {
     test(`${key === 'c' ? 'SSE-C' : 'SSE-S3'}: flipped bits in the first and a later chunk`, async () => {
       assert.deepEqual((await fetchObject(key, headers())).body, data);
       for (const at of [5, 3 * STORED + 100, 5 * STORED + 1234 + 15 /* last tag byte */]) {
-        await withTampered(key, (b) => { b[at]! ^= 0x01; return b; }, async () => {
-          await assertFails(key, headers(), `bit at ${at}`);
-          if (at > STORED) {
-            // A range before the damage still reads: only the covering chunks are opened.
-            const r = await fetchObject(key, headers(), `bytes=0-${CHUNK - 1}`);
-            assert.equal(r.status, 206);
-            assert.deepEqual(r.body, data.subarray(0, CHUNK));
-          }
-        });
+        await withTampered(
+          key,
+          (b) => {
+            b[at]! ^= 0x01;
+            return b;
+          },
+          async () => {
+            await assertFails(key, headers(), `bit at ${at}`);
+            if (at > STORED) {
+              // A range before the damage still reads: only the covering chunks are opened.
+              const r = await fetchObject(key, headers(), `bytes=0-${CHUNK - 1}`);
+              assert.equal(r.status, 206);
+              assert.deepEqual(r.body, data.subarray(0, CHUNK));
+            }
+          },
+        );
         if (at === 5) {
           // First-chunk damage is caught before the response starts: a clean 500.
-          await withTampered(key, (b) => { b[at]! ^= 0x01; return b; }, async () => {
-            const r = await fetchObject(key, headers());
-            assert.equal(r.status, 500);
-          });
+          await withTampered(
+            key,
+            (b) => {
+              b[at]! ^= 0x01;
+              return b;
+            },
+            async () => {
+              const r = await fetchObject(key, headers());
+              assert.equal(r.status, 500);
+            },
+          );
         }
       }
       assert.deepEqual((await fetchObject(key, headers())).body, data);
     });
 
     test(`${key === 'c' ? 'SSE-C' : 'SSE-S3'}: truncated file, swapped chunks, duplicated chunk, appended bytes`, async () => {
-      await withTampered(key, () => 'truncate', () => assertFails(key, headers(), 'truncated'));
-      await withTampered(key, (b) => Buffer.concat([b.subarray(0, STORED), b.subarray(2 * STORED, 3 * STORED), b.subarray(STORED, 2 * STORED), b.subarray(3 * STORED)]),
-        () => assertFails(key, headers(), 'swapped 1 and 2'));
-      await withTampered(key, (b) => Buffer.concat([b.subarray(STORED, 2 * STORED), b.subarray(0, STORED), b.subarray(2 * STORED)]),
-        () => assertFails(key, headers(), 'swapped 0 and 1'));
-      await withTampered(key, (b) => Buffer.concat([b.subarray(0, 2 * STORED), b.subarray(STORED, 2 * STORED), b.subarray(3 * STORED)]),
-        () => assertFails(key, headers(), 'chunk 1 in place of chunk 2'));
+      await withTampered(
+        key,
+        () => 'truncate',
+        () => assertFails(key, headers(), 'truncated'),
+      );
+      await withTampered(
+        key,
+        (b) =>
+          Buffer.concat([
+            b.subarray(0, STORED),
+            b.subarray(2 * STORED, 3 * STORED),
+            b.subarray(STORED, 2 * STORED),
+            b.subarray(3 * STORED),
+          ]),
+        () => assertFails(key, headers(), 'swapped 1 and 2'),
+      );
+      await withTampered(
+        key,
+        (b) => Buffer.concat([b.subarray(STORED, 2 * STORED), b.subarray(0, STORED), b.subarray(2 * STORED)]),
+        () => assertFails(key, headers(), 'swapped 0 and 1'),
+      );
+      await withTampered(
+        key,
+        (b) => Buffer.concat([b.subarray(0, 2 * STORED), b.subarray(STORED, 2 * STORED), b.subarray(3 * STORED)]),
+        () => assertFails(key, headers(), 'chunk 1 in place of chunk 2'),
+      );
       // Bytes appended after the last chunk are never read (the stored size is in the metadata); the object still reads correctly.
-      await withTampered(key, (b) => Buffer.concat([b, randomBytes(16)]), async () => {
-        assert.deepEqual((await fetchObject(key, headers())).body, data);
-      });
+      await withTampered(
+        key,
+        (b) => Buffer.concat([b, randomBytes(16)]),
+        async () => {
+          assert.deepEqual((await fetchObject(key, headers())).body, data);
+        },
+      );
     });
   }
 
@@ -108,23 +152,38 @@ describe('tampered stored objects', () => {
     const small = randomBytes(3 * CHUNK + 5);
     assert.equal((await raw(srv, 'PUT', `/${bucket}/small`, { body: small, headers: ssecHeaders(k) })).status, 200);
     for (const at of [0, STORED + 7, 3 * STORED + 4]) {
-      await withTampered('small', (b) => { b[at]! ^= 0x40; return b; }, async () => {
-        const r = await fetchObject('small', ssecHeaders(k));
-        assert.equal(r.status, 500, `bit at ${at}`);
-      });
+      await withTampered(
+        'small',
+        (b) => {
+          b[at]! ^= 0x40;
+          return b;
+        },
+        async () => {
+          const r = await fetchObject('small', ssecHeaders(k));
+          assert.equal(r.status, 500, `bit at ${at}`);
+        },
+      );
     }
-    await withTampered('small', () => 'truncate', async () => assert.equal((await fetchObject('small', ssecHeaders(k))).status, 500));
+    await withTampered(
+      'small',
+      () => 'truncate',
+      async () => assert.equal((await fetchObject('small', ssecHeaders(k))).status, 500),
+    );
     assert.deepEqual((await fetchObject('small', ssecHeaders(k))).body, small);
   });
 
-  test('another object\'s data file in place of this one fails', async () => {
+  test("another object's data file in place of this one fails", async () => {
     const [c] = await blobPaths(srv.dataDir, bucket, 'c');
     const s = await readFile((await blobPaths(srv.dataDir, bucket, 's'))[0]!);
-    await withTampered('c', () => s, () => assertFails('c', ssecHeaders(k), 'foreign blob'));
+    await withTampered(
+      'c',
+      () => s,
+      () => assertFails('c', ssecHeaders(k), 'foreign blob'),
+    );
     assert.ok(c);
   });
 
-  test('metadata: another object\'s sealed key, nonce or size → 500 after a restart, never wrong bytes', async () => {
+  test("metadata: another object's sealed key, nonce or size → 500 after a restart, never wrong bytes", async () => {
     const dir = srv.dataDir;
     await srv.stop({ keepData: true });
     // Records are sealed (storage/meta/records.ts); this rewrites them as a holder of the root key could, to

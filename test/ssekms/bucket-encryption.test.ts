@@ -5,7 +5,12 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import {
-  CreateBucketCommand, DeleteBucketEncryptionCommand, GetBucketEncryptionCommand, PutBucketEncryptionCommand, S3Client, S3ServiceException,
+  CreateBucketCommand,
+  DeleteBucketEncryptionCommand,
+  GetBucketEncryptionCommand,
+  PutBucketEncryptionCommand,
+  S3Client,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { startKura, rawRequest, xmlValue, type KuraServer } from '../helpers/server.ts';
 
@@ -45,16 +50,29 @@ describe('bucket default encryption configuration', () => {
     assert.equal(xmlValue(raw.text, 'Code'), 'ServerSideEncryptionConfigurationNotFoundError');
     assert.equal(xmlValue(raw.text, 'BucketName'), 'enc');
 
-    await s3.send(new PutBucketEncryptionCommand({
-      Bucket: 'enc',
-      ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/app' }, BucketKeyEnabled: true }] },
-    }));
+    await s3.send(
+      new PutBucketEncryptionCommand({
+        Bucket: 'enc',
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/app' }, BucketKeyEnabled: true }],
+        },
+      }),
+    );
     let got = await s3.send(new GetBucketEncryptionCommand({ Bucket: 'enc' }));
-    assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules, [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/app' }, BucketKeyEnabled: true }]);
+    assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules, [
+      { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'alias/app' }, BucketKeyEnabled: true },
+    ]);
 
-    await s3.send(new PutBucketEncryptionCommand({ Bucket: 'enc', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] } }));
+    await s3.send(
+      new PutBucketEncryptionCommand({
+        Bucket: 'enc',
+        ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      }),
+    );
     got = await s3.send(new GetBucketEncryptionCommand({ Bucket: 'enc' }));
-    assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules, [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: false }]);
+    assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules, [
+      { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BucketKeyEnabled: false },
+    ]);
 
     const del = await rawRequest(srv, 'DELETE', '/enc', { query: { encryption: '' } });
     assert.equal(del.status, 204);
@@ -65,18 +83,28 @@ describe('bucket default encryption configuration', () => {
 
   test('the configuration survives a restart', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'persist' }));
-    await s3.send(new PutBucketEncryptionCommand({ Bucket: 'persist', ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }] } }));
+    await s3.send(
+      new PutBucketEncryptionCommand({
+        Bucket: 'persist',
+        ServerSideEncryptionConfiguration: {
+          Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }],
+        },
+      }),
+    );
     const dataDir = srv.dataDir;
     s3.destroy();
     await srv.stop({ keepData: true });
     srv = await startKura({ dataDir });
     s3 = srv.client();
     const got = await s3.send(new GetBucketEncryptionCommand({ Bucket: 'persist' }));
-    assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules, [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true }]);
+    assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules, [
+      { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true },
+    ]);
   });
 
   test('validation errors as AWS: MalformedXML, InvalidArgument, NotImplemented for DSSE, NoSuchBucket, BadDigest', async () => {
-    const put = (body: string, headers: Record<string, string> = {}) => rawRequest(srv, 'PUT', '/enc', { query: { encryption: '' }, body, headers });
+    const put = (body: string, headers: Record<string, string> = {}) =>
+      rawRequest(srv, 'PUT', '/enc', { query: { encryption: '' }, body, headers });
     const expect = async (body: string, status: number, code: string) => {
       const r = await put(body);
       assert.equal(r.status, status, `${body} -> ${r.text}`);
@@ -85,14 +113,44 @@ describe('bucket default encryption configuration', () => {
     };
     await expect('not xml', 400, 'MalformedXML');
     await expect('<ServerSideEncryptionConfiguration/>', 400, 'MalformedXML');
-    await expect(doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>DES</SSEAlgorithm></ApplyServerSideEncryptionByDefault>'), 400, 'MalformedXML');
+    await expect(
+      doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>DES</SSEAlgorithm></ApplyServerSideEncryptionByDefault>'),
+      400,
+      'MalformedXML',
+    );
     await expect(doc('<ApplyServerSideEncryptionByDefault></ApplyServerSideEncryptionByDefault>'), 400, 'MalformedXML');
-    await expect(doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>maybe</BucketKeyEnabled>'), 400, 'MalformedXML');
-    await expect(`<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`, 400, 'MalformedXML');
-    const r = await expect(doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm><KMSMasterKeyID>alias/x</KMSMasterKeyID></ApplyServerSideEncryptionByDefault>'), 400, 'InvalidArgument');
+    await expect(
+      doc(
+        '<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BucketKeyEnabled>maybe</BucketKeyEnabled>',
+      ),
+      400,
+      'MalformedXML',
+    );
+    await expect(
+      `<ServerSideEncryptionConfiguration><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule><Rule><ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms</SSEAlgorithm></ApplyServerSideEncryptionByDefault></Rule></ServerSideEncryptionConfiguration>`,
+      400,
+      'MalformedXML',
+    );
+    const r = await expect(
+      doc(
+        '<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm><KMSMasterKeyID>alias/x</KMSMasterKeyID></ApplyServerSideEncryptionByDefault>',
+      ),
+      400,
+      'InvalidArgument',
+    );
     assert.match(xmlValue(r.text, 'Message') ?? '', /KMSMasterKeyID is not applicable/);
-    await expect(doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms:dsse</SSEAlgorithm></ApplyServerSideEncryptionByDefault>'), 501, 'NotImplemented');
-    await expect(doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BlockedEncryptionTypes><EncryptionType>SSE-X</EncryptionType></BlockedEncryptionTypes>'), 400, 'MalformedXML');
+    await expect(
+      doc('<ApplyServerSideEncryptionByDefault><SSEAlgorithm>aws:kms:dsse</SSEAlgorithm></ApplyServerSideEncryptionByDefault>'),
+      501,
+      'NotImplemented',
+    );
+    await expect(
+      doc(
+        '<ApplyServerSideEncryptionByDefault><SSEAlgorithm>AES256</SSEAlgorithm></ApplyServerSideEncryptionByDefault><BlockedEncryptionTypes><EncryptionType>SSE-X</EncryptionType></BlockedEncryptionTypes>',
+      ),
+      400,
+      'MalformedXML',
+    );
     // Nothing was stored by the failures.
     await s3Error(s3.send(new GetBucketEncryptionCommand({ Bucket: 'enc' })), 'ServerSideEncryptionConfigurationNotFoundError', 404);
 
@@ -108,19 +166,33 @@ describe('bucket default encryption configuration', () => {
 
   test('BlockedEncryptionTypes round trip', async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'blocked' }));
-    await s3.send(new PutBucketEncryptionCommand({
-      Bucket: 'blocked',
-      ServerSideEncryptionConfiguration: { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BlockedEncryptionTypes: { EncryptionType: ['SSE-C'] } }] },
-    }));
+    await s3.send(
+      new PutBucketEncryptionCommand({
+        Bucket: 'blocked',
+        ServerSideEncryptionConfiguration: {
+          Rules: [
+            { ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' }, BlockedEncryptionTypes: { EncryptionType: ['SSE-C'] } },
+          ],
+        },
+      }),
+    );
     const got = await s3.send(new GetBucketEncryptionCommand({ Bucket: 'blocked' }));
     assert.deepEqual(got.ServerSideEncryptionConfiguration?.Rules?.[0]?.BlockedEncryptionTypes, { EncryptionType: ['SSE-C'] });
   });
 
   test('AWS CLI: s3api put-bucket-encryption / get-bucket-encryption / delete-bucket-encryption', async () => {
     const env = { ...process.env, ...srv.env() };
-    const aws = async (...args: string[]) => JSON.parse((await run(AWS, ['s3api', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], { env })).stdout || '{}');
+    const aws = async (...args: string[]) =>
+      JSON.parse((await run(AWS, ['s3api', ...args, '--endpoint-url', srv.endpoint, '--output', 'json'], { env })).stdout || '{}');
     await aws('create-bucket', '--bucket', 'cli-enc');
-    const config = { Rules: [{ ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'arn:aws:kms:us-east-1:000000000000:alias/cli' }, BucketKeyEnabled: true }] };
+    const config = {
+      Rules: [
+        {
+          ApplyServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: 'arn:aws:kms:us-east-1:000000000000:alias/cli' },
+          BucketKeyEnabled: true,
+        },
+      ],
+    };
     await aws('put-bucket-encryption', '--bucket', 'cli-enc', '--server-side-encryption-configuration', JSON.stringify(config));
     const got = await aws('get-bucket-encryption', '--bucket', 'cli-enc');
     assert.deepEqual(got.ServerSideEncryptionConfiguration, config);

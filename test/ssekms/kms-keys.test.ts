@@ -6,13 +6,25 @@ import { readFile } from 'node:fs/promises';
 import { fixture, CALLER, type Fixture } from '../kms/helpers.ts';
 import { KmsKeyCache, KmsServerKeys, SSE_S3_KEY_ALIAS } from '../../src/sse/kms-keys.ts';
 import {
-  bucketKeyContext, newSseKms, objectKmsContext, openSseKms, parseContextHeader, parseBucketKeyHeader, sseKmsResponseHeaders,
+  bucketKeyContext,
+  newSseKms,
+  objectKmsContext,
+  openSseKms,
+  parseContextHeader,
+  parseBucketKeyHeader,
+  sseKmsResponseHeaders,
 } from '../../src/sse/sse-kms.ts';
 import { S3Error } from '../../src/server/errors.ts';
 import { RootKeyProvider } from '../../src/sse/sse-s3.ts';
 
-async function audit(f: Fixture): Promise<{ operation: string; keyId?: string; result: string; accessKeyId: string; encryptionContext?: Record<string, string> }[]> {
-  return (await readFile(f.opts.auditLogPath, 'utf8')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+async function audit(
+  f: Fixture,
+): Promise<{ operation: string; keyId?: string; result: string; accessKeyId: string; encryptionContext?: Record<string, string> }[]> {
+  return (await readFile(f.opts.auditLogPath, 'utf8'))
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 }
 
 function rejectsS3(p: Promise<unknown>, code: string, message?: RegExp): Promise<void> {
@@ -66,14 +78,22 @@ describe('SSE-KMS keys over the real KMS', () => {
     const w = await newSseKms(keys, { keyId, context: b64({ dept: 'x' }), bucketKey: false }, 'b', 'k', CALLER);
     assert.deepEqual(w.record.context, { dept: 'x', 'aws:s3:arn': 'arn:aws:s3:::b/k' });
     const h = sseKmsResponseHeaders(w.record, true);
-    assert.deepEqual(JSON.parse(Buffer.from(h['x-amz-server-side-encryption-context']!, 'base64').toString()), { 'aws:s3:arn': 'arn:aws:s3:::b/k', dept: 'x' });
+    assert.deepEqual(JSON.parse(Buffer.from(h['x-amz-server-side-encryption-context']!, 'base64').toString()), {
+      'aws:s3:arn': 'arn:aws:s3:::b/k',
+      dept: 'x',
+    });
     assert.equal(h['x-amz-server-side-encryption-aws-kms-key-id'], keyArn);
     assert.equal(sseKmsResponseHeaders(w.record, false)['x-amz-server-side-encryption-context'], undefined);
     // The blob is bound to its context: another context does not open it (KMS says InvalidCiphertext).
-    await assert.rejects(f.kms.decrypt(Buffer.from(w.record.blob, 'base64'), { 'aws:s3:arn': 'arn:aws:s3:::b/k' }, CALLER), { type: 'InvalidCiphertextException' });
+    await assert.rejects(f.kms.decrypt(Buffer.from(w.record.blob, 'base64'), { 'aws:s3:arn': 'arn:aws:s3:::b/k' }, CALLER), {
+      type: 'InvalidCiphertextException',
+    });
     await rejectsS3(openSseKms(keys, { ...w.record, context: { 'aws:s3:arn': 'arn:aws:s3:::b/k' } }, 'b', 'k', CALLER), 'InternalError');
     for (const bad of ['not base64!', b64([1]), b64({ a: 1 }), Buffer.from('{').toString('base64'), b64('s')]) {
-      assert.throws(() => parseContextHeader(bad), (e: unknown) => e instanceof S3Error && e.code === 'InvalidArgument' && /string-string map/.test(e.message));
+      assert.throws(
+        () => parseContextHeader(bad),
+        (e: unknown) => e instanceof S3Error && e.code === 'InvalidArgument' && /string-string map/.test(e.message),
+      );
     }
     assert.deepEqual(parseContextHeader(b64({})), {});
     assert.throws(() => objectKmsContext('b', 'k', { 'aws:s3:arn': 'arn:aws:s3:::b/other' }), /object ARN/);
@@ -92,7 +112,10 @@ describe('SSE-KMS keys over the real KMS', () => {
       assert.ok((await openSseKms(keys, w.record, 'bk', `o${i}`, CALLER)).equals(w.kek));
     }
     const calls = (await audit(f)).slice(before);
-    assert.deepEqual(calls.map((c) => c.operation), ['GenerateDataKey']);
+    assert.deepEqual(
+      calls.map((c) => c.operation),
+      ['GenerateDataKey'],
+    );
     assert.deepEqual(calls[0]!.encryptionContext, { 'aws:s3:arn': 'arn:aws:s3:::bk' });
     assert.equal(calls[0]!.accessKeyId, CALLER.accessKeyId);
     assert.equal(calls[0]!.keyId, keyArn);
@@ -102,13 +125,19 @@ describe('SSE-KMS keys over the real KMS', () => {
       const w = await newSseKms(keys, { keyId, bucketKey: false }, 'nbk', `o${i}`, CALLER);
       await openSseKms(keys, w.record, 'nbk', `o${i}`, CALLER);
     }
-    assert.deepEqual((await audit(f)).slice(n0).map((c) => c.operation), ['GenerateDataKey', 'Decrypt', 'GenerateDataKey', 'Decrypt', 'GenerateDataKey', 'Decrypt']);
+    assert.deepEqual(
+      (await audit(f)).slice(n0).map((c) => c.operation),
+      ['GenerateDataKey', 'Decrypt', 'GenerateDataKey', 'Decrypt', 'GenerateDataKey', 'Decrypt'],
+    );
 
     // A fresh cache (a restarted server) opens a bucket-key object with one Decrypt, then none.
     const cold = new KmsKeyCache(f.kms);
     const n1 = (await audit(f)).length;
     for (const [i, w] of records.entries()) await openSseKms(cold, w.record, 'bk', `o${i}`, CALLER);
-    assert.deepEqual((await audit(f)).slice(n1).map((c) => c.operation), ['Decrypt']);
+    assert.deepEqual(
+      (await audit(f)).slice(n1).map((c) => c.operation),
+      ['Decrypt'],
+    );
   });
 
   test('a disabled key stops cached bucket keys at once; enabling it again restores them', async () => {
@@ -119,7 +148,10 @@ describe('SSE-KMS keys over the real KMS', () => {
     await f.ok('EnableKey', { KeyId: keyId });
     assert.ok((await openSseKms(keys, w.record, 'dis', 'o', CALLER)).equals(w.kek));
     await rejectsS3(newSseKms(keys, { keyId: 'alias/nope', bucketKey: false }, 'b', 'k', CALLER), 'KMS.NotFoundException');
-    await rejectsS3(newSseKms(keys, { keyId: '11111111-2222-3333-4444-555555555555', bucketKey: true }, 'b', 'k', CALLER), 'KMS.NotFoundException');
+    await rejectsS3(
+      newSseKms(keys, { keyId: '11111111-2222-3333-4444-555555555555', bucketKey: true }, 'b', 'k', CALLER),
+      'KMS.NotFoundException',
+    );
   });
 
   test('pending deletion and deletion: KMS.KMSInvalidStateException, then KMS.NotFoundException', async () => {

@@ -15,7 +15,9 @@ before(async () => {
   server = await startPostgres();
   url = await server.createDatabase();
 });
-after(async () => { await server?.stop(); });
+after(async () => {
+  await server?.stop();
+});
 
 metaStoreConformance('postgres', () => PgMetaStore.open({ url, poolSize: 8 }));
 
@@ -25,12 +27,16 @@ describe('PgMetaStore: two stores on one database (two nodes)', () => {
   before(async () => {
     [a, b] = await Promise.all([PgMetaStore.open({ url, poolSize: 6 }), PgMetaStore.open({ url, poolSize: 6 })]);
   });
-  after(async () => { await Promise.all([a?.close(), b?.close()]); });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+  });
 
   test('a write committed on one is read on the other at once', async () => {
     const ks = keySpace();
     for (let i = 0; i < 20; i++) {
-      await a.write(async (tx) => { tx.put(ks.key('k'), Buffer.from(`v${i}`)); });
+      await a.write(async (tx) => {
+        tx.put(ks.key('k'), Buffer.from(`v${i}`));
+      });
       assert.equal((await b.read((tx) => tx.get(ks.key('k'))))?.toString(), `v${i}`);
       assert.equal((await b.read((tx) => tx.scan(ks))).length, 1);
     }
@@ -42,19 +48,23 @@ describe('PgMetaStore: two stores on one database (two nodes)', () => {
     const runs = [a, b].flatMap((s) => Array.from({ length: per }, () => increment(s, ks.key('counter'))));
     const results = await Promise.all(runs);
     assert.equal((await a.read((tx) => tx.get(ks.key('counter'))))?.readUInt32BE(), 2 * per);
-    assert.deepEqual(results.sort((x, y) => x - y), Array.from({ length: 2 * per }, (_, i) => i + 1));
+    assert.deepEqual(
+      results.sort((x, y) => x - y),
+      Array.from({ length: 2 * per }, (_, i) => i + 1),
+    );
   });
 
   test('check-then-insert from both: only one inserts', async () => {
     const ks = keySpace();
     const bothRead = barrier(2);
-    const claim = (s: PgMetaStore, who: string) => s.write(async (tx) => {
-      const existing = await tx.scan(ks);
-      await bothRead();
-      if (existing.length) return false;
-      tx.put(ks.key(who), Buffer.from(who));
-      return true;
-    });
+    const claim = (s: PgMetaStore, who: string) =>
+      s.write(async (tx) => {
+        const existing = await tx.scan(ks);
+        await bothRead();
+        if (existing.length) return false;
+        tx.put(ks.key(who), Buffer.from(who));
+        return true;
+      });
     const won = await Promise.all([claim(a, 'a'), claim(b, 'b')]);
     assert.equal(won.filter(Boolean).length, 1);
     assert.equal((await b.read((tx) => tx.scan(ks))).length, 1);
@@ -84,11 +94,12 @@ describe('PgMetaStore: schema and failure paths', () => {
     try {
       const ks = keySpace();
       const bothRead = barrier(2);
-      const claim = (who: string) => s.write(async (tx) => {
-        const existing = await tx.scan(ks);
-        await bothRead();
-        if (!existing.length) tx.put(ks.key(who), Buffer.from(who));
-      });
+      const claim = (who: string) =>
+        s.write(async (tx) => {
+          const existing = await tx.scan(ks);
+          await bothRead();
+          if (!existing.length) tx.put(ks.key(who), Buffer.from(who));
+        });
       const outcomes = await Promise.allSettled([claim('one'), claim('two')]);
       const rejected = outcomes.filter((o) => o.status === 'rejected');
       assert.equal(rejected.length, 1, 'one of the two conflicting transactions cannot commit');
@@ -103,12 +114,16 @@ describe('PgMetaStore: schema and failure paths', () => {
     const s = await PgMetaStore.open({ url, poolSize: 2 });
     try {
       const ks = keySpace();
-      await assert.rejects(s.write(async (tx) => {
-        tx.put(ks.key('a'), Buffer.from('a'));
-        await tx.scan(ks); // sends the put
-        // A scan with an invalid LIMIT fails in the database; fn ignores the error and returns normally.
-        await tx.scan({ ...ks, limit: 1.5 }).catch(() => {});
-      }), (err: { code?: string }) => err.code === '22P02', 'the failed statement\'s own error');
+      await assert.rejects(
+        s.write(async (tx) => {
+          tx.put(ks.key('a'), Buffer.from('a'));
+          await tx.scan(ks); // sends the put
+          // A scan with an invalid LIMIT fails in the database; fn ignores the error and returns normally.
+          await tx.scan({ ...ks, limit: 1.5 }).catch(() => {});
+        }),
+        (err: { code?: string }) => err.code === '22P02',
+        "the failed statement's own error",
+      );
       assert.equal((await s.read((tx) => tx.scan(ks))).length, 0);
     } finally {
       await s.close();
@@ -118,13 +133,18 @@ describe('PgMetaStore: schema and failure paths', () => {
   test('the database holds key bytes in clear and values exactly as given (what an operator sees)', async () => {
     const s = await PgMetaStore.open({ url, poolSize: 1 });
     const ks = keySpace();
-    await s.write(async (tx) => { tx.put(ks.key('bucket/secret-name.txt'), Buffer.from([1, 2, 3])); });
+    await s.write(async (tx) => {
+      tx.put(ks.key('bucket/secret-name.txt'), Buffer.from([1, 2, 3]));
+    });
     await s.close();
     const c = new pg.Client({ connectionString: url });
     await c.connect();
     try {
       const r = await c.query('SELECT v FROM kura_meta WHERE position($1::bytea in k) > 0', [Buffer.from('bucket/secret-name.txt')]);
-      assert.deepEqual(r.rows.map((row) => [...row.v]), [[1, 2, 3]]);
+      assert.deepEqual(
+        r.rows.map((row) => [...row.v]),
+        [[1, 2, 3]],
+      );
     } finally {
       await c.end();
     }
@@ -138,12 +158,18 @@ describe('PgMetaStore: schema and failure paths', () => {
 
   test('an unreachable database fails open() instead of hanging', async () => {
     const closedPort = server.port === 1 ? 2 : 1; // nothing listens on a privileged port here
-    await assert.rejects(PgMetaStore.open({ url: `postgres://kura@127.0.0.1:${closedPort}/x`, connectTimeoutMs: 2000 }), /ECONNREFUSED|timeout/);
+    await assert.rejects(
+      PgMetaStore.open({ url: `postgres://kura@127.0.0.1:${closedPort}/x`, connectTimeoutMs: 2000 }),
+      /ECONNREFUSED|timeout/,
+    );
   });
 
   test('a closed store refuses transactions', async () => {
     const s = await PgMetaStore.open({ url, poolSize: 1 });
     await s.close();
-    await assert.rejects(s.read(async () => 1), /closed/);
+    await assert.rejects(
+      s.read(async () => 1),
+      /closed/,
+    );
   });
 });

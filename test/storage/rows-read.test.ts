@@ -72,7 +72,13 @@ async function openCore(dir: string, rootKey: Buffer): Promise<{ core: CoreBacke
   return { core, store };
 }
 
-const META: ObjectMeta = { size: 4, etag: 'e2fc714c4727ee9395f324cd2e7f331f', contentType: 'application/octet-stream', userMetadata: {}, headers: {} };
+const META: ObjectMeta = {
+  size: 4,
+  etag: 'e2fc714c4727ee9395f324cd2e7f331f',
+  contentType: 'application/octet-stream',
+  userMetadata: {},
+  headers: {},
+};
 
 async function put(core: CoreBackend, bucket: string, key: string): Promise<ObjectRecord> {
   const blob = await core.stageBlob(bucket, Readable.from([Buffer.from('abcd')]));
@@ -137,7 +143,11 @@ test('after a restart, the first ListObjectsV2 page of a 50,000-key bucket reads
           const key = name(j);
           const order = newVersionOrder();
           const rec: ObjectRecord = { ...template, key };
-          for (const [row, value] of [[keys.nullVersion('big', key), { order: order.toString('hex') }], [keys.version('big', key, order), rec], [keys.latest('big', key), rec]] as const) {
+          for (const [row, value] of [
+            [keys.nullVersion('big', key), { order: order.toString('hex') }],
+            [keys.version('big', key, order), rec],
+            [keys.latest('big', key), rec],
+          ] as const) {
             tx.put(row, sealer.seal(row, value));
           }
         }

@@ -109,7 +109,14 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
         assert.equal(r.code, 0, show(r));
         assert.equal(r.stdout.match(/^upload:/gm)?.length, 3, show(r));
         r = await t.aws('s3', 'ls', '--recursive', `s3://${bucket}/copied/`);
-        assert.deepEqual(r.stdout.trim().split('\n').map((l) => l.slice(31)).sort(), ['copied/a.txt', 'copied/sub/b.txt', 'copied/sub/deeper/c d.txt']);
+        assert.deepEqual(
+          r.stdout
+            .trim()
+            .split('\n')
+            .map((l) => l.slice(31))
+            .sort(),
+          ['copied/a.txt', 'copied/sub/b.txt', 'copied/sub/deeper/c d.txt'],
+        );
 
         r = await t.aws('s3', 'sync', 'tree', `s3://${bucket}/synced`, '--no-progress');
         assert.equal(r.code, 0, show(r));
@@ -165,8 +172,22 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
 
       test('aws s3api: put-object, head-object, get-object --range, copy-object', async () => {
         await writeFile(join(t.dir, 'digits.txt'), '0123456789abcdefghij');
-        const put = await t.awsJson('s3api', 'put-object', '--bucket', bucket, '--key', 'api/digits.txt', '--body', 'digits.txt',
-          '--content-type', 'text/x-digits', '--metadata', 'colour=blue,size=twenty', '--cache-control', 'max-age=60');
+        const put = await t.awsJson(
+          's3api',
+          'put-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'api/digits.txt',
+          '--body',
+          'digits.txt',
+          '--content-type',
+          'text/x-digits',
+          '--metadata',
+          'colour=blue,size=twenty',
+          '--cache-control',
+          'max-age=60',
+        );
         assert.equal(put.ETag, `"${createHash('md5').update('0123456789abcdefghij').digest('hex')}"`);
         const head = await t.awsJson('s3api', 'head-object', '--bucket', bucket, '--key', 'api/digits.txt');
         assert.equal(head.ETag, put.ETag);
@@ -184,12 +205,35 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
         assert.equal(await readFile(join(t.dir, 'range.out'), 'utf8'), '56789');
         assert.equal(await readFile(join(t.dir, 'suffix.out'), 'utf8'), 'hij');
 
-        const copy = await t.awsJson('s3api', 'copy-object', '--bucket', bucket, '--key', 'api/copy.txt', '--copy-source', `${bucket}/api/digits.txt`);
+        const copy = await t.awsJson(
+          's3api',
+          'copy-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'api/copy.txt',
+          '--copy-source',
+          `${bucket}/api/digits.txt`,
+        );
         assert.equal(copy.CopyObjectResult.ETag, put.ETag);
         let h = await t.awsJson('s3api', 'head-object', '--bucket', bucket, '--key', 'api/copy.txt');
         assert.deepEqual(h.Metadata, { colour: 'blue', size: 'twenty' });
-        await t.awsJson('s3api', 'copy-object', '--bucket', bucket, '--key', 'api/copy.txt', '--copy-source', `${bucket}/api/digits.txt`,
-          '--metadata-directive', 'REPLACE', '--metadata', 'colour=red', '--content-type', 'text/plain');
+        await t.awsJson(
+          's3api',
+          'copy-object',
+          '--bucket',
+          bucket,
+          '--key',
+          'api/copy.txt',
+          '--copy-source',
+          `${bucket}/api/digits.txt`,
+          '--metadata-directive',
+          'REPLACE',
+          '--metadata',
+          'colour=red',
+          '--content-type',
+          'text/plain',
+        );
         h = await t.awsJson('s3api', 'head-object', '--bucket', bucket, '--key', 'api/copy.txt');
         assert.deepEqual(h.Metadata, { colour: 'red' });
         assert.equal(h.ContentType, 'text/plain');
@@ -203,24 +247,67 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
         await Promise.all(keys.map((k) => t.awsJson('s3api', 'put-object', '--bucket', bucket, '--key', k, '--body', 'x')));
 
         const delim = await t.awsJson('s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', 'list/', '--delimiter', '/');
-        assert.deepEqual(delim.CommonPrefixes.map((p: { Prefix: string }) => p.Prefix), ['list/a/', 'list/b/']);
-        assert.deepEqual(delim.Contents.map((o: { Key: string }) => o.Key), ['list/c', 'list/d', 'list/e', 'list/f']);
+        assert.deepEqual(
+          delim.CommonPrefixes.map((p: { Prefix: string }) => p.Prefix),
+          ['list/a/', 'list/b/'],
+        );
+        assert.deepEqual(
+          delim.Contents.map((o: { Key: string }) => o.Key),
+          ['list/c', 'list/d', 'list/e', 'list/f'],
+        );
 
         // The CLI follows continuation tokens itself: 7 keys at 2 per page is 4 requests.
         const before = await settledCount(srv, 'ListObjectsV2', bucket);
         const all = await t.awsJson('s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', 'list/', '--page-size', '2');
-        assert.deepEqual(all.Contents.map((o: { Key: string }) => o.Key), keys);
+        assert.deepEqual(
+          all.Contents.map((o: { Key: string }) => o.Key),
+          keys,
+        );
         assert.equal(await requestsAfter(srv, 'ListObjectsV2', bucket, before), 4);
 
         // Manual paging: --max-items hands back a NextToken, --starting-token resumes after it.
-        const first = await t.awsJson('s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', 'list/', '--max-items', '3', '--page-size', '2');
-        assert.deepEqual(first.Contents.map((o: { Key: string }) => o.Key), keys.slice(0, 3));
+        const first = await t.awsJson(
+          's3api',
+          'list-objects-v2',
+          '--bucket',
+          bucket,
+          '--prefix',
+          'list/',
+          '--max-items',
+          '3',
+          '--page-size',
+          '2',
+        );
+        assert.deepEqual(
+          first.Contents.map((o: { Key: string }) => o.Key),
+          keys.slice(0, 3),
+        );
         assert.ok(first.NextToken);
-        const rest = await t.awsJson('s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', 'list/', '--starting-token', first.NextToken, '--page-size', '2');
-        assert.deepEqual(rest.Contents.map((o: { Key: string }) => o.Key), keys.slice(3));
+        const rest = await t.awsJson(
+          's3api',
+          'list-objects-v2',
+          '--bucket',
+          bucket,
+          '--prefix',
+          'list/',
+          '--starting-token',
+          first.NextToken,
+          '--page-size',
+          '2',
+        );
+        assert.deepEqual(
+          rest.Contents.map((o: { Key: string }) => o.Key),
+          keys.slice(3),
+        );
 
-        const del = await t.awsJson('s3api', 'delete-objects', '--bucket', bucket, '--delete',
-          JSON.stringify({ Objects: [...keys, 'list/never-existed'].map((Key) => ({ Key })), Quiet: false }));
+        const del = await t.awsJson(
+          's3api',
+          'delete-objects',
+          '--bucket',
+          bucket,
+          '--delete',
+          JSON.stringify({ Objects: [...keys, 'list/never-existed'].map((Key) => ({ Key })), Quiet: false }),
+        );
         assert.deepEqual(del.Deleted.map((d: { Key: string }) => d.Key).sort(), [...keys, 'list/never-existed'].sort());
         assert.equal(del.Errors, undefined);
         const after = await t.awsJson('s3api', 'list-objects-v2', '--bucket', bucket, '--prefix', 'list/');
@@ -233,30 +320,93 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
         const sum1 = await randomFile(part1, 5 * 1024 * 1024);
         await writeFile(part2, 'the tail');
         const key = 'mpu/object.bin';
-        const created = await t.awsJson('s3api', 'create-multipart-upload', '--bucket', bucket, '--key', key, '--content-type', 'application/x-test');
+        const created = await t.awsJson(
+          's3api',
+          'create-multipart-upload',
+          '--bucket',
+          bucket,
+          '--key',
+          key,
+          '--content-type',
+          'application/x-test',
+        );
         assert.equal(created.Bucket, bucket);
         assert.equal(created.Key, key);
         const uploadId: string = created.UploadId;
         assert.ok(uploadId);
         const [p1, p2] = await Promise.all([
-          t.awsJson('s3api', 'upload-part', '--bucket', bucket, '--key', key, '--upload-id', uploadId, '--part-number', '1', '--body', 'part1'),
-          t.awsJson('s3api', 'upload-part', '--bucket', bucket, '--key', key, '--upload-id', uploadId, '--part-number', '2', '--body', 'part2'),
+          t.awsJson(
+            's3api',
+            'upload-part',
+            '--bucket',
+            bucket,
+            '--key',
+            key,
+            '--upload-id',
+            uploadId,
+            '--part-number',
+            '1',
+            '--body',
+            'part1',
+          ),
+          t.awsJson(
+            's3api',
+            'upload-part',
+            '--bucket',
+            bucket,
+            '--key',
+            key,
+            '--upload-id',
+            uploadId,
+            '--part-number',
+            '2',
+            '--body',
+            'part2',
+          ),
         ]);
         const uploads = await t.awsJson('s3api', 'list-multipart-uploads', '--bucket', bucket);
         assert.ok(uploads.Uploads.some((u: { UploadId: string; Key: string }) => u.UploadId === uploadId && u.Key === key));
         const parts = await t.awsJson('s3api', 'list-parts', '--bucket', bucket, '--key', key, '--upload-id', uploadId);
-        assert.deepEqual(parts.Parts.map((p: { PartNumber: number; ETag: string; Size: number }) => [p.PartNumber, p.ETag, p.Size]), [
-          [1, p1.ETag, 5 * 1024 * 1024],
-          [2, p2.ETag, 8],
-        ]);
-        const done = await t.awsJson('s3api', 'complete-multipart-upload', '--bucket', bucket, '--key', key, '--upload-id', uploadId,
-          '--multipart-upload', JSON.stringify({ Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] }));
+        assert.deepEqual(
+          parts.Parts.map((p: { PartNumber: number; ETag: string; Size: number }) => [p.PartNumber, p.ETag, p.Size]),
+          [
+            [1, p1.ETag, 5 * 1024 * 1024],
+            [2, p2.ETag, 8],
+          ],
+        );
+        const done = await t.awsJson(
+          's3api',
+          'complete-multipart-upload',
+          '--bucket',
+          bucket,
+          '--key',
+          key,
+          '--upload-id',
+          uploadId,
+          '--multipart-upload',
+          JSON.stringify({
+            Parts: [
+              { PartNumber: 1, ETag: p1.ETag },
+              { PartNumber: 2, ETag: p2.ETag },
+            ],
+          }),
+        );
         assert.match(done.ETag, /^"[0-9a-f]{32}-2"$/);
         assert.equal(done.Key, key);
         const got = await t.awsJson('s3api', 'get-object', '--bucket', bucket, '--key', key, 'mpu.out');
         assert.equal(got.ContentType, 'application/x-test');
         assert.equal(got.ContentLength, 5 * 1024 * 1024 + 8);
-        const tail = await t.awsJson('s3api', 'get-object', '--bucket', bucket, '--key', key, '--range', `bytes=${5 * 1024 * 1024}-`, 'tail.out');
+        const tail = await t.awsJson(
+          's3api',
+          'get-object',
+          '--bucket',
+          bucket,
+          '--key',
+          key,
+          '--range',
+          `bytes=${5 * 1024 * 1024}-`,
+          'tail.out',
+        );
         assert.equal(tail.ContentLength, 8);
         assert.equal(await readFile(join(t.dir, 'tail.out'), 'utf8'), 'the tail');
         const head1 = await t.awsJson('s3api', 'get-object', '--bucket', bucket, '--key', key, '--part-number', '1', 'p1.out');
@@ -264,7 +414,20 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
         assert.equal(await sha256File(join(t.dir, 'p1.out')), sum1);
 
         const other = await t.awsJson('s3api', 'create-multipart-upload', '--bucket', bucket, '--key', 'mpu/aborted');
-        await t.awsJson('s3api', 'upload-part', '--bucket', bucket, '--key', 'mpu/aborted', '--upload-id', other.UploadId, '--part-number', '1', '--body', 'part2');
+        await t.awsJson(
+          's3api',
+          'upload-part',
+          '--bucket',
+          bucket,
+          '--key',
+          'mpu/aborted',
+          '--upload-id',
+          other.UploadId,
+          '--part-number',
+          '1',
+          '--body',
+          'part2',
+        );
         await t.awsJson('s3api', 'abort-multipart-upload', '--bucket', bucket, '--key', 'mpu/aborted', '--upload-id', other.UploadId);
         const r = await t.aws('s3api', 'list-parts', '--bucket', bucket, '--key', 'mpu/aborted', '--upload-id', other.UploadId);
         assert.equal(r.code, SERVICE_ERROR, show(r));
@@ -303,20 +466,32 @@ describe('AWS CLI v2 (Debian) against kura server', { concurrency: 2 }, () => {
           t.awsProcess('s3api', 'create-bucket', '--bucket', 'Bad_Name'),
         ]);
         assert.equal(lsBucket.code, SERVICE_ERROR, show(lsBucket));
-        assert.match(lsBucket.stderr, /An error occurred \(NoSuchBucket\) when calling the ListObjectsV2 operation: The specified bucket does not exist/);
+        assert.match(
+          lsBucket.stderr,
+          /An error occurred \(NoSuchBucket\) when calling the ListObjectsV2 operation: The specified bucket does not exist/,
+        );
         assert.equal(getKey.code, SERVICE_ERROR, show(getKey));
-        assert.match(getKey.stderr, /An error occurred \(NoSuchKey\) when calling the GetObject operation: The specified key does not exist\./);
+        assert.match(
+          getKey.stderr,
+          /An error occurred \(NoSuchKey\) when calling the GetObject operation: The specified key does not exist\./,
+        );
         assert.equal(getBucketKey.code, SERVICE_ERROR, show(getBucketKey));
         assert.match(getBucketKey.stderr, /\(NoSuchBucket\) when calling the GetObject operation/);
         // HEAD has no body: the CLI can only report the status.
         assert.equal(headKey.code, SERVICE_ERROR, show(headKey));
         assert.match(headKey.stderr, /An error occurred \(404\) when calling the HeadObject operation: Not Found/);
         assert.equal(cpKey.code, 1, show(cpKey));
-        assert.match(cpKey.stderr, /fatal error: An error occurred \(404\) when calling the HeadObject operation: Key "nope" does not exist/);
+        assert.match(
+          cpKey.stderr,
+          /fatal error: An error occurred \(404\) when calling the HeadObject operation: Key "nope" does not exist/,
+        );
         assert.equal(mbAgain.code, 1, show(mbAgain));
         assert.match(mbAgain.stderr, /make_bucket failed: .*\(BucketAlreadyOwnedByYou\)/);
         assert.equal(rbFull.code, 1, show(rbFull));
-        assert.match(rbFull.stderr, /remove_bucket failed: .*\(BucketNotEmpty\) when calling the DeleteBucket operation: The bucket you tried to delete is not empty/);
+        assert.match(
+          rbFull.stderr,
+          /remove_bucket failed: .*\(BucketNotEmpty\) when calling the DeleteBucket operation: The bucket you tried to delete is not empty/,
+        );
         assert.equal(badName.code, SERVICE_ERROR, show(badName));
         assert.match(badName.stderr, /InvalidBucketName|Invalid bucket name/);
 

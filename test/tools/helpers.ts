@@ -27,7 +27,11 @@ export interface RunResult {
 }
 
 /** Runs a command to completion (asynchronously, so other tests keep going); never rejects on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: { env?: Record<string, string>; cwd?: string; input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { env?: Record<string, string>; cwd?: string; input?: string | Buffer; timeoutMs?: number } = {},
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -161,7 +165,7 @@ export async function toolBox(srv: KuraServer, https: boolean): Promise<ToolBox>
 export async function randomFile(path: string, size: number): Promise<string> {
   const hash = createHash('sha256');
   const out = createWriteStream(path);
-  for (let left = size; left > 0; ) {
+  for (let left = size; left > 0;) {
     const piece = randomBytes(Math.min(left, 1 << 20));
     hash.update(piece);
     if (!out.write(piece)) await once(out, 'drain');

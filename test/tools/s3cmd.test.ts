@@ -30,18 +30,21 @@ describe('s3cmd (Debian) against kura server', { concurrency: 2 }, () => {
         t = await toolBox(srv, https);
         const host = new URL(t.endpoint).host;
         const cfg = join(t.dir, 's3cfg');
-        await writeFile(cfg, [
-          '[default]',
-          `access_key = ${t.env.AWS_ACCESS_KEY_ID}`,
-          `secret_key = ${t.env.AWS_SECRET_ACCESS_KEY}`,
-          `host_base = ${host}`,
-          `host_bucket = ${host}`, // no %(bucket)s: path-style requests
-          'bucket_location = us-east-1',
-          'signature_v2 = False',
-          `use_https = ${https ? 'True' : 'False'}`,
-          ...(https ? [`ca_certs_file = ${srv.caPath}`, 'check_ssl_certificate = True', 'check_ssl_hostname = True'] : []),
-          '',
-        ].join('\n'));
+        await writeFile(
+          cfg,
+          [
+            '[default]',
+            `access_key = ${t.env.AWS_ACCESS_KEY_ID}`,
+            `secret_key = ${t.env.AWS_SECRET_ACCESS_KEY}`,
+            `host_base = ${host}`,
+            `host_bucket = ${host}`, // no %(bucket)s: path-style requests
+            'bucket_location = us-east-1',
+            'signature_v2 = False',
+            `use_https = ${https ? 'True' : 'False'}`,
+            ...(https ? [`ca_certs_file = ${srv.caPath}`, 'check_ssl_certificate = True', 'check_ssl_hostname = True'] : []),
+            '',
+          ].join('\n'),
+        );
         s3cmd = (...args) => run(S3CMD, ['-c', cfg, ...args], { env: t.env, cwd: t.dir });
       });
       after(async () => {

@@ -78,25 +78,48 @@ describe('versioning with the AWS CLI and boto3', () => {
         assert.equal(await readFile(out, 'utf8'), body);
       }
       assert.equal((await t.awsJson('s3api', 'head-object', '--bucket', bucket, '--key', 'notes.txt')).VersionId, versions[2]);
-      const missing = await t.aws('s3api', 'get-object', '--bucket', bucket, '--key', 'notes.txt', '--version-id', 'f'.repeat(32), join(t.dir, 'x'));
+      const missing = await t.aws(
+        's3api',
+        'get-object',
+        '--bucket',
+        bucket,
+        '--key',
+        'notes.txt',
+        '--version-id',
+        'f'.repeat(32),
+        join(t.dir, 'x'),
+      );
       assert.equal(missing.code, SERVICE_ERROR);
       assert.match(missing.stderr, /NoSuchVersion/);
     });
 
     test('list-object-versions, delete markers, delete-object --version-id', async () => {
       const listed = await t.awsJson('s3api', 'list-object-versions', '--bucket', bucket);
-      assert.deepEqual(listed.Versions.map((v: any) => [v.VersionId, v.IsLatest]), [[versions[2], true], [versions[1], false], [versions[0], false]]);
+      assert.deepEqual(
+        listed.Versions.map((v: any) => [v.VersionId, v.IsLatest]),
+        [
+          [versions[2], true],
+          [versions[1], false],
+          [versions[0], false],
+        ],
+      );
       const del = await t.awsJson('s3api', 'delete-object', '--bucket', bucket, '--key', 'notes.txt');
       assert.equal(del.DeleteMarker, true);
       const get = await t.aws('s3api', 'get-object', '--bucket', bucket, '--key', 'notes.txt', join(t.dir, 'gone'));
       assert.equal(get.code, SERVICE_ERROR);
       assert.match(get.stderr, /NoSuchKey/);
       const withMarker = await t.awsJson('s3api', 'list-object-versions', '--bucket', bucket);
-      assert.deepEqual(withMarker.DeleteMarkers.map((m: any) => [m.VersionId, m.IsLatest]), [[del.VersionId, true]]);
+      assert.deepEqual(
+        withMarker.DeleteMarkers.map((m: any) => [m.VersionId, m.IsLatest]),
+        [[del.VersionId, true]],
+      );
       assert.equal(withMarker.Versions[0].IsLatest, false);
       // Paged by the CLI itself (one entry per request), nothing lost or repeated.
       const paged = await t.awsJson('s3api', 'list-object-versions', '--bucket', bucket, '--page-size', '1');
-      assert.deepEqual([...paged.Versions, ...paged.DeleteMarkers].map((v: any) => v.VersionId).sort(), [...versions, del.VersionId].sort());
+      assert.deepEqual(
+        [...paged.Versions, ...paged.DeleteMarkers].map((v: any) => v.VersionId).sort(),
+        [...versions, del.VersionId].sort(),
+      );
       const limited = await t.awsJson('s3api', 'list-object-versions', '--bucket', bucket, '--max-items', '2');
       assert.ok(limited.NextToken, 'a truncated listing hands back a token');
       // Removing the marker and the newest version by id: the middle one is current.
@@ -116,13 +139,22 @@ describe('versioning with the AWS CLI and boto3', () => {
       const put = await t.awsJson('s3api', 'put-object', '--bucket', bucket, '--key', 'notes.txt', '--body', join(t.dir, 'in.txt'));
       assert.equal(put.VersionId, undefined);
       const out = join(t.dir, 'null.txt');
-      assert.equal((await t.awsJson('s3api', 'get-object', '--bucket', bucket, '--key', 'notes.txt', '--version-id', 'null', out)).VersionId, 'null');
+      assert.equal(
+        (await t.awsJson('s3api', 'get-object', '--bucket', bucket, '--key', 'notes.txt', '--version-id', 'null', out)).VersionId,
+        'null',
+      );
       assert.equal(await readFile(out, 'utf8'), 'null body\n');
       const del = await t.awsJson('s3api', 'delete-object', '--bucket', bucket, '--key', 'notes.txt');
       assert.deepEqual([del.DeleteMarker, del.VersionId], [true, 'null']);
       const listed = await t.awsJson('s3api', 'list-object-versions', '--bucket', bucket);
-      assert.deepEqual(listed.DeleteMarkers.map((m: any) => [m.VersionId, m.IsLatest]), [['null', true]]);
-      assert.deepEqual(listed.Versions.map((v: any) => v.VersionId), [versions[1], versions[0]]);
+      assert.deepEqual(
+        listed.DeleteMarkers.map((m: any) => [m.VersionId, m.IsLatest]),
+        [['null', true]],
+      );
+      assert.deepEqual(
+        listed.Versions.map((v: any) => v.VersionId),
+        [versions[1], versions[0]],
+      );
     });
   });
 

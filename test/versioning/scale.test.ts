@@ -7,7 +7,14 @@ import { Readable } from 'node:stream';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { S3Client, ListObjectVersionsCommand, ListObjectsV2Command, GetObjectCommand, HeadObjectCommand, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  S3Client,
+  ListObjectVersionsCommand,
+  ListObjectsV2Command,
+  GetObjectCommand,
+  HeadObjectCommand,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { openBackend } from '../../src/storage/open-backend.ts';
 import { loadRootKey } from '../../src/server/config.ts';
 import { startKura, type KuraServer } from '../helpers/server.ts';
@@ -41,26 +48,36 @@ describe('versioning at scale: 10,000 versions', () => {
     const keys = PREFIXES.flatMap((p) => Array.from({ length: KEYS_PER_PREFIX }, (_, i) => `${p}obj-${String(i).padStart(3, '0')}`));
     for (const k of keys) written.set(k, []);
     // Each writer owns a disjoint set of keys and writes each key's versions in order.
-    await Promise.all(Array.from({ length: WRITERS }, async (_, w) => {
-      for (let round = 0; round < WRITES_PER_KEY; round++) {
-        for (let i = w; i < keys.length; i += WRITERS) {
-          const key = keys[i]!;
-          // Every fifth write of a key (varying by key) is a DELETE: a delete marker.
-          if ((round + i) % 5 === 4) {
-            const r = await backend.deleteObject(bucket, key);
-            assert.equal(r.deleteMarker, true);
-            written.get(key)!.push({ versionId: r.versionId!, marker: true });
-          } else {
-            const body = Buffer.from(`${key}#${round}`);
-            const blob = await backend.stageBlob(bucket, Readable.from([body]));
-            const rec = await backend.putObject(bucket, key, blob, { size: body.length, etag: String(round).padStart(32, '0'), contentType: 'text/plain', userMetadata: {}, headers: {} });
-            written.get(key)!.push({ versionId: rec.versionId, marker: false });
+    await Promise.all(
+      Array.from({ length: WRITERS }, async (_, w) => {
+        for (let round = 0; round < WRITES_PER_KEY; round++) {
+          for (let i = w; i < keys.length; i += WRITERS) {
+            const key = keys[i]!;
+            // Every fifth write of a key (varying by key) is a DELETE: a delete marker.
+            if ((round + i) % 5 === 4) {
+              const r = await backend.deleteObject(bucket, key);
+              assert.equal(r.deleteMarker, true);
+              written.get(key)!.push({ versionId: r.versionId!, marker: true });
+            } else {
+              const body = Buffer.from(`${key}#${round}`);
+              const blob = await backend.stageBlob(bucket, Readable.from([body]));
+              const rec = await backend.putObject(bucket, key, blob, {
+                size: body.length,
+                etag: String(round).padStart(32, '0'),
+                contentType: 'text/plain',
+                userMetadata: {},
+                headers: {},
+              });
+              written.get(key)!.push({ versionId: rec.versionId, marker: false });
+            }
           }
         }
-      }
-    }));
+      }),
+    );
     await backend.close();
-    expected = [...written.keys()].sort().flatMap((key) => [...written.get(key)!].reverse().map((v, j): Entry => [key, v.versionId, j === 0, v.marker]));
+    expected = [...written.keys()]
+      .sort()
+      .flatMap((key) => [...written.get(key)!].reverse().map((v, j): Entry => [key, v.versionId, j === 0, v.marker]));
     assert.equal(expected.length, 10_000);
     srv = await startKura({ dataDir });
     s3 = srv.client();
@@ -81,8 +98,12 @@ describe('versioning at scale: 10,000 versions', () => {
       const page = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, ...opts, KeyMarker, VersionIdMarker }));
       pages++;
       const all = [
-        ...(page.Versions ?? []).map((v): Entry & { t: number } => Object.assign([v.Key!, v.VersionId!, v.IsLatest!, false] as Entry, { t: 0 })),
-        ...(page.DeleteMarkers ?? []).map((v): Entry & { t: number } => Object.assign([v.Key!, v.VersionId!, v.IsLatest!, true] as Entry, { t: 0 })),
+        ...(page.Versions ?? []).map((v): Entry & { t: number } =>
+          Object.assign([v.Key!, v.VersionId!, v.IsLatest!, false] as Entry, { t: 0 }),
+        ),
+        ...(page.DeleteMarkers ?? []).map((v): Entry & { t: number } =>
+          Object.assign([v.Key!, v.VersionId!, v.IsLatest!, true] as Entry, { t: 0 }),
+        ),
       ];
       // The SDK splits versions and markers; restore listing order: key, then version id (newest first).
       all.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : 1));
@@ -107,7 +128,10 @@ describe('versioning at scale: 10,000 versions', () => {
   });
 
   test('paging by odd page sizes within a prefix matches the full listing', async () => {
-    for (const [prefix, maxKeys] of [['beta/', 333], ['delta/', 7]] as const) {
+    for (const [prefix, maxKeys] of [
+      ['beta/', 333],
+      ['delta/', 7],
+    ] as const) {
       const { entries, pages } = await listAll({ Prefix: prefix, MaxKeys: maxKeys });
       const want = expected.filter((e) => e[0].startsWith(prefix));
       assert.equal(want.length, 2_500);
@@ -118,9 +142,15 @@ describe('versioning at scale: 10,000 versions', () => {
 
   test('delimiter: one CommonPrefixes per prefix; ListObjectsV2 lists only keys whose newest write is not a DELETE', async () => {
     const delim = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Delimiter: '/' }));
-    assert.deepEqual(delim.CommonPrefixes?.map((p) => p.Prefix), [...PREFIXES].sort());
+    assert.deepEqual(
+      delim.CommonPrefixes?.map((p) => p.Prefix),
+      [...PREFIXES].sort(),
+    );
     assert.equal(delim.Versions, undefined);
-    const live = [...written.entries()].filter(([, v]) => !v.at(-1)!.marker).map(([k]) => k).sort();
+    const live = [...written.entries()]
+      .filter(([, v]) => !v.at(-1)!.marker)
+      .map(([k]) => k)
+      .sort();
     const listed: string[] = [];
     let ContinuationToken: string | undefined;
     do {
@@ -135,6 +165,9 @@ describe('versioning at scale: 10,000 versions', () => {
     const versions = written.get(key)!;
     assert.equal((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).VersionId, versions.at(-1)!.versionId);
     const dead = [...written.keys()].find((k) => written.get(k)!.at(-1)!.marker)!;
-    await assert.rejects(s3.send(new GetObjectCommand({ Bucket: bucket, Key: dead })), (e: unknown) => e instanceof S3ServiceException && e.name === 'NoSuchKey');
+    await assert.rejects(
+      s3.send(new GetObjectCommand({ Bucket: bucket, Key: dead })),
+      (e: unknown) => e instanceof S3ServiceException && e.name === 'NoSuchKey',
+    );
   });
 });

@@ -7,8 +7,18 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import {
-  S3Client, CreateBucketCommand, PutObjectCommand, GetObjectCommand, HeadObjectCommand, CopyObjectCommand, PutBucketVersioningCommand,
-  ListObjectVersionsCommand, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, S3ServiceException,
+  S3Client,
+  CreateBucketCommand,
+  PutObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  CopyObjectCommand,
+  PutBucketVersioningCommand,
+  ListObjectVersionsCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  CompleteMultipartUploadCommand,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { KMSClient, CreateKeyCommand, DisableKeyCommand, EnableKeyCommand } from '@aws-sdk/client-kms';
 import { startKura, collect, type KuraServer } from '../helpers/server.ts';
@@ -62,7 +72,9 @@ describe('versioning: encryption per version', () => {
     v2 = (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'doc', Body: body.v2, ...ssecParams(keyB) }))).VersionId!;
     kms = new KMSClient({ endpoint: srv.endpoint, region: 'us-east-1', credentials: { ...srv.credentials }, maxAttempts: 1 });
     kmsKeyArn = (await kms.send(new CreateKeyCommand({ Description: 'version 3' }))).KeyMetadata!.Arn!;
-    const p3 = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'doc', Body: body.v3, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyArn }));
+    const p3 = await s3.send(
+      new PutObjectCommand({ Bucket: bucket, Key: 'doc', Body: body.v3, ServerSideEncryption: 'aws:kms', SSEKMSKeyId: kmsKeyArn }),
+    );
     assert.equal(p3.ServerSideEncryption, 'aws:kms');
     assert.equal(p3.SSEKMSKeyId, kmsKeyArn);
     v3 = p3.VersionId!;
@@ -99,9 +111,14 @@ describe('versioning: encryption per version', () => {
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'doc', VersionId: v2, ...ssecParams(keyB) }));
     assert.equal(head.SSECustomerKeyMD5, keyB.md5);
     assert.equal(head.ContentLength, body.v2.length);
-    assert.equal((await s3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'doc', VersionId: v2, ...ssecParams(keyA) })))).status, 403);
+    assert.equal(
+      (await s3Error(s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'doc', VersionId: v2, ...ssecParams(keyA) })))).status,
+      403,
+    );
     // A range of an old version, with its key.
-    const range = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'doc', VersionId: v1, Range: 'bytes=65530-65545', ...ssecParams(keyA) }));
+    const range = await s3.send(
+      new GetObjectCommand({ Bucket: bucket, Key: 'doc', VersionId: v1, Range: 'bytes=65530-65545', ...ssecParams(keyA) }),
+    );
     assert.deepEqual(await collect(range.Body), body.v1.subarray(65530, 65546));
   });
 
@@ -122,7 +139,10 @@ describe('versioning: encryption per version', () => {
     const stored = await storedVersions(srv.dataDir, bucket, 'doc');
     const byId = new Map(stored.map((v) => [v.versionId, v]));
     const [r1, r2, r3, r4] = [byId.get(v1)!, byId.get(v2)!, byId.get(v3)!, byId.get(v4)!];
-    assert.deepEqual([r1, r2, r3, r4].map((r) => r.encryption?.mode), ['SSE-C', 'SSE-C', 'SSE-KMS', 'SSE-S3']);
+    assert.deepEqual(
+      [r1, r2, r3, r4].map((r) => r.encryption?.mode),
+      ['SSE-C', 'SSE-C', 'SSE-KMS', 'SSE-S3'],
+    );
     assert.notEqual(r1.encryption?.fingerprint, r2.encryption?.fingerprint);
     assert.equal(r3.encryption?.keyArn, kmsKeyArn);
     const sealed = [r1, r2, r3, r4].map((r) => r.parts[0]!.encryption!.sealedKey);
@@ -136,11 +156,17 @@ describe('versioning: encryption per version', () => {
   });
 
   test('re-keying a version by copy creates a new version; the old one keeps its old key', async () => {
-    const c = await s3.send(new CopyObjectCommand({
-      Bucket: bucket, Key: 'doc', CopySource: `${bucket}/doc?versionId=${v1}`,
-      ...ssecParams(keyC),
-      CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: keyA.b64, CopySourceSSECustomerKeyMD5: keyA.md5,
-    }));
+    const c = await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: 'doc',
+        CopySource: `${bucket}/doc?versionId=${v1}`,
+        ...ssecParams(keyC),
+        CopySourceSSECustomerAlgorithm: 'AES256',
+        CopySourceSSECustomerKey: keyA.b64,
+        CopySourceSSECustomerKeyMD5: keyA.md5,
+      }),
+    );
     assert.equal(c.CopySourceVersionId, v1);
     assert.equal(c.SSECustomerKeyMD5, keyC.md5);
     const v5 = c.VersionId!;
@@ -150,19 +176,33 @@ describe('versioning: encryption per version', () => {
     assert.deepEqual(await get(v1, keyA), body.v1, 'the source version is unchanged');
     assert.deepEqual(await s3Error(get(v1, keyC)), { code: 'AccessDenied', status: 403 });
     // Copying an SSE-C version without its source key is refused.
-    const noKey = await s3Error(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'other', CopySource: `${bucket}/doc?versionId=${v2}` })));
+    const noKey = await s3Error(
+      s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'other', CopySource: `${bucket}/doc?versionId=${v2}` })),
+    );
     assert.deepEqual(noKey, { code: 'InvalidRequest', status: 400 });
     // SSE-C version → SSE-S3 version of the same key.
-    const toS3 = await s3.send(new CopyObjectCommand({
-      Bucket: bucket, Key: 'doc', CopySource: `${bucket}/doc?versionId=${v2}`, ServerSideEncryption: 'AES256',
-      CopySourceSSECustomerAlgorithm: 'AES256', CopySourceSSECustomerKey: keyB.b64, CopySourceSSECustomerKeyMD5: keyB.md5,
-    }));
+    const toS3 = await s3.send(
+      new CopyObjectCommand({
+        Bucket: bucket,
+        Key: 'doc',
+        CopySource: `${bucket}/doc?versionId=${v2}`,
+        ServerSideEncryption: 'AES256',
+        CopySourceSSECustomerAlgorithm: 'AES256',
+        CopySourceSSECustomerKey: keyB.b64,
+        CopySourceSSECustomerKeyMD5: keyB.md5,
+      }),
+    );
     assert.equal(toS3.ServerSideEncryption, 'AES256');
     assert.deepEqual(await get(toS3.VersionId!), body.v2);
     const list = await s3.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: 'doc' }));
-    assert.deepEqual(list.Versions?.map((v) => v.VersionId), [toS3.VersionId, v5, v4, v3, v2, v1]);
+    assert.deepEqual(
+      list.Versions?.map((v) => v.VersionId),
+      [toS3.VersionId, v5, v4, v3, v2, v1],
+    );
     // The SSE-KMS version re-keyed under SSE-C: a new version; the KMS one is untouched.
-    const fromKms = await s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'doc', CopySource: `${bucket}/doc?versionId=${v3}`, ...ssecParams(keyC) }));
+    const fromKms = await s3.send(
+      new CopyObjectCommand({ Bucket: bucket, Key: 'doc', CopySource: `${bucket}/doc?versionId=${v3}`, ...ssecParams(keyC) }),
+    );
     assert.equal(fromKms.CopySourceVersionId, v3);
     assert.deepEqual(await get(fromKms.VersionId!, keyC), body.v3);
     assert.equal((await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'doc', VersionId: v3 }))).SSEKMSKeyId, kmsKeyArn);
@@ -173,14 +213,41 @@ describe('versioning: encryption per version', () => {
     const part1 = randomBytes(5 * 1024 * 1024);
     const part2 = randomBytes(1234);
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'mp', ...ssecParams(keyD) }));
-    const e1 = (await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp', UploadId, PartNumber: 1, Body: part1, ...ssecParams(keyD) }))).ETag;
-    const e2 = (await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp', UploadId, PartNumber: 2, Body: part2, ...ssecParams(keyD) }))).ETag;
-    const done = await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'mp', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: e1 }, { PartNumber: 2, ETag: e2 }] }, ...ssecParams(keyD) }));
+    const e1 = (
+      await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp', UploadId, PartNumber: 1, Body: part1, ...ssecParams(keyD) }))
+    ).ETag;
+    const e2 = (
+      await s3.send(new UploadPartCommand({ Bucket: bucket, Key: 'mp', UploadId, PartNumber: 2, Body: part2, ...ssecParams(keyD) }))
+    ).ETag;
+    const done = await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: bucket,
+        Key: 'mp',
+        UploadId,
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: e1 },
+            { PartNumber: 2, ETag: e2 },
+          ],
+        },
+        ...ssecParams(keyD),
+      }),
+    );
     const single = (await s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'mp', Body: 'small', ...ssecParams(keyA) }))).VersionId!;
-    const whole = await collect((await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp', VersionId: done.VersionId, ...ssecParams(keyD) }))).Body);
+    const whole = await collect(
+      (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp', VersionId: done.VersionId, ...ssecParams(keyD) }))).Body,
+    );
     assert.equal(whole.length, part1.length + part2.length);
     assert.deepEqual(whole.subarray(part1.length), part2);
-    assert.equal(await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp', VersionId: single, ...ssecParams(keyA) }))).Body!.transformToString(), 'small');
-    assert.equal((await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp', VersionId: done.VersionId, ...ssecParams(keyA) })))).status, 403);
+    assert.equal(
+      await (
+        await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp', VersionId: single, ...ssecParams(keyA) }))
+      ).Body!.transformToString(),
+      'small',
+    );
+    assert.equal(
+      (await s3Error(s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'mp', VersionId: done.VersionId, ...ssecParams(keyA) })))).status,
+      403,
+    );
   });
 });

@@ -10,7 +10,11 @@ import { CseError } from '../../cse/errors.ts';
 import { connectionOptions, cseClient, cseOptions, parseS3Url, run, sseOptions, sseFrom, type S3Options, type S3Url } from './s3-common.ts';
 import { progressBar } from './progress.ts';
 
-interface CpOptions extends S3Options { recursive?: boolean; resume?: boolean; range?: string }
+interface CpOptions extends S3Options {
+  recursive?: boolean;
+  resume?: boolean;
+  range?: string;
+}
 
 async function walk(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -30,20 +34,26 @@ function parseRange(r: string | undefined): { start: number; end?: number } | un
 }
 
 export function registerCpCommand(program: Command): void {
-  const cmd = program.command('cp').description('copy files and objects, encrypting client-side with --cse-key')
-    .argument('<src>', 'local path, - (stdin) or s3://bucket/key').argument('<dst>', 'local path, - (stdout) or s3://bucket/key')
+  const cmd = program
+    .command('cp')
+    .description('copy files and objects, encrypting client-side with --cse-key')
+    .argument('<src>', 'local path, - (stdin) or s3://bucket/key')
+    .argument('<dst>', 'local path, - (stdout) or s3://bucket/key')
     .option('--recursive', 'copy a directory tree or a key prefix')
     .option('--resume', 'resumable transfer: keep a checkpoint (<file>.kura-checkpoint) and continue an interrupted one')
     .option('--range <START-END>', 'download only these plaintext bytes')
     .option('--concurrency <n>', 'parts in flight at once', '4')
     .option('--part-size <bytes>', 'multipart part size (default 8 MiB)')
     .option('--quiet', 'no progress bar');
-  connectionOptions(cmd); cseOptions(cmd); sseOptions(cmd);
+  connectionOptions(cmd);
+  cseOptions(cmd);
+  sseOptions(cmd);
   cmd.action((src: string, dst: string, o: CpOptions) => run('cp', () => cp(src, dst, o)));
 }
 
 async function cp(src: string, dst: string, o: CpOptions): Promise<void> {
-  const from = parseS3Url(src), to = parseS3Url(dst);
+  const from = parseS3Url(src),
+    to = parseS3Url(dst);
   const client = await cseClient(o);
   const sse = await sseFrom(o);
   if (!from && !to) throw new CseError('BadArgument', 'one of SRC and DST must be an s3:// URL');
@@ -51,7 +61,8 @@ async function cp(src: string, dst: string, o: CpOptions): Promise<void> {
   if (to) {
     if (o.recursive) {
       const files = await walk(src);
-      for (const f of files) await upload(client, f, { bucket: to.bucket, key: joinKey(to.key, relative(src, f).split(sep).join('/')) }, o, sse);
+      for (const f of files)
+        await upload(client, f, { bucket: to.bucket, key: joinKey(to.key, relative(src, f).split(sep).join('/')) }, o, sse);
       return;
     }
     const key = to.key === '' || to.key.endsWith('/') ? to.key + basename(src) : to.key;
@@ -67,7 +78,16 @@ async function cp(src: string, dst: string, o: CpOptions): Promise<void> {
     return;
   }
   let out = dst;
-  if (dst !== '-' && (dst.endsWith('/') || dst.endsWith(sep) || (await stat(dst).then((s) => s.isDirectory(), () => false)))) out = join(dst, basename(from!.key));
+  if (
+    dst !== '-' &&
+    (dst.endsWith('/') ||
+      dst.endsWith(sep) ||
+      (await stat(dst).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )))
+  )
+    out = join(dst, basename(from!.key));
   return download(client, from!, out, o, sse);
 }
 
@@ -82,8 +102,17 @@ async function upload(client: CseClient, path: string, to: S3Url, o: CpOptions, 
       const body = path === '-' ? process.stdin : createReadStream(path);
       const total = path === '-' ? undefined : (await stat(path)).size;
       const up = new Upload({
-        client: client.s3, queueSize: client.concurrency, partSize: Math.max(client.partSize, 5 * 1024 * 1024),
-        params: { Bucket: to.bucket, Key: to.key, Body: body, ServerSideEncryption: sse?.ServerSideEncryption, SSEKMSKeyId: sse?.SSEKMSKeyId, ...(sse?.SSECustomerKey ? { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sse.SSECustomerKey as unknown as string } : {}) },
+        client: client.s3,
+        queueSize: client.concurrency,
+        partSize: Math.max(client.partSize, 5 * 1024 * 1024),
+        params: {
+          Bucket: to.bucket,
+          Key: to.key,
+          Body: body,
+          ServerSideEncryption: sse?.ServerSideEncryption,
+          SSEKMSKeyId: sse?.SSEKMSKeyId,
+          ...(sse?.SSECustomerKey ? { SSECustomerAlgorithm: 'AES256', SSECustomerKey: sse.SSECustomerKey as unknown as string } : {}),
+        },
       });
       up.on('httpUploadProgress', (p) => bar.update(p.loaded ?? 0, total));
       await up.done();
@@ -93,13 +122,23 @@ async function upload(client: CseClient, path: string, to: S3Url, o: CpOptions, 
       await client.putObject(to.bucket, to.key, process.stdin, { sse, onProgress: bar.onProgress });
       return;
     }
-    await client.uploadFile(path, to.bucket, to.key, { sse, checkpoint: o.resume ? `${path}.kura-checkpoint` : undefined, onProgress: bar.onProgress });
+    await client.uploadFile(path, to.bucket, to.key, {
+      sse,
+      checkpoint: o.resume ? `${path}.kura-checkpoint` : undefined,
+      onProgress: bar.onProgress,
+    });
   } finally {
     bar.stop();
   }
 }
 
-async function download(client: CseClient, from: S3Url, out: string, o: CpOptions, sse: Awaited<ReturnType<typeof sseFrom>>): Promise<void> {
+async function download(
+  client: CseClient,
+  from: S3Url,
+  out: string,
+  o: CpOptions,
+  sse: Awaited<ReturnType<typeof sseFrom>>,
+): Promise<void> {
   const range = parseRange(o.range);
   if (out === '-') {
     const r = await client.getObject(from.bucket, from.key, { range, sse });
@@ -109,13 +148,24 @@ async function download(client: CseClient, from: S3Url, out: string, o: CpOption
   await mkdir(dirname(out), { recursive: true });
   const bar = progressBar(`download ${basename(out)}`, o.quiet);
   try {
-    await client.downloadFile(from.bucket, from.key, out, { range, sse, checkpoint: o.resume ? `${out}.kura-checkpoint` : undefined, onProgress: bar.onProgress });
+    await client.downloadFile(from.bucket, from.key, out, {
+      range,
+      sse,
+      checkpoint: o.resume ? `${out}.kura-checkpoint` : undefined,
+      onProgress: bar.onProgress,
+    });
   } finally {
     bar.stop();
   }
 }
 
-async function copyRemote(client: CseClient, from: S3Url, to: S3Url, o: CpOptions, sse: Awaited<ReturnType<typeof sseFrom>>): Promise<void> {
+async function copyRemote(
+  client: CseClient,
+  from: S3Url,
+  to: S3Url,
+  o: CpOptions,
+  sse: Awaited<ReturnType<typeof sseFrom>>,
+): Promise<void> {
   // Server-side copy: the client-side encryption metadata travels with the object.
   if (!o.recursive) {
     const key = to.key === '' || to.key.endsWith('/') ? to.key + basename(from.key) : to.key;

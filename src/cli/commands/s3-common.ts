@@ -49,7 +49,11 @@ export function connectionOptions(cmd: Command): Command {
 
 export function cseOptions(cmd: Command): Command {
   return cmd
-    .option('--cse-key <FILE|kms:KEY>', 'client-side encryption master key: RSA PEM (private or public), AES-256 key file, or kms:KEY-ID; repeatable', collectRepeat)
+    .option(
+      '--cse-key <FILE|kms:KEY>',
+      'client-side encryption master key: RSA PEM (private or public), AES-256 key file, or kms:KEY-ID; repeatable',
+      collectRepeat,
+    )
     .option('--cse-format <format>', `client-side encryption format for uploads: ${CSE_FORMATS.join('|')}`, 'esdk')
     .option('--matdesc <json>', 'material description stored with the object (and used to pick the key)')
     .option('--key-namespace <ns>', 'ESDK raw keyring key namespace (provider id)')
@@ -76,8 +80,13 @@ function requestHandler(o: S3Options) {
   const path = o.caBundle ?? (process.env.AWS_CA_BUNDLE || undefined);
   if (path === undefined) return undefined;
   let ca: Buffer;
-  try { ca = readFileSync(path); } catch (e) {
-    throw new CseError('BadArgument', `cannot read the CA bundle ${path} (${o.caBundle !== undefined ? '--ca-bundle' : 'AWS_CA_BUNDLE'}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  try {
+    ca = readFileSync(path);
+  } catch (e) {
+    throw new CseError(
+      'BadArgument',
+      `cannot read the CA bundle ${path} (${o.caBundle !== undefined ? '--ca-bundle' : 'AWS_CA_BUNDLE'}): ${(e as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
   return { httpsAgent: new HttpsAgent({ keepAlive: true, maxSockets: 50, ca }) };
 }
@@ -98,7 +107,12 @@ export function s3Client(o: S3Options): S3Client {
 
 function kmsClient(o: S3Options, KMS: typeof import('@aws-sdk/client-kms').KMS): KMS {
   const endpoint = process.env.AWS_ENDPOINT_URL_KMS ?? o.endpointUrl ?? process.env.AWS_ENDPOINT_URL;
-  return new KMS({ region: region(o), endpoint, requestHandler: requestHandler(o), credentials: o.profile ? fromIni({ profile: o.profile }) : fromNodeProviderChain() });
+  return new KMS({
+    region: region(o),
+    endpoint,
+    requestHandler: requestHandler(o),
+    credentials: o.profile ? fromIni({ profile: o.profile }) : fromNodeProviderChain(),
+  });
 }
 
 export async function loadKeys(o: S3Options): Promise<MasterKey[]> {
@@ -108,18 +122,33 @@ export async function loadKeys(o: S3Options): Promise<MasterKey[]> {
   const kmsModule = (o.cseKey ?? []).some((s) => s.startsWith('kms:')) ? await import('@aws-sdk/client-kms') : undefined;
   const keys: MasterKey[] = [];
   for (const spec of o.cseKey ?? []) {
-    keys.push(await loadMasterKey(spec, { description, keyNamespace: o.keyNamespace, keyName: o.keyName, kms: kmsModule && (() => (kms ??= kmsClient(o, kmsModule.KMS))) }));
+    keys.push(
+      await loadMasterKey(spec, {
+        description,
+        keyNamespace: o.keyNamespace,
+        keyName: o.keyName,
+        kms: kmsModule && (() => (kms ??= kmsClient(o, kmsModule.KMS))),
+      }),
+    );
   }
   return keys;
 }
 
 function parseMatdesc(json: string) {
-  try { return parseDescription(json); } catch { throw new CseError('BadArgument', '--matdesc must be a JSON object of strings'); }
+  try {
+    return parseDescription(json);
+  } catch {
+    throw new CseError('BadArgument', '--matdesc must be a JSON object of strings');
+  }
 }
 
 async function keyFile(path: string, what: string): Promise<Buffer> {
   let data: Buffer;
-  try { data = await readFile(path); } catch { throw new CseError('BadArgument', `cannot read ${what} ${path}`); }
+  try {
+    data = await readFile(path);
+  } catch {
+    throw new CseError('BadArgument', `cannot read ${what} ${path}`);
+  }
   const key = parseAesKeyFile(data);
   if (!key) throw new CseError('BadArgument', `${what} ${path} is not a 256-bit key (32 bytes, base64 or hex)`);
   return key;
@@ -128,10 +157,14 @@ async function keyFile(path: string, what: string): Promise<Buffer> {
 export async function sseFrom(o: S3Options): Promise<SseOptions | undefined> {
   const sse: SseOptions = {};
   if (o.sse) {
-    if (o.sse !== 'AES256' && o.sse !== 'aws:kms' && o.sse !== 'aws:kms:dsse') throw new CseError('BadArgument', '--sse must be AES256 or aws:kms');
+    if (o.sse !== 'AES256' && o.sse !== 'aws:kms' && o.sse !== 'aws:kms:dsse')
+      throw new CseError('BadArgument', '--sse must be AES256 or aws:kms');
     sse.ServerSideEncryption = o.sse;
   }
-  if (o.sseKmsKeyId) { sse.SSEKMSKeyId = o.sseKmsKeyId; sse.ServerSideEncryption ??= 'aws:kms'; }
+  if (o.sseKmsKeyId) {
+    sse.SSEKMSKeyId = o.sseKmsKeyId;
+    sse.ServerSideEncryption ??= 'aws:kms';
+  }
   if (o.sseCKey) sse.SSECustomerKey = await keyFile(o.sseCKey, '--sse-c-key');
   if (o.sseCCopySourceKey) sse.CopySourceSSECustomerKey = await keyFile(o.sseCCopySourceKey, '--sse-c-copy-source-key');
   return Object.keys(sse).length ? sse : undefined;
@@ -139,7 +172,8 @@ export async function sseFrom(o: S3Options): Promise<SseOptions | undefined> {
 
 export function formatOf(o: S3Options): CseFormat {
   const f = o.cseFormat ?? 'esdk';
-  if (!(CSE_FORMATS as readonly string[]).includes(f)) throw new CseError('BadArgument', `--cse-format must be one of ${CSE_FORMATS.join(', ')}`);
+  if (!(CSE_FORMATS as readonly string[]).includes(f))
+    throw new CseError('BadArgument', `--cse-format must be one of ${CSE_FORMATS.join(', ')}`);
   return f as CseFormat;
 }
 
@@ -153,19 +187,30 @@ function positiveInt(v: string | undefined, what: string): number | undefined {
 export async function cseClient(o: S3Options): Promise<CseClient> {
   const partSize = positiveInt(o.partSize, '--part-size');
   return new CseClient({
-    s3: s3Client(o), keys: await loadKeys(o), format: formatOf(o),
+    s3: s3Client(o),
+    keys: await loadKeys(o),
+    format: formatOf(o),
     concurrency: positiveInt(o.concurrency, '--concurrency') ?? 4,
     ...(partSize ? { partSize, multipartThreshold: 2 * partSize } : {}),
   });
 }
 
-export interface S3Url { bucket: string; key: string }
+export interface S3Url {
+  bucket: string;
+  key: string;
+}
 export function parseS3Url(s: string): S3Url | undefined {
   const m = /^s3:\/\/([^/]+)\/?(.*)$/.exec(s);
   return m ? { bucket: m[1]!, key: m[2]! } : undefined;
 }
 
-const TLS_TRUST_ERRORS = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT']);
+const TLS_TRUST_ERRORS = new Set([
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_GET_ISSUER_CERT',
+]);
 
 /**
  * Command-line mistakes found by commander (unknown option or command, missing argument, too many arguments):
@@ -175,7 +220,12 @@ export function usageExit(cmd: string | undefined, e: CommanderError): never {
   if (e.exitCode === 0) process.exit(0);
   // Bare `kura` printed its help on stderr: nothing to add.
   if (e.code !== 'commander.help') {
-    const msg = e.message.replace(/^error: /, '').split('\n').map((l) => l.trim()).filter(Boolean).join(' ');
+    const msg = e.message
+      .replace(/^error: /, '')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .join(' ');
     process.stderr.write(`kura${cmd ? ` ${cmd}` : ''}: ${msg}\n`);
   }
   process.exit(EXIT.usage);
@@ -187,20 +237,45 @@ export function fail(cmd: string, e: unknown): never {
   let code: number = EXIT.error;
   let msg = err?.message ?? String(e);
   if (e instanceof CseError) {
-    code = e.code === 'IntegrityError' ? EXIT.integrity : e.code === 'NoMatchingKey' || e.code === 'BadKey' ? EXIT.key
-      : e.code === 'LocalFileChanged' ? EXIT.changed : e.code === 'BadArgument' ? EXIT.usage : EXIT.error;
-  } else if (err?.name === 'NoSuchKey' || err?.name === 'NoSuchBucket' || err?.name === 'NotFound' || err?.code === 'ENOENT' || err?.$metadata?.httpStatusCode === 404) {
+    code =
+      e.code === 'IntegrityError'
+        ? EXIT.integrity
+        : e.code === 'NoMatchingKey' || e.code === 'BadKey'
+          ? EXIT.key
+          : e.code === 'LocalFileChanged'
+            ? EXIT.changed
+            : e.code === 'BadArgument'
+              ? EXIT.usage
+              : EXIT.error;
+  } else if (
+    err?.name === 'NoSuchKey' ||
+    err?.name === 'NoSuchBucket' ||
+    err?.name === 'NotFound' ||
+    err?.code === 'ENOENT' ||
+    err?.$metadata?.httpStatusCode === 404
+  ) {
     code = EXIT.notFound;
     if (err?.name === 'NotFound' || (err?.$metadata?.httpStatusCode === 404 && !err?.message)) msg = 'not found';
-  } else if (err?.name === 'AccessDenied' || err?.name === 'InvalidAccessKeyId' || err?.name === 'SignatureDoesNotMatch' || err?.name === 'CredentialsProviderError' || err?.$metadata?.httpStatusCode === 403) {
+  } else if (
+    err?.name === 'AccessDenied' ||
+    err?.name === 'InvalidAccessKeyId' ||
+    err?.name === 'SignatureDoesNotMatch' ||
+    err?.name === 'CredentialsProviderError' ||
+    err?.$metadata?.httpStatusCode === 403
+  ) {
     code = EXIT.denied;
   }
   if (err?.name && !(e instanceof CseError) && err.name !== 'Error' && !msg.startsWith(err.name)) msg = `${err.name}: ${msg}`;
-  if (typeof err?.code === 'string' && TLS_TRUST_ERRORS.has(err.code)) msg += ' (trust the server\'s certificate with --ca-bundle FILE or AWS_CA_BUNDLE)';
+  if (typeof err?.code === 'string' && TLS_TRUST_ERRORS.has(err.code))
+    msg += " (trust the server's certificate with --ca-bundle FILE or AWS_CA_BUNDLE)";
   process.stderr.write(`kura ${cmd}: ${msg.split('\n')[0]}\n`);
   process.exit(code);
 }
 
 export async function run(cmd: string, body: () => Promise<void>): Promise<void> {
-  try { await body(); } catch (e) { fail(cmd, e); }
+  try {
+    await body();
+  } catch (e) {
+    fail(cmd, e);
+  }
 }

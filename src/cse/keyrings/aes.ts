@@ -6,8 +6,17 @@ import type { EncryptedDataKey, KeyringNode } from '@aws-crypto/client-node';
 import { sealKey, unsealKey } from '../../crypto/index.ts';
 import { CseError } from '../errors.ts';
 import {
-  descriptionMismatch, sameDescription, unwrapFailed,
-  type EsdkModule, type EsdkNames, type Generated, type KeyOptions, type Keyring, type KeyringKind, type MaterialDescription, type WrapContext,
+  descriptionMismatch,
+  sameDescription,
+  unwrapFailed,
+  type EsdkModule,
+  type EsdkNames,
+  type Generated,
+  type KeyOptions,
+  type Keyring,
+  type KeyringKind,
+  type MaterialDescription,
+  type WrapContext,
 } from './keyring.ts';
 
 const AES_GCM = 'AES/GCM';
@@ -51,18 +60,28 @@ export class AesKeyring implements Keyring {
   readonly canEncrypt = true;
   readonly canDecrypt = true;
 
-  constructor(readonly key: Buffer, opts: KeyOptions & { label?: string }) {
+  constructor(
+    readonly key: Buffer,
+    opts: KeyOptions & { label?: string },
+  ) {
     this.description = opts.description ?? {};
     this.keyNamespace = opts.keyNamespace;
     this.keyName = opts.keyName;
     this.label = opts.label ?? 'aes key';
   }
 
-  matches(desc: MaterialDescription): boolean { return sameDescription(this.description, desc); }
+  matches(desc: MaterialDescription): boolean {
+    return sameDescription(this.description, desc);
+  }
 
   async generate(ctx: WrapContext): Promise<Generated> {
     const dataKey = randomBytes(32);
-    return { dataKey, wrapped: await this.wrap(dataKey, ctx), wrapAlg: aesKind.wrapAlgorithms[ctx.format][0]!, description: this.description };
+    return {
+      dataKey,
+      wrapped: await this.wrap(dataKey, ctx),
+      wrapAlg: aesKind.wrapAlgorithms[ctx.format][0]!,
+      description: this.description,
+    };
   }
 
   async wrap(plaintext: Buffer, ctx: WrapContext): Promise<Buffer> {
@@ -71,9 +90,12 @@ export class AesKeyring implements Keyring {
 
   async unwrap(wrapped: Buffer, wrapAlg: string, ctx: WrapContext): Promise<Buffer> {
     switch (wrapAlg) {
-      case AES_GCM: return aesGcmUnwrap(this.key, wrapped, ctx.aad);
-      case KURA_SEAL: return unsealKey(this.key, wrapped, ctx.aad);
-      default: throw new CseError('UnsupportedFormat', `an AES key does not unwrap ${JSON.stringify(wrapAlg)}`);
+      case AES_GCM:
+        return aesGcmUnwrap(this.key, wrapped, ctx.aad);
+      case KURA_SEAL:
+        return unsealKey(this.key, wrapped, ctx.aad);
+      default:
+        throw new CseError('UnsupportedFormat', `an AES key does not unwrap ${JSON.stringify(wrapAlg)}`);
     }
   }
 
@@ -82,7 +104,11 @@ export class AesKeyring implements Keyring {
   }
 
   esdkEncryptKeyring(sdk: EsdkModule, names: EsdkNames): KeyringNode {
-    return new sdk.RawAesKeyringNode({ ...names, unencryptedMasterKey: new Uint8Array(this.key), wrappingSuite: sdk.RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING });
+    return new sdk.RawAesKeyringNode({
+      ...names,
+      unencryptedMasterKey: new Uint8Array(this.key),
+      wrappingSuite: sdk.RawAesWrappingSuiteIdentifier.AES256_GCM_IV12_TAG16_NO_PADDING,
+    });
   }
 
   esdkDecryptKeyrings(sdk: EsdkModule, edk: EncryptedDataKey, pinned: EsdkNames | undefined): KeyringNode[] {

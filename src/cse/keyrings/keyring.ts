@@ -29,7 +29,10 @@ export interface Generated {
 }
 
 /** ESDK keyring names (provider id = namespace, provider info = name). */
-export interface EsdkNames { keyNamespace: string; keyName: string }
+export interface EsdkNames {
+  keyNamespace: string;
+  keyName: string;
+}
 
 /** The ESDK module, handed in by esdk.ts so that keyrings never load it themselves (it is large). */
 export type EsdkModule = typeof import('@aws-crypto/client-node');
@@ -90,17 +93,23 @@ export interface KeyLoadOptions extends KeyOptions {
 }
 
 export function sameDescription(a: MaterialDescription, b: MaterialDescription): boolean {
-  const ka = Object.keys(a), kb = Object.keys(b);
+  const ka = Object.keys(a),
+    kb = Object.keys(b);
   return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && b[k] === a[k]);
 }
 
 /** For raw keys: the error naming the description an object needs and the keys that were supplied. */
 export function descriptionMismatch(desc: MaterialDescription, usable: Keyring[]): CseError {
-  return new CseError('NoMatchingKey', `no supplied key matches this object's material description ${JSON.stringify(desc)}` +
-    (usable.length ? ` (supplied: ${usable.map((k) => `${k.label} ${JSON.stringify(k.description)}`).join(', ')})` : ''));
+  return new CseError(
+    'NoMatchingKey',
+    `no supplied key matches this object's material description ${JSON.stringify(desc)}` +
+      (usable.length ? ` (supplied: ${usable.map((k) => `${k.label} ${JSON.stringify(k.description)}`).join(', ')})` : ''),
+  );
 }
 
 /** For raw keys: every candidate failed to open the data key. */
 export function unwrapFailed(wrapAlg: string, last: unknown): CseError {
-  return new CseError('IntegrityError', `${wrapAlg}: no supplied key unwraps the data key (wrong key, or the metadata was altered)`, { cause: last });
+  return new CseError('IntegrityError', `${wrapAlg}: no supplied key unwraps the data key (wrong key, or the metadata was altered)`, {
+    cause: last,
+  });
 }

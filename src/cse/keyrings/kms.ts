@@ -22,8 +22,10 @@ function encryptionContext(ctx: WrapContext, reading: boolean): Record<string, s
     case 's3ec':
       // Written: the description plus the content cipher; read: the stored context is already that.
       return reading ? ctx.description : { ...ctx.description, [S3EC_CEK_CONTEXT]: ctx.aad.toString() };
-    case 'oss': return reading && !Object.keys(ctx.description).length ? undefined : ctx.description;
-    case 'kura': return { ...ctx.description, 'kura:cse': createHash('sha256').update(ctx.aad).digest('base64') };
+    case 'oss':
+      return reading && !Object.keys(ctx.description).length ? undefined : ctx.description;
+    case 'kura':
+      return { ...ctx.description, 'kura:cse': createHash('sha256').update(ctx.aad).digest('base64') };
   }
 }
 
@@ -36,7 +38,11 @@ export class KmsKeyring implements Keyring {
   readonly canEncrypt = true;
   readonly canDecrypt = true;
 
-  constructor(readonly keyId: string, readonly kms: KMS, opts: KeyOptions) {
+  constructor(
+    readonly keyId: string,
+    readonly kms: KMS,
+    opts: KeyOptions,
+  ) {
     this.description = opts.description ?? {};
     this.keyNamespace = opts.keyNamespace;
     this.keyName = opts.keyName;
@@ -44,15 +50,20 @@ export class KmsKeyring implements Keyring {
   }
 
   /** The KMS key id is inside the wrapped blob: any KMS key is a candidate, whatever the description. */
-  matches(): boolean { return true; }
+  matches(): boolean {
+    return true;
+  }
 
   async generate(ctx: WrapContext): Promise<Generated> {
-    if (ctx.format === 's3ec' && S3EC_CEK_CONTEXT in this.description) throw new CseError('BadArgument', `${S3EC_CEK_CONTEXT} is reserved in the encryption context`);
+    if (ctx.format === 's3ec' && S3EC_CEK_CONTEXT in this.description)
+      throw new CseError('BadArgument', `${S3EC_CEK_CONTEXT} is reserved in the encryption context`);
     const context = encryptionContext(ctx, false)!;
     const r = await this.kms.generateDataKey({ KeyId: this.keyId, KeySpec: 'AES_256', EncryptionContext: context });
     if (!r.Plaintext || !r.CiphertextBlob) throw new CseError('IntegrityError', 'KMS GenerateDataKey returned no key');
     return {
-      dataKey: Buffer.from(r.Plaintext), wrapped: Buffer.from(r.CiphertextBlob), wrapAlg: kmsKind.wrapAlgorithms[ctx.format][0]!,
+      dataKey: Buffer.from(r.Plaintext),
+      wrapped: Buffer.from(r.CiphertextBlob),
+      wrapAlg: kmsKind.wrapAlgorithms[ctx.format][0]!,
       description: ctx.format === 's3ec' ? context : this.description,
     };
   }
@@ -66,7 +77,8 @@ export class KmsKeyring implements Keyring {
   }
 
   async unwrap(wrapped: Buffer, wrapAlg: string, ctx: WrapContext): Promise<Buffer> {
-    if (!kmsKind.wrapAlgorithms[ctx.format].includes(wrapAlg)) throw new CseError('UnsupportedFormat', `a KMS key does not unwrap ${JSON.stringify(wrapAlg)}`);
+    if (!kmsKind.wrapAlgorithms[ctx.format].includes(wrapAlg))
+      throw new CseError('UnsupportedFormat', `a KMS key does not unwrap ${JSON.stringify(wrapAlg)}`);
     const r = await this.kms.decrypt({ KeyId: this.keyId, CiphertextBlob: wrapped, EncryptionContext: encryptionContext(ctx, true) });
     if (!r.Plaintext) throw new CseError('NoMatchingKey', `KMS returned no plaintext with ${this.label}`);
     const plain = Buffer.from(r.Plaintext);
@@ -85,7 +97,11 @@ export class KmsKeyring implements Keyring {
   esdkDecryptKeyrings(sdk: EsdkModule, edk: EncryptedDataKey): KeyringNode[] {
     if (edk.providerId !== 'aws-kms') return [];
     const clientProvider = () => this.kms;
-    return [new sdk.KmsKeyringNode(this.keyId.startsWith('arn:') ? { keyIds: [this.keyId], clientProvider } : { discovery: true, clientProvider })];
+    return [
+      new sdk.KmsKeyringNode(
+        this.keyId.startsWith('arn:') ? { keyIds: [this.keyId], clientProvider } : { discovery: true, clientProvider },
+      ),
+    ];
   }
 }
 
@@ -108,11 +124,14 @@ export const kmsKind: KeyringKind = {
       throw new CseError('IntegrityError', 'KMS context does not name the content cipher: the metadata was altered');
     }
   },
-  noMatch: () => new CseError('NoMatchingKey', 'this object\'s data key is wrapped by KMS; supply --cse-key kms:KEY'),
+  noMatch: () => new CseError('NoMatchingKey', "this object's data key is wrapped by KMS; supply --cse-key kms:KEY"),
   allFailed: (_wrapAlg, tried, last) => {
     if (last instanceof CseError && last.code === 'IntegrityError') return last; // KMS opened it; the format refused the result
     const name = (last as { name?: string } | undefined)?.name ?? 'error';
-    if (name === 'InvalidCiphertextException') return new CseError('IntegrityError', 'KMS refused the wrapped data key or its context: the metadata was altered', { cause: last });
-    return new CseError('NoMatchingKey', `KMS could not decrypt the data key with ${tried.map((k) => k.label).join(', ')} (${name})`, { cause: last });
+    if (name === 'InvalidCiphertextException')
+      return new CseError('IntegrityError', 'KMS refused the wrapped data key or its context: the metadata was altered', { cause: last });
+    return new CseError('NoMatchingKey', `KMS could not decrypt the data key with ${tried.map((k) => k.label).join(', ')} (${name})`, {
+      cause: last,
+    });
   },
 };

@@ -1,12 +1,30 @@
 // RSA master keys: a key pair, or its public half alone (enough to encrypt). The wrapping schemes per format:
 // S3EC v2 RSA-OAEP-SHA1 over a "pseudo data key" (RsaKeyring.java), OSS RSA/NONE/PKCS1Padding (RsaProvider;
 // OAEP-SHA1 read too), Kura RSA-OAEP-SHA256 with the layout as OAEP label; ESDK raw RSA keyrings.
-import { createHash, createPrivateKey, createPublicKey, constants, privateDecrypt, publicEncrypt, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  constants,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  type KeyObject,
+} from 'node:crypto';
 import type { EncryptedDataKey, KeyringNode } from '@aws-crypto/client-node';
 import { CseError } from '../errors.ts';
 import {
-  descriptionMismatch, sameDescription, unwrapFailed,
-  type EsdkModule, type EsdkNames, type Generated, type KeyOptions, type Keyring, type KeyringKind, type MaterialDescription, type WrapContext,
+  descriptionMismatch,
+  sameDescription,
+  unwrapFailed,
+  type EsdkModule,
+  type EsdkNames,
+  type Generated,
+  type KeyOptions,
+  type Keyring,
+  type KeyringKind,
+  type MaterialDescription,
+  type WrapContext,
 } from './keyring.ts';
 
 const S3EC_OAEP = 'RSA-OAEP-SHA1';
@@ -48,29 +66,47 @@ export class RsaKeyring implements Keyring {
   readonly keyName?: string;
   readonly label: string;
 
-  constructor(readonly publicKey: KeyObject, readonly privateKey: KeyObject | undefined, opts: KeyOptions & { label?: string }) {
+  constructor(
+    readonly publicKey: KeyObject,
+    readonly privateKey: KeyObject | undefined,
+    opts: KeyOptions & { label?: string },
+  ) {
     this.description = opts.description ?? {};
     this.keyNamespace = opts.keyNamespace;
     this.keyName = opts.keyName;
     this.label = opts.label ?? 'rsa key';
   }
 
-  get canEncrypt(): boolean { return true; }
-  get canDecrypt(): boolean { return this.privateKey !== undefined; }
+  get canEncrypt(): boolean {
+    return true;
+  }
+  get canDecrypt(): boolean {
+    return this.privateKey !== undefined;
+  }
 
-  matches(desc: MaterialDescription): boolean { return sameDescription(this.description, desc); }
+  matches(desc: MaterialDescription): boolean {
+    return sameDescription(this.description, desc);
+  }
 
   async generate(ctx: WrapContext): Promise<Generated> {
     const dataKey = randomBytes(32);
-    return { dataKey, wrapped: await this.wrap(dataKey, ctx), wrapAlg: rsaKind.wrapAlgorithms[ctx.format][0]!, description: this.description };
+    return {
+      dataKey,
+      wrapped: await this.wrap(dataKey, ctx),
+      wrapAlg: rsaKind.wrapAlgorithms[ctx.format][0]!,
+      description: this.description,
+    };
   }
 
   async wrap(plaintext: Buffer, ctx: WrapContext): Promise<Buffer> {
     switch (ctx.format) {
       // The pseudo data key binds the content cipher name (ctx.aad): key length (1 byte) ‖ key ‖ cipher name.
-      case 's3ec': return rsaOaepEncrypt(this.publicKey, Buffer.concat([Buffer.from([plaintext.length]), plaintext, ctx.aad]), 'sha1');
-      case 'oss': return rsaPkcs1Encrypt(this.publicKey, plaintext);
-      case 'kura': return rsaOaepEncrypt(this.publicKey, plaintext, 'sha256', ctx.aad);
+      case 's3ec':
+        return rsaOaepEncrypt(this.publicKey, Buffer.concat([Buffer.from([plaintext.length]), plaintext, ctx.aad]), 'sha1');
+      case 'oss':
+        return rsaPkcs1Encrypt(this.publicKey, plaintext);
+      case 'kura':
+        return rsaOaepEncrypt(this.publicKey, plaintext, 'sha256', ctx.aad);
     }
   }
 
@@ -81,18 +117,26 @@ export class RsaKeyring implements Keyring {
       case S3EC_OAEP: {
         const pseudo = rsaOaepDecrypt(key, wrapped, 'sha1');
         const n = pseudo[0]!;
-        if (n !== 32 || !pseudo.subarray(1 + n).equals(ctx.aad)) throw new CseError('IntegrityError', 'the wrapped data key names another content cipher: the object was altered');
+        if (n !== 32 || !pseudo.subarray(1 + n).equals(ctx.aad))
+          throw new CseError('IntegrityError', 'the wrapped data key names another content cipher: the object was altered');
         return Buffer.from(pseudo.subarray(1, 1 + n));
       }
-      case OSS_PKCS1: return rsaPkcs1Decrypt(key, wrapped);
-      case OSS_OAEP: return rsaOaepDecrypt(key, wrapped, 'sha1');
-      case KURA_OAEP: return rsaOaepDecrypt(key, wrapped, 'sha256', ctx.aad);
-      default: throw new CseError('UnsupportedFormat', `an RSA key does not unwrap ${JSON.stringify(wrapAlg)}`);
+      case OSS_PKCS1:
+        return rsaPkcs1Decrypt(key, wrapped);
+      case OSS_OAEP:
+        return rsaOaepDecrypt(key, wrapped, 'sha1');
+      case KURA_OAEP:
+        return rsaOaepDecrypt(key, wrapped, 'sha256', ctx.aad);
+      default:
+        throw new CseError('UnsupportedFormat', `an RSA key does not unwrap ${JSON.stringify(wrapAlg)}`);
     }
   }
 
   fingerprint(): string {
-    return createHash('sha256').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('hex').slice(0, 16);
+    return createHash('sha256')
+      .update(this.publicKey.export({ type: 'spki', format: 'der' }))
+      .digest('hex')
+      .slice(0, 16);
   }
 
   /** OAEP-SHA256-MGF1, as the ABCI guide's script. */
@@ -105,7 +149,9 @@ export class RsaKeyring implements Keyring {
     if (!this.privateKey || edk.providerId === 'aws-kms') return [];
     const names = pinned ?? { keyNamespace: edk.providerId, keyName: edk.providerInfo };
     const privateKey = this.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
-    return ESDK_OAEP_HASHES.map((oaepHash) => new sdk.RawRsaKeyringNode({ ...names, rsaKey: { privateKey }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }));
+    return ESDK_OAEP_HASHES.map(
+      (oaepHash) => new sdk.RawRsaKeyringNode({ ...names, rsaKey: { privateKey }, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash }),
+    );
   }
 }
 

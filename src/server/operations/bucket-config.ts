@@ -11,7 +11,12 @@ function ownerOnlyAcl(ctx: RequestContext): void {
   ctx.sendXml(200, 'AccessControlPolicy', {
     Owner: owner,
     AccessControlList: {
-      Grant: [{ Grantee: { '@_xmlns:xsi': ACL_NS, '@_xsi:type': 'CanonicalUser', ID: owner.ID, DisplayName: owner.DisplayName }, Permission: 'FULL_CONTROL' }],
+      Grant: [
+        {
+          Grantee: { '@_xmlns:xsi': ACL_NS, '@_xsi:type': 'CanonicalUser', ID: owner.ID, DisplayName: owner.DisplayName },
+          Permission: 'FULL_CONTROL',
+        },
+      ],
     },
   });
 }

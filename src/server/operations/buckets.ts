@@ -24,7 +24,11 @@ const MAX_BUCKETS = 10000;
 
 function bucketAfterToken(token: string): string {
   const name = /^[A-Za-z0-9_-]+$/.test(token) ? Buffer.from(token, 'base64url').toString('utf8') : '';
-  if (!isValidBucketName(name)) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token', ArgumentValue: token });
+  if (!isValidBucketName(name))
+    throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', {
+      ArgumentName: 'continuation-token',
+      ArgumentValue: token,
+    });
   return name;
 }
 
@@ -37,7 +41,12 @@ export async function listBuckets(ctx: RequestContext): Promise<void> {
   const after = token ? bucketAfterToken(token) : undefined;
   const regionOf = (b: BucketInfo): string => b.config.location || 'us-east-1';
   const matching = (await ctx.backend.listBuckets())
-    .filter((b) => b.name.startsWith(prefix) && (region === undefined || regionOf(b) === region) && (after === undefined || compareKeys(b.name, after) > 0))
+    .filter(
+      (b) =>
+        b.name.startsWith(prefix) &&
+        (region === undefined || regionOf(b) === region) &&
+        (after === undefined || compareKeys(b.name, after) > 0),
+    )
     .sort((a, b) => compareKeys(a.name, b.name));
   const page = matching.slice(0, maxBuckets);
   ctx.sendXml(200, 'ListAllMyBucketsResult', {
@@ -52,7 +61,8 @@ export async function createBucket(ctx: RequestContext): Promise<void> {
   ctx.operation = 'CreateBucket';
   const name = ctx.bucketName;
   if (!isValidBucketName(name)) throw new S3Error('InvalidBucketName', undefined, { BucketName: name });
-  if (ctx.header('x-amz-bucket-object-lock-enabled')?.toLowerCase() === 'true') throw new S3Error('NotImplemented', 'Object Lock is not implemented');
+  if (ctx.header('x-amz-bucket-object-lock-enabled')?.toLowerCase() === 'true')
+    throw new S3Error('NotImplemented', 'Object Lock is not implemented');
   const acl = ctx.header('x-amz-acl');
   if (acl !== undefined && acl !== 'private') throw new S3Error('NotImplemented', 'ACLs other than private are not implemented');
   const body = await ctx.readBody(64 * 1024);

@@ -28,10 +28,14 @@ function select(ctx: RequestContext, rec: ObjectRecord): Selection {
   if (partParam !== undefined) {
     if (rangeHeader) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
     if (!/^\d+$/.test(partParam) || Number(partParam) < 1 || Number(partParam) > 10000) {
-      throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: partParam });
+      throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
+        ArgumentName: 'partNumber',
+        ArgumentValue: partParam,
+      });
     }
     const n = Number(partParam);
-    if (n > rec.parts.length) throw new S3Error('InvalidPartNumber', undefined, { PartNumberRequested: partParam, ActualPartCount: String(rec.parts.length) });
+    if (n > rec.parts.length)
+      throw new S3Error('InvalidPartNumber', undefined, { PartNumberRequested: partParam, ActualPartCount: String(rec.parts.length) });
     let start = 0;
     for (let i = 0; i < n - 1; i++) start += rec.parts[i]!.size;
     const size = rec.parts[n - 1]!.size;
@@ -42,7 +46,11 @@ function select(ctx: RequestContext, rec: ObjectRecord): Selection {
   }
   const range = parseRange(rangeHeader, rec.size);
   if (range) {
-    return { status: 206, range, headers: { 'content-length': range.end - range.start + 1, 'content-range': `bytes ${range.start}-${range.end}/${rec.size}` } };
+    return {
+      status: 206,
+      range,
+      headers: { 'content-length': range.end - range.start + 1, 'content-range': `bytes ${range.start}-${range.end}/${rec.size}` },
+    };
   }
   return { status: 200, headers: { 'content-length': rec.size } };
 }
@@ -59,9 +67,17 @@ async function lookup(ctx: RequestContext): Promise<Found> {
   const rec = await ctx.backend.headObject(ctx.bucketName, ctx.objectKey, versionId);
   if (rec.deleteMarker) {
     // Addressing a delete marker by version: 405 as S3, which also tells when it was created.
-    throw new S3Error('MethodNotAllowed', undefined, { Method: ctx.method, ResourceType: 'DeleteMarker' }, {
-      'x-amz-delete-marker': 'true', 'x-amz-version-id': rec.versionId, 'last-modified': httpDate(rec.lastModified), allow: 'DELETE',
-    });
+    throw new S3Error(
+      'MethodNotAllowed',
+      undefined,
+      { Method: ctx.method, ResourceType: 'DeleteMarker' },
+      {
+        'x-amz-delete-marker': 'true',
+        'x-amz-version-id': rec.versionId,
+        'last-modified': httpDate(rec.lastModified),
+        allow: 'DELETE',
+      },
+    );
   }
   await ctx.services.objectIo.checkRead(ctx, rec, 'read');
   return { rec, namesNull: rec.versionId === NULL_VERSION && reportsVersion(info, rec.versionId, versionId !== undefined) };
@@ -75,7 +91,11 @@ function responseHeaders(ctx: RequestContext, { rec, namesNull }: Found, sel: Se
     const v = ctx.param(param);
     if (v === undefined) continue;
     // What cannot go out as a header value (control characters, beyond ISO-8859-1) is refused as S3 does.
-    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(v)) throw new S3Error('InvalidArgument', 'Header value cannot be represented using ISO-8859-1.', { ArgumentName: param, ArgumentValue: v });
+    if (!/^[\t\x20-\x7e\x80-\xff]*$/.test(v))
+      throw new S3Error('InvalidArgument', 'Header value cannot be represented using ISO-8859-1.', {
+        ArgumentName: param,
+        ArgumentValue: v,
+      });
     h[header] = v;
   }
   return h;

@@ -30,7 +30,11 @@ function encodeToken(lastEntry: string): string {
 
 function decodeToken(token: string): string {
   const s = Buffer.from(token, 'base64url').toString('utf8');
-  if (!token || !s.startsWith(TOKEN_PREFIX)) throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', { ArgumentName: 'continuation-token', ArgumentValue: token });
+  if (!token || !s.startsWith(TOKEN_PREFIX))
+    throw new S3Error('InvalidArgument', 'The continuation token provided is incorrect', {
+      ArgumentName: 'continuation-token',
+      ArgumentValue: token,
+    });
   return s.slice(TOKEN_PREFIX.length);
 }
 
@@ -45,7 +49,7 @@ export async function listObjectsV2(ctx: RequestContext): Promise<void> {
   const startAfter = ctx.param('start-after');
   const fetchOwner = ctx.param('fetch-owner') === 'true';
   await ctx.backend.getBucket(bucket);
-  const after = token !== undefined ? decodeToken(token) : startAfter ?? '';
+  const after = token !== undefined ? decodeToken(token) : (startAfter ?? '');
   const r = await ctx.backend.listObjects(bucket, { prefix, delimiter, startAfter: after, maxKeys });
   ctx.sendXml(200, 'ListBucketResult', {
     Name: bucket,
@@ -97,7 +101,11 @@ export async function listObjectVersions(ctx: RequestContext): Promise<void> {
   const delimiter = ctx.param('delimiter') ?? '';
   const keyMarker = ctx.param('key-marker') ?? '';
   const versionIdMarker = ctx.param('version-id-marker');
-  if (versionIdMarker !== undefined && !keyMarker) throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { ArgumentName: 'version-id-marker', ArgumentValue: versionIdMarker });
+  if (versionIdMarker !== undefined && !keyMarker)
+    throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', {
+      ArgumentName: 'version-id-marker',
+      ArgumentValue: versionIdMarker,
+    });
   if (versionIdMarker) checkVersionId(versionIdMarker, 'version-id-marker');
   await ctx.backend.getBucket(bucket);
   const opts: Parameters<typeof ctx.backend.listObjectVersions>[1] = { prefix, delimiter, keyMarker, maxKeys };
@@ -116,25 +124,33 @@ export async function listObjectVersions(ctx: RequestContext): Promise<void> {
     ['IsTruncated', r.isTruncated],
   ];
   // Versions and delete markers interleave in listing order (by key, newest first), as S3 sends them.
-  const entries: [string, XmlValue][] = r.versions.map((v) => v.deleteMarker
-    ? ['DeleteMarker', {
-      Key: enc(v.key),
-      VersionId: v.versionId,
-      IsLatest: v.isLatest,
-      LastModified: xmlDate(v.lastModified),
-      Owner: ctx.owner,
-    }]
-    : ['Version', {
-      Key: enc(v.key),
-      VersionId: v.versionId,
-      IsLatest: v.isLatest,
-      LastModified: xmlDate(v.lastModified),
-      ETag: quoteEtag(v.etag),
-      Size: v.size,
-      StorageClass: v.storageClass ?? 'STANDARD',
-      Owner: ctx.owner,
-      ...(v.checksum ? { ChecksumAlgorithm: v.checksum.algorithm, ChecksumType: v.checksum.type } : {}),
-    }]);
+  const entries: [string, XmlValue][] = r.versions.map((v) =>
+    v.deleteMarker
+      ? [
+          'DeleteMarker',
+          {
+            Key: enc(v.key),
+            VersionId: v.versionId,
+            IsLatest: v.isLatest,
+            LastModified: xmlDate(v.lastModified),
+            Owner: ctx.owner,
+          },
+        ]
+      : [
+          'Version',
+          {
+            Key: enc(v.key),
+            VersionId: v.versionId,
+            IsLatest: v.isLatest,
+            LastModified: xmlDate(v.lastModified),
+            ETag: quoteEtag(v.etag),
+            Size: v.size,
+            StorageClass: v.storageClass ?? 'STANDARD',
+            Owner: ctx.owner,
+            ...(v.checksum ? { ChecksumAlgorithm: v.checksum.algorithm, ChecksumType: v.checksum.type } : {}),
+          },
+        ],
+  );
   const prefixes: [string, XmlValue][] = r.commonPrefixes.map((p) => ['CommonPrefixes', { Prefix: enc(p) }]);
   ctx.send(200, { 'content-type': 'application/xml' }, toXmlOrdered('ListVersionsResult', [...head, ...entries, ...prefixes]));
 }

@@ -5,10 +5,27 @@ import type { ObjectMeta, PartRecord, UploadMeta, UploadRecord } from '../../sto
 import type { RequestContext } from '../context.ts';
 import { S3Error } from '../errors.ts';
 import { parseXml, xmlText, type XmlObject } from '../../protocol/xml.ts';
-import { checksumElement, checksumHeader, combineCrcs, compositeChecksum, parseChecksumAlgorithm, supportsFullObject } from '../../hashing/checksums.ts';
 import {
-  MAX_PUT_SIZE, MIN_PART_SIZE, checkKey, encodingType, intParam, metadataFromRequest, quoteEtag,
-  refuseUnsupportedWriteHeaders, storageClassFromRequest, unquoteEtag, writeConditions, xmlDate,
+  checksumElement,
+  checksumHeader,
+  combineCrcs,
+  compositeChecksum,
+  parseChecksumAlgorithm,
+  supportsFullObject,
+} from '../../hashing/checksums.ts';
+import {
+  MAX_PUT_SIZE,
+  MIN_PART_SIZE,
+  checkKey,
+  encodingType,
+  intParam,
+  metadataFromRequest,
+  quoteEtag,
+  refuseUnsupportedWriteHeaders,
+  storageClassFromRequest,
+  unquoteEtag,
+  writeConditions,
+  xmlDate,
 } from '../http-util.ts';
 import { ingestBody } from './put-object.ts';
 import { resolveCopySource } from './copy-object.ts';
@@ -17,7 +34,10 @@ import { compareKeys } from '../../storage/key-order.ts';
 function partNumberParam(ctx: RequestContext): number {
   const v = ctx.param('partNumber') ?? '';
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 10000) {
-    throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', { ArgumentName: 'partNumber', ArgumentValue: v });
+    throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
+      ArgumentName: 'partNumber',
+      ArgumentValue: v,
+    });
   }
   return Number(v);
 }
@@ -44,11 +64,18 @@ export async function createMultipartUpload(ctx: RequestContext): Promise<void> 
   if (storageClass) meta.storageClass = storageClass;
   const algorithm = parseChecksumAlgorithm(ctx.header('x-amz-checksum-algorithm'));
   const type = ctx.header('x-amz-checksum-type')?.toUpperCase();
-  if (type !== undefined && type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new S3Error('InvalidRequest', 'The value specified in the x-amz-checksum-type header is not valid.');
-  if (type !== undefined && !algorithm) throw new S3Error('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
+  if (type !== undefined && type !== 'COMPOSITE' && type !== 'FULL_OBJECT')
+    throw new S3Error('InvalidRequest', 'The value specified in the x-amz-checksum-type header is not valid.');
+  if (type !== undefined && !algorithm)
+    throw new S3Error('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.');
   if (algorithm) {
-    if (type === 'FULL_OBJECT' && !supportsFullObject(algorithm)) throw new S3Error('InvalidRequest', `The FULL_OBJECT checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`);
-    if (type === 'COMPOSITE' && algorithm === 'CRC64NVME') throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
+    if (type === 'FULL_OBJECT' && !supportsFullObject(algorithm))
+      throw new S3Error(
+        'InvalidRequest',
+        `The FULL_OBJECT checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`,
+      );
+    if (type === 'COMPOSITE' && algorithm === 'CRC64NVME')
+      throw new S3Error('InvalidRequest', 'The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.');
     meta.checksumAlgorithm = algorithm;
     // CRC64NVME exists only as a full-object checksum, so it is its default type (AWS: "Checking object integrity").
     meta.checksumType = type === 'FULL_OBJECT' || (type === undefined && algorithm === 'CRC64NVME') ? 'FULL_OBJECT' : 'COMPOSITE';
@@ -91,15 +118,32 @@ export async function uploadPartCopy(ctx: RequestContext): Promise<void> {
   if (rangeHeader !== undefined) {
     const m = /^bytes=(\d+)-(\d+)$/.exec(rangeHeader.trim());
     if (!m || Number(m[2]) < Number(m[1])) {
-      throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: rangeHeader });
+      throw new S3Error(
+        'InvalidArgument',
+        'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy',
+        { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: rangeHeader },
+      );
     }
-    if (Number(m[2]) >= size) throw new S3Error('InvalidRange', `Range specified is not valid for source object of size: ${size}`, { RangeRequested: rangeHeader, ActualObjectSize: String(size) });
+    if (Number(m[2]) >= size)
+      throw new S3Error('InvalidRange', `Range specified is not valid for source object of size: ${size}`, {
+        RangeRequested: rangeHeader,
+        ActualObjectSize: String(size),
+      });
     range = { start: Number(m[1]), end: Number(m[2]) };
   }
   const length = range ? range.end - range.start + 1 : 0;
-  if (length > MAX_PUT_SIZE) throw new S3Error('InvalidRequest', `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PUT_SIZE}`);
+  if (length > MAX_PUT_SIZE)
+    throw new S3Error(
+      'InvalidRequest',
+      `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PUT_SIZE}`,
+    );
   const source = await ctx.services.objectIo.read(ctx, src.bucket, src.record, range, { copySource: true });
-  const got = await ctx.services.objectIo.ingest(ctx, source, { bucket, key: upload.key, partNumber, upload, copySource: src.record }, upload.checksumAlgorithm);
+  const got = await ctx.services.objectIo.ingest(
+    ctx,
+    source,
+    { bucket, key: upload.key, partNumber, upload, copySource: src.record },
+    upload.checksumAlgorithm,
+  );
   if (got.size !== length) {
     await ctx.backend.discardBlob(bucket, got.blob);
     throw new S3Error('InternalError', 'The copy source changed while it was read');
@@ -122,7 +166,8 @@ export async function completeMultipartUpload(ctx: RequestContext): Promise<void
   const conditions = writeConditions(ctx);
   const doc = parseXml(await ctx.readBody(4 * 1024 * 1024), 'CompleteMultipartUpload');
   const requested = (doc['Part'] as Record<string, unknown>[] | undefined) ?? [];
-  if (requested.length === 0) throw new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
+  if (requested.length === 0)
+    throw new S3Error('MalformedXML', 'The XML you provided was not well-formed or did not validate against our published schema');
   const stored = new Map((await ctx.backend.listParts(bucket, upload.uploadId)).map((p) => [p.partNumber, p]));
   const chosen: PartRecord[] = [];
   let last = 0;
@@ -148,7 +193,12 @@ export async function completeMultipartUpload(ctx: RequestContext): Promise<void
   for (let i = 0; i < chosen.length - 1; i++) {
     const p = chosen[i]!;
     if (p.size < MIN_PART_SIZE) {
-      throw new S3Error('EntityTooSmall', undefined, { ProposedSize: String(p.size), MinSizeAllowed: String(MIN_PART_SIZE), PartNumber: String(p.partNumber), ETag: quoteEtag(p.etag) });
+      throw new S3Error('EntityTooSmall', undefined, {
+        ProposedSize: String(p.size),
+        MinSizeAllowed: String(MIN_PART_SIZE),
+        PartNumber: String(p.partNumber),
+        ETag: quoteEtag(p.etag),
+      });
     }
   }
   const md5s = createHash('md5');
@@ -164,9 +214,24 @@ export async function completeMultipartUpload(ctx: RequestContext): Promise<void
   if (upload.encryption !== undefined) meta.encryption = upload.encryption;
   if (upload.checksumAlgorithm && chosen.every((p) => p.checksum)) {
     const alg = upload.checksumAlgorithm;
-    meta.checksum = upload.checksumType === 'FULL_OBJECT'
-      ? { algorithm: alg, value: combineCrcs(alg, chosen.map((p) => ({ checksum: p.checksum!, size: p.size }))), type: 'FULL_OBJECT' }
-      : { algorithm: alg, value: compositeChecksum(alg, chosen.map((p) => p.checksum!)), type: 'COMPOSITE' };
+    meta.checksum =
+      upload.checksumType === 'FULL_OBJECT'
+        ? {
+            algorithm: alg,
+            value: combineCrcs(
+              alg,
+              chosen.map((p) => ({ checksum: p.checksum!, size: p.size })),
+            ),
+            type: 'FULL_OBJECT',
+          }
+        : {
+            algorithm: alg,
+            value: compositeChecksum(
+              alg,
+              chosen.map((p) => p.checksum!),
+            ),
+            type: 'COMPOSITE',
+          };
     // A whole-object checksum sent with the completion request must match.
     const given = ctx.header(checksumHeader(alg));
     if (given !== undefined && given !== meta.checksum.value.replace(/-\d+$/, '') && given !== meta.checksum.value) {
@@ -262,13 +327,19 @@ export async function listMultipartUploads(ctx: RequestContext): Promise<void> {
     if (d >= 0) {
       const cp = u.key.slice(0, d + delimiter.length);
       if (prefixes[prefixes.length - 1] === cp || (keyMarker && compareKeys(cp, keyMarker) <= 0)) continue;
-      if (out.length + prefixes.length >= maxUploads) { truncated = true; break; }
+      if (out.length + prefixes.length >= maxUploads) {
+        truncated = true;
+        break;
+      }
       prefixes.push(cp);
       lastKey = cp;
       lastUpload = undefined;
       continue;
     }
-    if (out.length + prefixes.length >= maxUploads) { truncated = true; break; }
+    if (out.length + prefixes.length >= maxUploads) {
+      truncated = true;
+      break;
+    }
     out.push(u);
     lastKey = u.key;
     lastUpload = u.uploadId;

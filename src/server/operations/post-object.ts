@@ -67,12 +67,19 @@ export async function postObject(ctx: RequestContext): Promise<void> {
   await ctx.backend.getBucket(bucket);
   const { fields, file, done } = await readForm(ctx);
   if (!file) {
-    throw new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', { ArgumentName: 'file', ArgumentValue: '0' });
+    throw new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', {
+      ArgumentName: 'file',
+      ArgumentValue: '0',
+    });
   }
   let ingested = false;
   try {
     if (fields['key'] === undefined) {
-      throw new S3Error('InvalidArgument', "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.", { ArgumentName: 'key', ArgumentValue: '' });
+      throw new S3Error(
+        'InvalidArgument',
+        "Bucket POST must contain a field named 'key'.  If it is specified, please check the order of the fields.",
+        { ArgumentName: 'key', ArgumentValue: '' },
+      );
     }
     const key = fields['key'].replaceAll('${filename}', file.filename);
     checkKey(key);
@@ -82,7 +89,8 @@ export async function postObject(ctx: RequestContext): Promise<void> {
       if (fields[f] !== undefined) throw new S3Error('NotImplemented', `${f} is not implemented`);
     }
     const acl = fields['acl'];
-    if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control') throw new S3Error('NotImplemented', 'ACLs other than private are not implemented');
+    if (acl !== undefined && acl !== 'private' && acl !== 'bucket-owner-full-control')
+      throw new S3Error('NotImplemented', 'ACLs other than private are not implemented');
 
     const userMetadata: Record<string, string> = {};
     let metaSize = 0;
@@ -91,7 +99,8 @@ export async function postObject(ctx: RequestContext): Promise<void> {
       userMetadata[name.slice('x-amz-meta-'.length)] = value;
       metaSize += Buffer.byteLength(name) - 'x-amz-meta-'.length + Buffer.byteLength(value);
     }
-    if (metaSize > MAX_USER_METADATA) throw new S3Error('MetadataTooLarge', undefined, { Size: String(metaSize), MaxSizeAllowed: String(MAX_USER_METADATA) });
+    if (metaSize > MAX_USER_METADATA)
+      throw new S3Error('MetadataTooLarge', undefined, { Size: String(metaSize), MaxSizeAllowed: String(MAX_USER_METADATA) });
     const headers: Record<string, string> = {};
     for (const h of STORED_HEADERS) if (fields[h] !== undefined) headers[h] = fields[h];
 
@@ -106,7 +115,13 @@ export async function postObject(ctx: RequestContext): Promise<void> {
         ? new S3Error('EntityTooSmall', undefined, { ProposedSize: String(got.size), MinSizeAllowed: String(min) })
         : new S3Error('EntityTooLarge', undefined, { ProposedSize: String(got.size), MaxSizeAllowed: String(max) });
     }
-    const meta: ObjectMeta = { size: got.size, etag: got.etag ?? got.md5, contentType: fields['content-type'] ?? 'binary/octet-stream', userMetadata, headers };
+    const meta: ObjectMeta = {
+      size: got.size,
+      etag: got.etag ?? got.md5,
+      contentType: fields['content-type'] ?? 'binary/octet-stream',
+      userMetadata,
+      headers,
+    };
     if (got.encryption !== undefined) meta.encryption = got.encryption;
     const part: { etag: string; encryption?: unknown } = { etag: meta.etag };
     if (got.partEncryption !== undefined) part.encryption = got.partEncryption;
@@ -139,7 +154,11 @@ export async function postObject(ctx: RequestContext): Promise<void> {
     }
     const status = fields['success_action_status'];
     if (status === '201') {
-      ctx.send(201, { ...out, 'content-type': 'application/xml' }, toXml('PostResponse', { Location: location, Bucket: bucket, Key: key, ETag: quoteEtag(rec.etag) }));
+      ctx.send(
+        201,
+        { ...out, 'content-type': 'application/xml' },
+        toXml('PostResponse', { Location: location, Bucket: bucket, Key: key, ETag: quoteEtag(rec.etag) }),
+      );
     } else {
       ctx.send(status === '200' ? 200 : 204, out);
     }

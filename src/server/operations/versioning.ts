@@ -9,8 +9,10 @@ import { parseXml, xmlText } from '../../protocol/xml.ts';
 
 /** A version id given by a client (query `versionId`, copy source `?versionId=`, DeleteObjects `<VersionId>`). */
 export function checkVersionId(versionId: string, argumentName = 'versionId'): string {
-  if (versionId === '') throw new S3Error('InvalidArgument', 'Version id cannot be the empty string', { ArgumentName: argumentName, ArgumentValue: '' });
-  if (!isValidVersionId(versionId)) throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: argumentName, ArgumentValue: versionId });
+  if (versionId === '')
+    throw new S3Error('InvalidArgument', 'Version id cannot be the empty string', { ArgumentName: argumentName, ArgumentValue: '' });
+  if (!isValidVersionId(versionId))
+    throw new S3Error('InvalidArgument', 'Invalid version id specified', { ArgumentName: argumentName, ArgumentValue: versionId });
   return versionId;
 }
 
@@ -40,7 +42,8 @@ export async function putBucketVersioning(ctx: RequestContext): Promise<void> {
   if (mfaDelete !== undefined && mfaDelete !== 'Enabled' && mfaDelete !== 'Disabled') throw new S3Error('MalformedXML');
   if (status === undefined && mfaDelete === undefined) throw new S3Error('IllegalVersioningConfigurationException');
   // MFA delete needs MFA devices (and the root account's x-amz-mfa); Kura has none.
-  if (mfaDelete === 'Enabled' || ctx.header('x-amz-mfa') !== undefined) throw new S3Error('NotImplemented', 'MFA Delete is not implemented');
+  if (mfaDelete === 'Enabled' || ctx.header('x-amz-mfa') !== undefined)
+    throw new S3Error('NotImplemented', 'MFA Delete is not implemented');
   await ctx.backend.updateBucketConfig(bucket, (config) => {
     // Once versioned, a bucket is never unversioned again: only Enabled <-> Suspended.
     if (status !== undefined) config.versioning = status;

@@ -8,8 +8,15 @@ import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import {
-  S3Client, AbortMultipartUploadCommand, GetObjectCommand, PutObjectCommand, DeleteObjectsCommand, HeadBucketCommand, ListMultipartUploadsCommand,
-  S3ServiceException, type S3ClientConfig,
+  S3Client,
+  AbortMultipartUploadCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  DeleteObjectsCommand,
+  HeadBucketCommand,
+  ListMultipartUploadsCommand,
+  S3ServiceException,
+  type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
@@ -36,7 +43,8 @@ const QUEUE = 2;
 
 /** Upstream throttling or unavailability → 503 to the client (it retries); other failures stay internal errors. */
 function upstreamError(e: unknown): unknown {
-  if (e instanceof S3ServiceException && (e.$metadata.httpStatusCode === 503 || e.name === 'SlowDown')) return new S3Error('ServiceUnavailable');
+  if (e instanceof S3ServiceException && (e.$metadata.httpStatusCode === 503 || e.name === 'SlowDown'))
+    return new S3Error('ServiceUnavailable');
   return e;
 }
 
@@ -48,7 +56,11 @@ function normalizePrefix(p: string | undefined): string {
 }
 
 export class S3BlobStore implements BlobStore {
-  private constructor(private readonly client: S3Client, private readonly bucket: string, private readonly prefix: string) {}
+  private constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+    private readonly prefix: string,
+  ) {}
 
   get location(): string {
     return `s3://${this.bucket}/${this.prefix}`;
@@ -76,7 +88,12 @@ export class S3BlobStore implements BlobStore {
       await s.client.send(new HeadBucketCommand({ Bucket: opts.bucket }));
     } catch (e) {
       s.client.destroy();
-      const why = e instanceof S3ServiceException ? `${e.$metadata.httpStatusCode ?? ''} ${e.name}`.trim() : e instanceof Error ? e.message : String(e);
+      const why =
+        e instanceof S3ServiceException
+          ? `${e.$metadata.httpStatusCode ?? ''} ${e.name}`.trim()
+          : e instanceof Error
+            ? e.message
+            : String(e);
       throw new Error(`upstream bucket ${opts.bucket} at ${opts.endpoint ?? 'AWS S3'} is not usable: ${why}`, { cause: e });
     }
     return s;
@@ -137,7 +154,8 @@ export class S3BlobStore implements BlobStore {
         yield chunk;
       }
       // A store that ignored the Range would hand back the wrong bytes: never pass them on.
-      if (got !== range.end - range.start + 1) throw new Error(`upstream returned ${got} bytes for a ${range.end - range.start + 1}-byte range`);
+      if (got !== range.end - range.start + 1)
+        throw new Error(`upstream returned ${got} bytes for a ${range.end - range.start + 1}-byte range`);
     }
     return Readable.from(read(), { objectMode: false });
   }
@@ -147,7 +165,9 @@ export class S3BlobStore implements BlobStore {
       const batch = ids.slice(i, i + 1000);
       let r;
       try {
-        r = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((id) => ({ Key: this.name(id) })) } }));
+        r = await this.client.send(
+          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((id) => ({ Key: this.name(id) })) } }),
+        );
       } catch (e) {
         throw upstreamError(e);
       }
@@ -184,7 +204,8 @@ export class S3BlobStore implements BlobStore {
       try {
         const r = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: key }));
         for (const u of r.Uploads ?? []) {
-          if (u.Key === key && u.UploadId) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: u.UploadId }));
+          if (u.Key === key && u.UploadId)
+            await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: u.UploadId }));
         }
       } catch (e) {
         throw upstreamError(e);

@@ -22,7 +22,19 @@
 // version's order is its version id (32 hex = these 16 bytes); the null version gets a fresh one each write.
 import { NULL_VERSION } from '../version-id.ts';
 
-export const TABLE = { bucket: 0x42, version: 0x56, latest: 0x4c, nullVersion: 0x4e, upload: 0x55, uploadById: 0x49, part: 0x50, pendingBlob: 0x47, deadBlob: 0x44, kms: 0x4b, control: 0x43 } as const;
+export const TABLE = {
+  bucket: 0x42,
+  version: 0x56,
+  latest: 0x4c,
+  nullVersion: 0x4e,
+  upload: 0x55,
+  uploadById: 0x49,
+  part: 0x50,
+  pendingBlob: 0x47,
+  deadBlob: 0x44,
+  kms: 0x4b,
+  control: 0x43,
+} as const;
 
 const TERMINATOR = Buffer.from([0x00, 0x01]);
 
@@ -108,7 +120,8 @@ export const keys = {
   latest: (bucket: string, key: string) => row(TABLE.latest, component(bucket), component(key)),
   latestUnder: (bucket: string, keyPrefix: string) => row(TABLE.latest, component(bucket), escaped(keyPrefix)),
   nullVersion: (bucket: string, key: string) => row(TABLE.nullVersion, component(bucket), component(key)),
-  upload: (bucket: string, key: string, initiated: string, uploadId: string) => row(TABLE.upload, component(bucket), component(key), component(initiated), component(uploadId)),
+  upload: (bucket: string, key: string, initiated: string, uploadId: string) =>
+    row(TABLE.upload, component(bucket), component(key), component(initiated), component(uploadId)),
   uploadsOf: (bucket: string) => row(TABLE.upload, component(bucket)),
   uploadById: (bucket: string, uploadId: string) => row(TABLE.uploadById, component(bucket), component(uploadId)),
   part: (bucket: string, uploadId: string, partNumber: number) => {

@@ -69,7 +69,10 @@ function sameEntries(a: Entry[], b: Entry[]): boolean {
 }
 
 class ReadTx implements MetaTx {
-  constructor(protected readonly db: Db, protected readonly txn: Transaction) {}
+  constructor(
+    protected readonly db: Db,
+    protected readonly txn: Transaction,
+  ) {}
   async get(key: Buffer): Promise<Buffer | undefined> {
     const v = this.db.get(key, { transaction: this.txn } as never) as Buffer | undefined;
     return v === undefined ? undefined : copy(v);
@@ -117,7 +120,8 @@ class BufferedTx extends ReadTx {
       if (e.value === undefined) merged.delete(h);
       // Own rows past the last committed row a limited scan reached are left out: the committed rows between
       // are unknown. The first `limit` rows of the overlay all lie within the part read (it had limit + deletes rows).
-      else if (!lastBase || (opts.reverse ? Buffer.compare(e.key, lastBase) >= 0 : Buffer.compare(e.key, lastBase) <= 0)) merged.set(h, { key: e.key, value: e.value });
+      else if (!lastBase || (opts.reverse ? Buffer.compare(e.key, lastBase) >= 0 : Buffer.compare(e.key, lastBase) <= 0))
+        merged.set(h, { key: e.key, value: e.value });
     }
     const out = [...merged.values()].sort((a, b) => (opts.reverse ? Buffer.compare(b.key, a.key) : Buffer.compare(a.key, b.key)));
     return opts.limit !== undefined ? out.slice(0, opts.limit) : out;

@@ -80,7 +80,10 @@ class PgTx implements MetaTx {
   /** The first failed statement: PostgreSQL aborts the transaction, so nothing after it can count. */
   failure: unknown;
 
-  constructor(private client: pg.PoolClient, private readOnly: boolean) {}
+  constructor(
+    private client: pg.PoolClient,
+    private readOnly: boolean,
+  ) {}
 
   // The driver queues statements of one connection in call order, so fn may also issue reads concurrently.
   private async query(config: pg.QueryConfig): Promise<pg.QueryResult> {
@@ -105,17 +108,18 @@ class PgTx implements MetaTx {
     if (Buffer.compare(opts.start, opts.end) >= 0) return [];
     await this.flush();
     const order = opts.reverse ? 'DESC' : 'ASC';
-    const r = opts.limit === undefined
-      ? await this.query({
-          name: `kura_meta_scan_${order}`,
-          text: `SELECT k, v FROM kura_meta WHERE k >= $1 AND k < $2 ORDER BY k ${order}`,
-          values: [opts.start, opts.end],
-        })
-      : await this.query({
-          name: `kura_meta_scan_${order}_limit`,
-          text: `SELECT k, v FROM kura_meta WHERE k >= $1 AND k < $2 ORDER BY k ${order} LIMIT $3`,
-          values: [opts.start, opts.end, opts.limit],
-        });
+    const r =
+      opts.limit === undefined
+        ? await this.query({
+            name: `kura_meta_scan_${order}`,
+            text: `SELECT k, v FROM kura_meta WHERE k >= $1 AND k < $2 ORDER BY k ${order}`,
+            values: [opts.start, opts.end],
+          })
+        : await this.query({
+            name: `kura_meta_scan_${order}_limit`,
+            text: `SELECT k, v FROM kura_meta WHERE k >= $1 AND k < $2 ORDER BY k ${order} LIMIT $3`,
+            values: [opts.start, opts.end, opts.limit],
+          });
     return r.rows.map((row) => ({ key: row.k as Buffer, value: row.v as Buffer }));
   }
 
@@ -151,10 +155,12 @@ class PgTx implements MetaTx {
         values.push(e.key, e.value);
         return `($${2 * j + 1}, $${2 * j + 2})`;
       });
-      sent.push(this.query({
-        text: `INSERT INTO kura_meta (k, v) VALUES ${rows.join(', ')} ON CONFLICT (k) DO UPDATE SET v = excluded.v`,
-        values,
-      }));
+      sent.push(
+        this.query({
+          text: `INSERT INTO kura_meta (k, v) VALUES ${rows.join(', ')} ON CONFLICT (k) DO UPDATE SET v = excluded.v`,
+          values,
+        }),
+      );
     }
     await Promise.all(sent);
   }
@@ -165,7 +171,10 @@ export class PgMetaStore implements MetaStore {
   private closed = false;
   private readonly maxAttempts: number;
 
-  private constructor(private pool: pg.Pool, opts: PgMetaStoreOptions) {
+  private constructor(
+    private pool: pg.Pool,
+    opts: PgMetaStoreOptions,
+  ) {
     this.maxAttempts = opts.maxAttempts ?? 40;
   }
 
@@ -240,7 +249,9 @@ export class PgMetaStore implements MetaStore {
       // it instead of handing it to the next transaction.
       let broken: Error | undefined;
       try {
-        await this.control(client, begin, (e) => { broken = e; });
+        await this.control(client, begin, (e) => {
+          broken = e;
+        });
         const tx = new PgTx(client, readOnly);
         let result: T;
         try {
@@ -249,10 +260,14 @@ export class PgMetaStore implements MetaStore {
           if (tx.failure !== undefined) throw tx.failure;
           await tx.flush();
         } catch (err) {
-          await client.query('ROLLBACK').catch((e: Error) => { broken = e; });
+          await client.query('ROLLBACK').catch((e: Error) => {
+            broken = e;
+          });
           throw err;
         }
-        const done = await this.control(client, 'COMMIT', (e) => { broken = e; });
+        const done = await this.control(client, 'COMMIT', (e) => {
+          broken = e;
+        });
         // COMMIT of a transaction that failed answers ROLLBACK rather than an error (tx.failure should have
         // caught that first; this is the last guard against reporting a rolled-back write as done).
         if (done.command !== 'COMMIT') throw new Error(`metadata transaction not committed: the database answered ${done.command}`);
