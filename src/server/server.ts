@@ -25,7 +25,7 @@ import { toXml } from '../protocol/xml.ts';
 
 export interface StartOptions {
   logger?: Logger;
-  /** Defaults to config.backend (the filesystem backend on config.dataDir unless configured otherwise). */
+  /** Defaults to the configured storage (LMDB metadata + blob files in config.dataDir unless configured otherwise). */
   backend?: StorageBackend;
   objectIo?: ObjectIo;
   kms?: KmsService;

@@ -1,6 +1,6 @@
 // The StorageBackend interface: everything the S3 handlers need from a store, and nothing about
-// where bytes live. The embedded filesystem backend (src/storage/fs/) implements it; a gateway
-// backend (objects kept in another S3 service) can implement it too.
+// where bytes live. Its one implementation, CoreBackend (core-backend.ts), joins a metadata store
+// (LMDB or PostgreSQL) and a blob store (files in the data dir, or objects in an upstream S3 bucket).
 //
 // Data flow of a write: the handler pipes (decoded body → hashing → optional encryption) into
 // stageBlob(), checks digests, then commits the staged blob with putObject()/putPart(), or drops it

@@ -1,4 +1,4 @@
-// Deferred deletion of replaced blobs, shared by both backends: a blob goes after a grace period and once no open reader pins it.
+// Deferred deletion of replaced blobs: a blob goes after a grace period and once no open reader pins it.
 
 /** Default grace: readers between a record lookup and the blob open, in this process. */
 export const RETIRE_GRACE_MS = 30_000;
@@ -8,7 +8,7 @@ export class BlobRetirer {
   private retiring = new Set<string>();
   private timers = new Set<NodeJS.Timeout>();
 
-  /** remove: deletes blobs by name, best effort (a blob left behind is unreferenced: the next load of its bucket removes it). */
+  /** remove: deletes blobs by name, best effort (a blob left behind keeps its dead-blob row: the next sweep or start-up removes it). */
   constructor(
     private readonly remove: (names: string[]) => void,
     private readonly graceMs = RETIRE_GRACE_MS,

@@ -1,4 +1,5 @@
-// Per-key promise chains: both backends serialize the writes to one bucket, key or upload this way.
+// Per-key promise chains: the core backend serializes a node's own writes to one bucket, key or upload this way
+// (an optimisation: the metadata transaction decides races, also between nodes).
 export class KeyedLock {
   private tails = new Map<string, Promise<unknown>>();
 

@@ -1,4 +1,4 @@
-// How an object's bytes are laid out in stored parts (blobs), shared by both backends: the records a write
+// How an object's bytes are laid out in stored parts (blobs), used by the core backend: the records a write
 // produces and the stored ranges a read covers. Pure functions; a ref is whatever names the backend's blob.
 import type { ObjectMeta, ObjectRecord, PartLayout, PartRecord } from './backend.ts';
 

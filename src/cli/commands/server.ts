@@ -1,5 +1,6 @@
-// `kura server`: runs the S3 endpoint (HTTP + HTTPS) on the embedded filesystem store, or as a gateway
-// in front of an S3-compatible store (--backend s3).
+// `kura server`: runs the S3 endpoint (HTTP + HTTPS) and the KMS on the embedded store (LMDB metadata +
+// blob files in the data dir), or with blobs in an S3-compatible store (--backend s3) and, for several
+// nodes, the metadata in PostgreSQL (--meta postgres://…).
 import { Option, type Command } from 'commander';
 import type { ServerOptions } from '../../server/config.ts';
 import type { KmsListener } from '../../kms/server.ts';
